@@ -1,0 +1,147 @@
+"""One conversation turn with persistence: plan the prompt, store the user's message, stream
+the reply into the store (checkpointed so a kill -9 keeps the partial reply), finalise it.
+
+Plain Python: the window's model thread runs it, and so can a script or a test."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from app.conversations import ConversationStore, suggest_title
+from engine.runtime import Engine
+from engine.types import (
+    ChatMessage,
+    ContextPlan,
+    FinishEvent,
+    GenerationEvent,
+    SamplingParams,
+    TokenEvent,
+)
+
+CHECKPOINT_INTERVAL_S = 0.5
+
+
+@dataclass
+class TurnRequest:
+    conversation_id: int | None  # None: create a new conversation for this turn
+    messages: list[ChatMessage]  # the conversation to answer; the last one is the user's
+    sampling: SamplingParams
+    system: str | None = None
+    save_user_message: bool = True  # False when regenerating (it is already stored)
+    truncate_from: int | None = None  # drop stored messages at/after this position first
+
+
+@dataclass
+class TurnState:
+    """What the turn has written so far; the caller reads it while iterating."""
+
+    plan: ContextPlan | None = None
+    conversation_id: int | None = None
+    user_message_id: int | None = None
+    assistant_message_id: int | None = None
+    text: str = ""
+    pieces: list[str] = field(default_factory=list)
+
+
+def run_turn(
+    engine: Engine,
+    store: ConversationStore,
+    request: TurnRequest,
+    state: TurnState,
+    cancel: threading.Event | None = None,
+    checkpoint_interval: float = CHECKPOINT_INTERVAL_S,
+    on_started: Callable[[TurnState], None] | None = None,
+    model_path: str | None = None,
+) -> Iterator[GenerationEvent]:
+    """Generate the reply to `request`, persisting as it goes.
+
+    Planning happens before anything is written: a message too large for the window raises
+    ContextOverflowError and the store is left as it was."""
+    plan = engine.plan(
+        request.messages,
+        system=request.system,
+        reserve=engine.reply_reserve(request.sampling),
+    )
+    state.plan = plan
+    if request.conversation_id is None:
+        conversation = store.create_conversation(
+            system_prompt=request.system, model_path=model_path, mode=engine.mode
+        )
+        cid = conversation.id
+    else:
+        cid = request.conversation_id
+    state.conversation_id = cid
+    if request.truncate_from is not None:
+        store.delete_messages_from(cid, request.truncate_from)
+    if request.save_user_message:
+        user = request.messages[-1]
+        state.user_message_id = store.add_message(cid, "user", user.content).id
+        conversation = store.get_conversation(cid)
+        if conversation is not None and not conversation.title:
+            store.rename_conversation(cid, suggest_title(user.content))
+    reply = store.add_message(cid, "assistant", "", status="streaming")
+    state.assistant_message_id = reply.id
+    if on_started is not None:
+        on_started(state)
+    last_save = time.monotonic()
+    saved_len = 0
+    finished = False
+    try:
+        for event in engine.generate(plan.tokens, request.sampling, cancel=cancel):
+            if isinstance(event, TokenEvent):
+                if event.text:
+                    state.pieces.append(event.text)
+                now = time.monotonic()
+                if now - last_save >= checkpoint_interval:
+                    state.text = "".join(state.pieces)
+                    if len(state.text) != saved_len:
+                        store.update_message(reply.id, content=state.text)
+                        saved_len = len(state.text)
+                    last_save = now
+            else:
+                event.stats.dropped_messages = list(plan.dropped)
+                state.text = event.text
+                status = "cancelled" if event.stats.stop_reason == "cancelled" else "complete"
+                store.update_message(
+                    reply.id, content=event.text, status=status, stats=event.stats.to_dict()
+                )
+                finished = True
+            yield event
+    except BaseException as exc:
+        if finished:
+            raise
+        # Keep whatever was produced; mark why it ended.
+        text = "".join(state.pieces)
+        status = "interrupted" if isinstance(exc, GeneratorExit) else "error"
+        store.update_message(reply.id, content=text, status=status, error=str(exc) or None)
+        raise
+
+
+def collect(events: Iterator[GenerationEvent]) -> FinishEvent:
+    """Drain a generation, returning its FinishEvent."""
+    finish: FinishEvent | None = None
+    for event in events:
+        if isinstance(event, FinishEvent):
+            finish = event
+    if finish is None:
+        raise RuntimeError("generation ended without a FinishEvent")
+    return finish
+
+
+def normalize_turns(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """Make a history a chat template accepts: no empty messages, roles alternating (two
+    user messages in a row, left by a failed reply, are joined)."""
+    out: list[ChatMessage] = []
+    for m in messages:
+        if not m.content.strip() or m.role == "system":
+            continue
+        if out and out[-1].role == m.role:
+            out[-1] = ChatMessage(m.role, out[-1].content + "\n\n" + m.content)
+        else:
+            out.append(m)
+    while out and out[0].role != "user":
+        out.pop(0)
+    return out

@@ -1,0 +1,220 @@
+"""The headless command line over the same core as the window: `mingjing ask`, `mingjing model info`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from app.paths import AppPaths
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="folder for all app data (default: $MINGJING_HOME or the OS data folder)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="mingjing",
+        description="Mingjing (明镜): chat with a local GGUF model and see what it does.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("gui", parents=[common], help="open the window (the default)")
+
+    ask = sub.add_parser("ask", parents=[common], help="answer one prompt, streamed to stdout")
+    ask.add_argument("prompt", metavar="PROMPT", help="the prompt; '-' reads standard input")
+    ask.add_argument("--model", metavar="PATH", help="GGUF file (default: the built-in model)")
+    ask.add_argument("--system", metavar="TEXT", help="system prompt")
+    ask.add_argument("--max-tokens", type=int, metavar="N", help="reply length limit")
+    ask.add_argument("--temperature", type=float, metavar="T")
+    ask.add_argument("--top-p", type=float, metavar="P")
+    ask.add_argument("--top-k", type=int, metavar="K")
+    ask.add_argument("--min-p", type=float, metavar="P")
+    ask.add_argument("--repeat-penalty", type=float, metavar="R")
+    ask.add_argument("--seed", type=int, metavar="S")
+    ask.add_argument("--stop", action="append", metavar="TEXT", help="stop string (repeatable)")
+    ask.add_argument("--ctx", type=int, metavar="N", help="context window size in tokens")
+    ask.add_argument("--threads", type=int, metavar="N")
+    ask.add_argument("--gpu-layers", type=int, metavar="N")
+    ask.add_argument(
+        "--template",
+        choices=("auto", "completion", "gemma", "chatml"),
+        help="chat format: the model's own (auto), plain continuation, or a built-in one",
+    )
+    ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+    model = sub.add_parser("model", parents=[common], help="model files")
+    model_sub = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
+    info = model_sub.add_parser("info", parents=[common], help="show a GGUF file's metadata")
+    info.add_argument("path", nargs="?", metavar="PATH", help="GGUF file (default: built-in)")
+    info.add_argument("--json", action="store_true")
+    return parser
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(f"mingjing: {message}", file=sys.stderr)
+    return code
+
+
+def _resolve_model(paths: AppPaths, model: str | None, settings_model: str | None) -> Path:
+    from app.default_model import ensure_default_model
+
+    chosen = model or settings_model
+    if chosen:
+        return Path(chosen).expanduser()
+    return ensure_default_model(paths.models_dir)
+
+
+def cmd_model_info(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.default_model import DefaultModelError
+    from engine.errors import ModelFileError
+    from engine.gguf import read_model_info
+
+    try:
+        path = _resolve_model(paths, args.path, None)
+        info = read_model_info(path)
+    except ModelFileError as exc:
+        return _fail(str(exc))
+    except DefaultModelError as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    if args.json:
+        print(json.dumps(model_info_dict(info), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    rows = [
+        ("file", str(info.path)),
+        ("name", info.name),
+        ("architecture", info.architecture),
+        ("parameters", f"{info.parameter_count:,}"),
+        ("quantization", f"{info.quantization} ({info.bits_per_weight:.2f} bits per weight)"),
+        ("file size", f"{info.file_size / 1e6:,.1f} MB"),
+        ("trained context", str(info.context_length)),
+        ("chat template", "yes" if info.has_chat_template else "none (base model: continues text)"),
+        ("special tokens", ", ".join(f"{t.name}={t.id} {t.text or ''}".strip()
+                                     for t in info.special_tokens)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return EXIT_OK
+
+
+def model_info_dict(info: Any) -> dict[str, Any]:
+    return {
+        "path": str(info.path),
+        "name": info.name,
+        "architecture": info.architecture,
+        "parameter_count": info.parameter_count,
+        "quantization": info.quantization,
+        "file_type": info.file_type,
+        "bits_per_weight": info.bits_per_weight,
+        "file_size": info.file_size,
+        "context_length": info.context_length,
+        "embedding_length": info.embedding_length,
+        "block_count": info.block_count,
+        "vocab_size": info.vocab_size,
+        "has_chat_template": info.has_chat_template,
+        "is_base_model": info.is_base_model,
+        "special_tokens": [
+            {"name": t.name, "id": t.id, "text": t.text} for t in info.special_tokens
+        ],
+    }
+
+
+def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.default_model import DefaultModelError
+    from app.settings import load_settings
+    from engine.errors import EngineError, ModelFileError
+    from engine.runtime import Engine
+    from engine.types import ChatMessage, FinishEvent, TokenEvent
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not prompt.strip():
+        return _fail("the prompt is empty")
+    settings = load_settings(paths.settings_file)
+    sampling = settings.sampling
+    overrides = {
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "top_k": args.top_k,
+        "min_p": args.min_p,
+        "repeat_penalty": args.repeat_penalty,
+        "seed": args.seed,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(sampling, key, value)
+    if args.stop:
+        sampling.stop = tuple(args.stop)
+    load = settings.load_params()
+    if args.ctx:
+        load.n_ctx = args.ctx
+    if args.threads:
+        load.n_threads = args.threads
+    if args.gpu_layers is not None:
+        load.n_gpu_layers = args.gpu_layers
+    template = args.template or settings.chat_template
+    system = args.system if args.system is not None else (settings.system_prompt or None)
+
+    try:
+        model_path = _resolve_model(paths, args.model, None)
+        engine = Engine.load(model_path, load, template=None if template == "auto" else template)
+    except ModelFileError as exc:
+        return _fail(str(exc))
+    except (DefaultModelError, EngineError) as exc:
+        return _fail(str(exc), EXIT_FAILED)
+
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    if engine.mode == "completion" and not args.json and sys.stderr.isatty():
+        print("(base model: continuing your text)", file=sys.stderr)
+    try:
+        messages = [ChatMessage("user", prompt)]
+        plan = engine.plan(messages, system=system, reserve=engine.reply_reserve(sampling))
+        finish: FinishEvent | None = None
+        for event in engine.generate(plan.tokens, sampling, cancel=cancel):
+            if isinstance(event, TokenEvent):
+                if not args.json and event.text:
+                    sys.stdout.write(event.text)
+                    sys.stdout.flush()
+            else:
+                finish = event
+    except EngineError as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        engine.close()
+    assert finish is not None
+    if args.json:
+        out = {
+            "reply": finish.text,
+            "mode": plan.mode,
+            "model": model_info_dict(engine.info),
+            "prompt": plan.text,
+            "stats": finish.stats.to_dict(),
+        }
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        sys.stdout.write("\n")
+    return 130 if finish.stats.stop_reason == "cancelled" else EXIT_OK
+
+
+def run_cli(args: argparse.Namespace, paths: AppPaths) -> int:
+    if args.command == "ask":
+        return cmd_ask(args, paths)
+    if args.command == "model":
+        return cmd_model_info(args, paths)
+    raise AssertionError(f"unknown command {args.command}")

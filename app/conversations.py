@@ -1,0 +1,860 @@
+"""Conversation store: conversations and their messages in SQLite (stdlib only, no Qt).
+
+One SQLite file under the user data directory holds every conversation.  The store
+is built to survive a restart and a hard kill during generation:
+
+* WAL journal + ``synchronous=NORMAL``: every committed write survives the process
+  being killed (only an OS crash / power loss can lose the last few commits).
+* A streaming reply is stored as an assistant message with status ``'streaming'``
+  and checkpointed with :meth:`ConversationStore.update_message`, each call its own
+  commit.  After a crash, :meth:`ConversationStore.recover_interrupted` (called once
+  at startup) turns every leftover ``'streaming'`` message into ``'interrupted'``,
+  keeping its partial content.
+
+Threading: a :class:`ConversationStore` owns one sqlite3 connection.  The intended
+use is one store per thread, all opened on the same file (WAL lets readers and one
+writer work concurrently; writers wait up to ``busy_timeout``).  A single store is
+nevertheless guarded by a lock, so sharing one between threads is safe too, just
+serialised.
+
+Errors from the user's world (disk full, database locked past the timeout, corrupt
+or foreign file, read-only file, I/O errors) are raised as :class:`StoreError` with a
+one-line message that names the file.  A corrupt file is never rewritten, truncated
+or deleted.  Programming errors stay what they are: ``ValueError`` for bad
+arguments, ``KeyError`` for an unknown conversation or message id, ``TypeError``
+for unknown field names.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Literal
+
+__all__ = [
+    "MESSAGE_STATUSES",
+    "MIGRATIONS",
+    "ROLES",
+    "UNSET",
+    "Conversation",
+    "ConversationStore",
+    "StoreError",
+    "StoredMessage",
+    "suggest_title",
+]
+
+ROLES: Final = ("system", "user", "assistant")
+MESSAGE_STATUSES: Final = ("complete", "streaming", "interrupted", "error", "cancelled")
+
+# "MJNG": stamped into the file header by migration 1 so that a foreign SQLite
+# file at our path is recognised and left alone instead of being migrated.
+APPLICATION_ID: Final = 0x4D4A4E47
+
+DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
+TITLE_MAX_CHARS: Final = 40
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class StoreError(Exception):
+    """A problem with the database file the user can act on (one-line message).
+
+    ``kind`` is one of ``'corrupt'``, ``'not_ours'``, ``'newer_version'``,
+    ``'locked'``, ``'disk_full'``, ``'read_only'``, ``'cant_open'``, ``'io'``.
+    """
+
+    def __init__(self, message: str, *, path: Path, kind: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.kind = kind
+
+
+# Primary SQLite result codes (https://sqlite.org/rescode.html).
+_SQLITE_PERM = 3
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+_SQLITE_CORRUPT = 11
+_SQLITE_FULL = 13
+_SQLITE_CANTOPEN = 14
+_SQLITE_NOTADB = 26
+
+_KIND_BY_CODE: Final = {
+    _SQLITE_BUSY: "locked",
+    _SQLITE_LOCKED: "locked",
+    _SQLITE_FULL: "disk_full",
+    _SQLITE_CORRUPT: "corrupt",
+    _SQLITE_NOTADB: "corrupt",
+    _SQLITE_READONLY: "read_only",
+    _SQLITE_PERM: "read_only",
+    _SQLITE_CANTOPEN: "cant_open",
+    _SQLITE_IOERR: "io",
+}
+
+_KIND_BY_TEXT: Final = (
+    ("file is not a database", "corrupt"),
+    ("malformed", "corrupt"),
+    ("database is locked", "locked"),
+    ("database table is locked", "locked"),
+    ("database or disk is full", "disk_full"),
+    ("readonly database", "read_only"),
+    ("unable to open database", "cant_open"),
+    ("disk i/o error", "io"),
+)
+
+
+def _error_kind(exc: sqlite3.Error) -> str | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        kind = _KIND_BY_CODE.get(code & 0xFF)
+        if kind is not None:
+            return kind
+    text = str(exc).lower()
+    for needle, kind in _KIND_BY_TEXT:
+        if needle in text:
+            return kind
+    return None
+
+
+def _store_error(kind: str, path: Path, detail: str = "") -> StoreError:
+    where = str(path)
+    messages = {
+        "corrupt": f"Conversation database {where} is corrupt or not a SQLite database; "
+        "it was left untouched (move it aside to start a fresh history)",
+        "not_ours": f"{where} is a SQLite database of another program, not a Mingjing "
+        "conversation database; it was left untouched",
+        "newer_version": f"Conversation database {where} was written by a newer version "
+        "of Mingjing; it was left untouched",
+        "locked": f"Conversation database {where} is locked by another program or "
+        "window (timed out waiting for it)",
+        "disk_full": f"Cannot write conversation database {where}: the disk is full",
+        "read_only": f"Cannot write conversation database {where}: the file or its "
+        "folder is read-only",
+        "cant_open": f"Cannot open conversation database {where}",
+        "io": f"Disk I/O error on conversation database {where}",
+    }
+    message = messages.get(kind, f"Conversation database {where}: error")
+    if detail and kind in ("cant_open", "io"):
+        message += f" ({detail})"
+    return StoreError(" ".join(message.split()), path=path, kind=kind)
+
+
+# ---------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: int
+    title: str
+    created_at: float
+    updated_at: float
+    system_prompt: str | None
+    model_path: str | None
+    mode: str
+    message_count: int = 0
+    settings: dict[str, Any] | None = None
+    deleted_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    position: int
+    role: str
+    content: str
+    status: str
+    created_at: float
+    updated_at: float
+    stats: dict[str, Any] | None
+    error: str | None
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET: Final = _Unset.UNSET
+"""Sentinel for "leave this field as it is" in :meth:`ConversationStore.update_message`."""
+
+
+# ----------------------------------------------------------------------- migrations
+
+Migration = str | Callable[[sqlite3.Connection], None]
+
+_MIGRATION_1: Final = f"""
+CREATE TABLE conversations (
+    id            INTEGER PRIMARY KEY,
+    title         TEXT    NOT NULL DEFAULT '',
+    created_at    REAL    NOT NULL,
+    updated_at    REAL    NOT NULL,
+    system_prompt TEXT    NULL,
+    model_path    TEXT    NULL,
+    mode          TEXT    NOT NULL DEFAULT 'chat',
+    settings_json TEXT    NULL,
+    deleted_at    REAL    NULL
+);
+CREATE INDEX conversations_by_updated ON conversations (updated_at);
+CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    position        INTEGER NOT NULL,
+    role            TEXT    NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+    content         TEXT    NOT NULL DEFAULT '',
+    status          TEXT    NOT NULL DEFAULT 'complete'
+                    CHECK (status IN ('complete', 'streaming', 'interrupted', 'error',
+                                      'cancelled')),
+    created_at      REAL    NOT NULL,
+    updated_at      REAL    NOT NULL,
+    stats_json      TEXT    NULL,
+    error           TEXT    NULL
+);
+CREATE UNIQUE INDEX messages_by_position ON messages (conversation_id, position);
+CREATE INDEX messages_by_status ON messages (status);
+PRAGMA application_id = {APPLICATION_ID};
+"""
+
+MIGRATIONS: list[Migration] = [
+    _MIGRATION_1,
+]
+"""Schema migrations; ``MIGRATIONS[n]`` brings ``PRAGMA user_version`` from n to n + 1.
+
+Append only, never edit a released entry.  Each runs in its own transaction together
+with the ``user_version`` bump.  A step is either SQL (one or more statements) or a
+function taking the connection (it must not commit).  ``foreign_keys`` is ON and cannot
+be switched inside a transaction, so a table rebuild must not drop a referenced table.
+"""
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a script into complete statements (``executescript`` would COMMIT)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:60]!r}")
+    return statements
+
+
+# -------------------------------------------------------------------------- helpers
+
+_clock_lock = threading.Lock()
+_clock_last = 0.0
+
+
+def _now() -> float:
+    """Wall-clock seconds, strictly increasing within this process (stable ordering)."""
+    global _clock_last
+    with _clock_lock:
+        now = time.time()
+        if now <= _clock_last:
+            now = _clock_last + 1e-6
+        _clock_last = now
+        return now
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is open; the original error is what matters."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
+def _casefold(value: str | None) -> str | None:
+    # SQLite's own LIKE folds ASCII only; this makes search case-insensitive for all
+    # scripts.  Non-text cells (not written by this module) pass through unchanged.
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _like_escape(text: str) -> str:
+    """Escape LIKE wildcards so user text matches literally (used with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _dump_json(value: dict[str, Any] | None) -> str | None:
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _load_json(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None  # hand-edited or damaged cell: don't take the conversation down
+    return value if isinstance(value, dict) else None
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+
+
+def _check_status(status: str) -> None:
+    if status not in MESSAGE_STATUSES:
+        raise ValueError(f"status must be one of {MESSAGE_STATUSES}, not {status!r}")
+
+
+def _check_mode(mode: str) -> None:
+    if not isinstance(mode, str) or not mode:
+        raise ValueError(f"mode must be a non-empty string, not {mode!r}")
+
+
+_CONVERSATION_COLUMNS: Final = (
+    "c.id, c.title, c.created_at, c.updated_at, c.system_prompt, c.model_path, c.mode, "
+    "(SELECT COUNT(*) FROM messages AS m WHERE m.conversation_id = c.id), "
+    "c.settings_json, c.deleted_at"
+)
+_MESSAGE_COLUMNS: Final = (
+    "id, conversation_id, position, role, content, status, created_at, updated_at, "
+    "stats_json, error"
+)
+
+
+def _conversation_from_row(row: Sequence[Any]) -> Conversation:
+    return Conversation(
+        id=row[0],
+        title=row[1] or "",
+        created_at=row[2],
+        updated_at=row[3],
+        system_prompt=row[4],
+        model_path=row[5],
+        mode=row[6],
+        message_count=row[7],
+        settings=_load_json(row[8]),
+        deleted_at=row[9],
+    )
+
+
+def _message_from_row(row: Sequence[Any]) -> StoredMessage:
+    return StoredMessage(
+        id=row[0],
+        conversation_id=row[1],
+        position=row[2],
+        role=row[3],
+        content=row[4] or "",
+        status=row[5],
+        created_at=row[6],
+        updated_at=row[7],
+        stats=_load_json(row[8]),
+        error=row[9],
+    )
+
+
+# ---------------------------------------------------------------------------- store
+
+
+class ConversationStore:
+    """Conversations and messages in one SQLite file; one instance per thread.
+
+    >>> with ConversationStore(path) as store:          # doctest: +SKIP
+    ...     conv = store.create_conversation("Hello")
+    ...     store.add_message(conv.id, "user", "Hi!")
+    """
+
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _store_error("cant_open", self.path, exc.strerror or str(exc)) from exc
+        try:
+            conn = sqlite3.connect(
+                str(self.path),
+                timeout=busy_timeout_ms / 1000,
+                isolation_level=None,  # autocommit; transactions are explicit below
+                check_same_thread=False,  # guarded by self._lock instead
+            )
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        self._conn = conn
+        try:
+            with self._guard():
+                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+                # Read-only checks first: a garbage file fails here (SQLITE_NOTADB) and a
+                # foreign database is refused before anything (even the WAL switch, which
+                # rewrites the header) is written.
+                self._check_ownership(conn)
+                self._configure(conn)
+                self._migrate(conn)
+        except BaseException:
+            self._conn = None
+            conn.close()
+            raise
+
+    # ------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+    def __enter__(self) -> ConversationStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # best effort; callers should close()
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    @property
+    def journal_mode(self) -> str:
+        """The journal mode in effect (``'wal'`` unless the filesystem refused it)."""
+        with self._guard() as conn:
+            return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+    @property
+    def schema_version(self) -> int:
+        with self._guard() as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # ---------------------------------------------------------- internals
+
+    def _translate(self, exc: sqlite3.Error) -> Exception:
+        kind = _error_kind(exc)
+        if kind is None:
+            return exc
+        return _store_error(kind, self.path, str(exc))
+
+    @contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and turn user-world sqlite errors into StoreError."""
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise sqlite3.ProgrammingError(f"ConversationStore({self.path}) is closed")
+            try:
+                yield conn
+            except sqlite3.Error as exc:
+                translated = self._translate(exc)
+                if translated is exc:
+                    raise
+                raise translated from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so
+        concurrent writers wait (busy_timeout) instead of failing on lock upgrade."""
+        with self._guard() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")  # in WAL mode a full disk often shows up here
+            except BaseException:
+                _rollback_quietly(conn)
+                raise
+
+    def _configure(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.create_function("mj_casefold", 1, _casefold, deterministic=True)
+
+    def _check_ownership(self, conn: sqlite3.Connection) -> int:
+        """Refuse foreign or newer files; returns ``user_version``.
+
+        One statement, so one consistent snapshot even while another connection is
+        creating the schema on a fresh file.
+        """
+        version, app_id, has_tables = conn.execute(
+            "SELECT (SELECT user_version FROM pragma_user_version),"
+            " (SELECT application_id FROM pragma_application_id),"
+            " EXISTS (SELECT 1 FROM sqlite_master"
+            "         WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\')"
+        ).fetchone()
+        if app_id not in (0, APPLICATION_ID) or (version == 0 and has_tables):
+            raise _store_error("not_ours", self.path)
+        if version > len(MIGRATIONS):
+            raise _store_error("newer_version", self.path)
+        return int(version)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = self._check_ownership(conn)
+        while version < len(MIGRATIONS):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Another thread/process may have migrated while we waited for the lock.
+                version = self._check_ownership(conn)
+                if version < len(MIGRATIONS):
+                    step = MIGRATIONS[version]
+                    if isinstance(step, str):
+                        for statement in _split_sql(step):
+                            conn.execute(statement)
+                    else:
+                        step(conn)
+                    version += 1
+                    conn.execute(f"PRAGMA user_version = {version}")
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback_quietly(conn)
+                raise
+
+    @staticmethod
+    def _touch(conn: sqlite3.Connection, conversation_id: int, now: float) -> None:
+        conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+
+    @staticmethod
+    def _require_conversation(conn: sqlite3.Connection, conversation_id: int) -> None:
+        row = conn.execute(
+            "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no conversation with id {conversation_id}")
+
+    @staticmethod
+    def _fetch_conversation(conn: sqlite3.Connection, conversation_id: int) -> Conversation:
+        row = conn.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations AS c WHERE c.id = ?",
+            (conversation_id,),
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no conversation with id {conversation_id}")
+        return _conversation_from_row(row)
+
+    @staticmethod
+    def _fetch_message(conn: sqlite3.Connection, message_id: int) -> StoredMessage:
+        row = conn.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(f"no message with id {message_id}")
+        return _message_from_row(row)
+
+    # ------------------------------------------------------- conversations
+
+    def create_conversation(
+        self,
+        title: str = "",
+        system_prompt: str | None = None,
+        model_path: str | None = None,
+        mode: str = "chat",
+        settings: dict[str, Any] | None = None,
+    ) -> Conversation:
+        _check_mode(mode)
+        now = _now()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, system_prompt, "
+                "model_path, mode, settings_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (title, now, now, system_prompt, model_path, mode, _dump_json(settings)),
+            )
+            assert cursor.lastrowid is not None
+            return self._fetch_conversation(conn, cursor.lastrowid)
+
+    def get_conversation(
+        self, conversation_id: int, *, include_deleted: bool = False
+    ) -> Conversation | None:
+        """The conversation, or None if it does not exist (or is soft-deleted)."""
+        with self._guard() as conn:
+            try:
+                conversation = self._fetch_conversation(conn, conversation_id)
+            except KeyError:
+                return None
+        if conversation.deleted_at is not None and not include_deleted:
+            return None
+        return conversation
+
+    def list_conversations(self, search: str = "") -> list[Conversation]:
+        """Live conversations, most recently updated first.
+
+        ``search`` is a literal, case-insensitive (Unicode casefold) substring matched
+        against the title and the content of every message; ``%``, ``_`` and ``\\`` in it
+        have no special meaning.
+        """
+        sql = f"SELECT {_CONVERSATION_COLUMNS} FROM conversations AS c WHERE c.deleted_at IS NULL"
+        params: dict[str, str] = {}
+        needle = search.strip()
+        if needle:
+            params["pattern"] = f"%{_like_escape(needle.casefold())}%"
+            sql += (
+                " AND (mj_casefold(c.title) LIKE :pattern ESCAPE '\\'"
+                " OR EXISTS (SELECT 1 FROM messages AS m WHERE m.conversation_id = c.id"
+                " AND mj_casefold(m.content) LIKE :pattern ESCAPE '\\'))"
+            )
+        sql += " ORDER BY c.updated_at DESC, c.id DESC"
+        with self._guard() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_conversation_from_row(row) for row in rows]
+
+    def rename_conversation(self, conversation_id: int, title: str) -> Conversation:
+        now = _now()
+        with self._write() as conn:
+            self._require_conversation(conn, conversation_id)
+            conn.execute(
+                "UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?",
+                (title, now, conversation_id),
+            )
+            return self._fetch_conversation(conn, conversation_id)
+
+    def set_conversation_fields(self, conversation_id: int, **fields: Any) -> Conversation:
+        """Set any of ``system_prompt``, ``model_path``, ``mode``, ``settings`` (a dict
+        stored as JSON, or None), ``title``.  Unknown names raise TypeError."""
+        allowed = {"system_prompt", "model_path", "mode", "settings", "title"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise TypeError(f"unknown conversation field(s): {', '.join(sorted(unknown))}")
+        if "mode" in fields:
+            _check_mode(fields["mode"])
+        columns: list[str] = []
+        values: list[Any] = []
+        for name, value in fields.items():
+            if name == "settings":
+                columns.append("settings_json = ?")
+                values.append(_dump_json(value))
+            else:
+                columns.append(f"{name} = ?")
+                values.append(value)
+        now = _now()
+        with self._write() as conn:
+            self._require_conversation(conn, conversation_id)
+            columns.append("updated_at = ?")
+            values.append(now)
+            conn.execute(
+                f"UPDATE conversations SET {', '.join(columns)} WHERE id = ?",
+                (*values, conversation_id),
+            )
+            return self._fetch_conversation(conn, conversation_id)
+
+    def delete_conversation(self, conversation_id: int) -> None:
+        """Soft delete: hidden from lists and search until restored or purged.
+
+        ``updated_at`` is deliberately left alone so an undo puts the conversation back
+        exactly where it was in the list.  Deleting twice keeps the first timestamp.
+        """
+        now = _now()
+        with self._write() as conn:
+            self._require_conversation(conn, conversation_id)
+            conn.execute(
+                "UPDATE conversations SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
+                (now, conversation_id),
+            )
+
+    def restore_conversation(self, conversation_id: int) -> Conversation:
+        """Undo :meth:`delete_conversation` (KeyError once purged)."""
+        with self._write() as conn:
+            self._require_conversation(conn, conversation_id)
+            conn.execute(
+                "UPDATE conversations SET deleted_at = NULL WHERE id = ?", (conversation_id,)
+            )
+            return self._fetch_conversation(conn, conversation_id)
+
+    def purge_deleted(self, older_than: float | None = None) -> int:
+        """Permanently remove soft-deleted conversations (and, by cascade, their
+        messages); only those deleted before ``older_than`` (epoch seconds) if given.
+        Returns how many conversations were removed."""
+        with self._write() as conn:
+            if older_than is None:
+                cursor = conn.execute("DELETE FROM conversations WHERE deleted_at IS NOT NULL")
+            else:
+                cursor = conn.execute(
+                    "DELETE FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at < ?",
+                    (older_than,),
+                )
+            return cursor.rowcount
+
+    # ------------------------------------------------------------ messages
+
+    def add_message(
+        self,
+        conversation_id: int,
+        role: str,
+        content: str,
+        status: str = "complete",
+        stats: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> StoredMessage:
+        """Append a message at the next position (0 for the first)."""
+        _check_role(role)
+        _check_status(status)
+        now = _now()
+        with self._write() as conn:
+            self._require_conversation(conn, conversation_id)
+            (position,) = conn.execute(
+                "SELECT COALESCE(MAX(position), -1) + 1 FROM messages WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchone()
+            cursor = conn.execute(
+                "INSERT INTO messages (conversation_id, position, role, content, status, "
+                "created_at, updated_at, stats_json, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    position,
+                    role,
+                    content,
+                    status,
+                    now,
+                    now,
+                    _dump_json(stats),
+                    error,
+                ),
+            )
+            self._touch(conn, conversation_id, now)
+            assert cursor.lastrowid is not None
+            return self._fetch_message(conn, cursor.lastrowid)
+
+    def update_message(
+        self,
+        message_id: int,
+        *,
+        content: str | Literal[_Unset.UNSET] = UNSET,
+        status: str | Literal[_Unset.UNSET] = UNSET,
+        stats: dict[str, Any] | Literal[_Unset.UNSET] | None = UNSET,
+        error: str | Literal[_Unset.UNSET] | None = UNSET,
+    ) -> StoredMessage:
+        """Change only the given fields (None clears ``stats``/``error``), in one commit.
+
+        Used to checkpoint a streaming reply (every second or so) and to finalise it.
+        """
+        columns: list[str] = []
+        values: list[Any] = []
+        if content is not UNSET:
+            columns.append("content = ?")
+            values.append(content)
+        if status is not UNSET:
+            _check_status(status)
+            columns.append("status = ?")
+            values.append(status)
+        if stats is not UNSET:
+            columns.append("stats_json = ?")
+            values.append(_dump_json(stats))
+        if error is not UNSET:
+            columns.append("error = ?")
+            values.append(error)
+        now = _now()
+        columns.append("updated_at = ?")
+        values.append(now)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(f"no message with id {message_id}")
+            conn.execute(
+                f"UPDATE messages SET {', '.join(columns)} WHERE id = ?", (*values, message_id)
+            )
+            self._touch(conn, row[0], now)
+            return self._fetch_message(conn, message_id)
+
+    def get_message(self, message_id: int) -> StoredMessage | None:
+        with self._guard() as conn:
+            try:
+                return self._fetch_message(conn, message_id)
+            except KeyError:
+                return None
+
+    def messages(self, conversation_id: int) -> list[StoredMessage]:
+        """All messages of a conversation ordered by position ([] if unknown)."""
+        with self._guard() as conn:
+            rows = conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
+                "ORDER BY position",
+                (conversation_id,),
+            ).fetchall()
+        return [_message_from_row(row) for row in rows]
+
+    def delete_messages_from(self, conversation_id: int, position: int) -> int:
+        """Remove the message at ``position`` and every later one (regenerate /
+        edit-and-resend).  The next :meth:`add_message` gets ``position``.  Returns how
+        many messages were removed."""
+        now = _now()
+        with self._write() as conn:
+            self._require_conversation(conn, conversation_id)
+            cursor = conn.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND position >= ?",
+                (conversation_id, position),
+            )
+            self._touch(conn, conversation_id, now)
+            return cursor.rowcount
+
+    def recover_interrupted(self) -> int:
+        """Mark every message left ``'streaming'`` (by a crash or kill) as
+        ``'interrupted'``, keeping its partial content; returns how many.
+
+        Call once at startup, before any generation starts: it cannot tell a live
+        stream in another thread from a dead one.  The conversations' ``updated_at``
+        is set to the time of the last checkpoint (it is not bumped to "now", so a
+        recovery does not reshuffle the list).
+        """
+        with self._write() as conn:
+            rows = conn.execute(
+                "SELECT DISTINCT conversation_id FROM messages WHERE status = 'streaming'"
+            ).fetchall()
+            cursor = conn.execute(
+                "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
+            )
+            for (conversation_id,) in rows:
+                conn.execute(
+                    "UPDATE conversations SET updated_at = MAX(updated_at, "
+                    "(SELECT MAX(updated_at) FROM messages WHERE conversation_id = ?)) "
+                    "WHERE id = ?",
+                    (conversation_id, conversation_id),
+                )
+            return cursor.rowcount
+
+
+# ----------------------------------------------------------------------- auto-title
+
+
+def suggest_title(first_user_message: str, max_chars: int = TITLE_MAX_CHARS) -> str:
+    """A short title from the first user message.
+
+    Takes the first line that has text (skipping Markdown code fences and heading /
+    quote markers), collapses whitespace (including the ideographic space), and cuts it
+    to ``max_chars`` characters with a trailing ``…``.  Latin text is cut at a word
+    boundary when one is close; Chinese and other text without spaces is cut at the
+    character.  Returns ``""`` when there is no text.
+    """
+    line = ""
+    for raw in first_user_message.splitlines():
+        candidate = raw.strip()
+        if candidate.startswith(("```", "~~~")):
+            continue
+        candidate = candidate.lstrip("#> \t\u3000").strip()
+        if candidate:
+            line = candidate
+            break
+    text = " ".join(line.split())
+    if len(text) <= max_chars:
+        return text
+    budget = max(1, max_chars - 1)  # room for the ellipsis
+    cut = text[:budget]
+    space = cut.rfind(" ")
+    # Prefer a word boundary for spaced scripts, unless the cut already falls on one.
+    if text[budget] != " " and space >= budget * 2 // 3:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:、，。；：") + "…"

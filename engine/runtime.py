@@ -1,0 +1,420 @@
+"""The engine: one loaded GGUF model, its tokenizer, prompt planning and a token iterator.
+
+llama_cpp is imported only when a model loads, so importing this module stays cheap (the
+window imports engine types on its start-up path). One Engine belongs to one thread."""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import ContextOverflowError, EngineError, ModelFileError
+from engine.gguf import ModelInfo, read_model_info
+from engine.template import BUILTIN_TEMPLATES, ChatTemplate
+from engine.types import (
+    ChatMessage,
+    ContextPlan,
+    FinishEvent,
+    GenerationEvent,
+    GenerationStats,
+    LoadParams,
+    Mode,
+    SamplingParams,
+    StopReason,
+    TokenEvent,
+)
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+log = logging.getLogger("mingjing.llama")
+_log_sink: Any = None
+
+
+def _route_llama_logs() -> None:
+    """Send llama.cpp's own log lines to Python logging instead of the terminal."""
+    global _log_sink
+    if _log_sink is not None:
+        return
+    import llama_cpp
+
+    def sink(level: int, text: bytes, _user_data: Any) -> None:
+        line = text.decode("utf-8", errors="replace").rstrip()
+        if line:
+            # ggml levels: 1 debug, 2 info, 3 warn, 4 error, 5 continuation
+            log.log(logging.WARNING if level == 4 else logging.DEBUG, "%s", line)
+
+    _log_sink = llama_cpp.llama_log_callback(sink)
+    llama_cpp.llama_log_set(_log_sink, ctypes.c_void_p(0))
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class Engine:
+    """A loaded model. Create with `Engine.load`; close with `close()`."""
+
+    def __init__(
+        self,
+        llama: Llama,
+        info: ModelInfo,
+        params: LoadParams,
+        template: ChatTemplate | None,
+    ) -> None:
+        import llama_cpp
+
+        self._llama = llama
+        self._lib: Any = llama_cpp
+        self.info = info
+        self.params = params
+        self.template = template
+        self.n_ctx: int = llama.n_ctx()
+        self._vocab = llama._model.vocab
+        self._piece_cache: dict[int, bytes] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self.bos_id: int = llama.token_bos()
+        self.eos_id: int = llama.token_eos()
+        self.add_bos: bool = bool(llama._model.add_bos_token())
+        self.bos_text: str = llama._model.token_get_text(self.bos_id) if self.bos_id >= 0 else ""
+        self.n_vocab: int = llama.n_vocab()
+
+    # ----------------------------------------------------------------- loading
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        params: LoadParams | None = None,
+        *,
+        template: str | None = None,
+    ) -> Engine:
+        """Load a GGUF file.
+
+        `template`: None uses the model's own chat template (chat mode) or, when it has none,
+        plain text continuation (completion mode); "completion" forces continuation; a key of
+        BUILTIN_TEMPLATES or a Jinja source forces chat with that template.
+        """
+        params = params or LoadParams()
+        info = read_model_info(path)  # raises ModelFileError with a clear reason
+        n_ctx = max(256, params.n_ctx)
+        if info.context_length:
+            n_ctx = min(n_ctx, info.context_length)
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:  # pragma: no cover - install problem
+            raise EngineError(f"llama-cpp-python is not installed: {exc}") from exc
+        _route_llama_logs()
+        try:
+            llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_batch=min(params.n_batch, n_ctx),
+                n_threads=params.n_threads,
+                n_threads_batch=params.n_threads,
+                n_gpu_layers=params.n_gpu_layers,
+                # A full-size sliding-window cache lets the next turn reuse the prefix on
+                # models with sliding-window attention (gemma3); otherwise the KV cache cannot
+                # be cut at an arbitrary position and every turn re-evaluates everything.
+                swa_full=True,
+                logits_all=False,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelFileError(
+                path, f"llama.cpp could not load the model ({exc.__class__.__name__}: {exc})"
+            ) from exc
+        source: str | None
+        if template == "completion":
+            source = None
+        elif template is None:
+            source = info.chat_template
+        else:
+            source = BUILTIN_TEMPLATES.get(template, template)
+        engine = cls(llama, info, params, None)
+        if source:
+            eos_text = llama._model.token_get_text(engine.eos_id) if engine.eos_id >= 0 else ""
+            engine.template = ChatTemplate(source, bos_token=engine.bos_text, eos_token=eos_text)
+        return engine
+
+    def close(self) -> None:
+        llama = getattr(self, "_llama", None)
+        if llama is not None:
+            llama.close()
+            self._llama = None  # type: ignore[assignment]
+
+    @property
+    def mode(self) -> Mode:
+        return "chat" if self.template is not None else "completion"
+
+    def reset_cache(self) -> None:
+        """Forget the KV cache: the next prompt is evaluated from its first token."""
+        self._llama.reset()
+        self._llama._ctx.kv_cache_clear()
+
+    @property
+    def cached_tokens(self) -> list[int]:
+        """Tokens whose keys and values sit in the KV cache now."""
+        return [int(t) for t in self._llama.input_ids[: self._llama.n_tokens]]
+
+    # -------------------------------------------------------------- tokenizer
+
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = False) -> list[int]:
+        if not text and not add_bos:
+            return []
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
+
+    def token_bytes(self, token: int, *, special: bool = False) -> bytes:
+        """The raw bytes of one token (a piece of a UTF-8 character for byte-fallback tokens)."""
+        key = token if not special else -token - 1
+        piece = self._piece_cache.get(key)
+        if piece is None:
+            buf = self._piece_buf
+            n = self._lib.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+            if n < 0:  # buffer too small: retry with the size asked for
+                buf = ctypes.create_string_buffer(-n)
+                n = self._lib.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+            piece = buf.raw[:n]
+            self._piece_cache[key] = piece
+        return piece
+
+    def detokenize(self, tokens: Sequence[int], *, special: bool = False) -> str:
+        data = b"".join(self.token_bytes(t, special=special) for t in tokens)
+        return data.decode("utf-8", errors="replace")
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
+
+    # --------------------------------------------------------------- prompts
+
+    def prompt_tokens(self, text: str) -> list[int]:
+        """Tokens for a whole prompt: special tokens parsed in chat mode, BOS added once."""
+        if self.mode == "chat":
+            has_bos = bool(self.bos_text) and text.startswith(self.bos_text)
+            return self.tokenize(text, add_bos=self.add_bos and not has_bos, special=True)
+        return self.tokenize(text, add_bos=self.add_bos, special=False)
+
+    def render(self, messages: Sequence[ChatMessage], system: str | None = None) -> str:
+        """The prompt text for a conversation, before tokenization."""
+        if self.template is not None:
+            full = [ChatMessage("system", system)] if system else []
+            full.extend(messages)
+            return self.template.render(full, add_generation_prompt=True)
+        head = f"{system}\n\n" if system else ""
+        return head + "".join(m.content for m in messages)
+
+    def reply_reserve(self, sampling: SamplingParams) -> int:
+        return max(1, min(sampling.max_tokens, self.n_ctx // 2))
+
+    def plan(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        system: str | None = None,
+        reserve: int | None = None,
+    ) -> ContextPlan:
+        """Fit a conversation into n_ctx - reserve, dropping the oldest turns (never the
+        system prompt, never the last message). Raises ContextOverflowError when even the
+        last message alone does not fit."""
+        if not messages:
+            raise EngineError("nothing to send: the conversation is empty")
+        if reserve is None:
+            reserve = self.reply_reserve(SamplingParams())
+        budget = self.n_ctx - reserve
+        start = 0
+        while True:
+            kept = list(range(start, len(messages)))
+            text = self.render([messages[i] for i in kept], system)
+            tokens = self.prompt_tokens(text)
+            if len(tokens) <= budget:
+                return ContextPlan(
+                    mode=self.mode,
+                    text=text,
+                    tokens=tokens,
+                    kept=kept,
+                    dropped=list(range(start)),
+                    n_ctx=self.n_ctx,
+                    reserve=reserve,
+                )
+            start = self._next_start(messages, start)
+            if start >= len(messages):
+                raise ContextOverflowError(needed=len(tokens), available=budget)
+
+    def _next_start(self, messages: Sequence[ChatMessage], start: int) -> int:
+        last = len(messages) - 1
+        if start >= last:
+            return last + 1  # only the newest message is left and it does not fit
+        nxt = start + 1
+        if self.mode == "chat":
+            # Drop whole turns: the kept history must start with a user message.
+            while nxt < last and messages[nxt].role != "user":
+                nxt += 1
+        return min(nxt, last)
+
+    # ------------------------------------------------------------ generation
+
+    def respond(
+        self,
+        messages: Sequence[ChatMessage],
+        sampling: SamplingParams,
+        *,
+        system: str | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[GenerationEvent]:
+        """Plan the prompt for a conversation and generate the next reply."""
+        plan = self.plan(messages, system=system, reserve=self.reply_reserve(sampling))
+        for event in self.generate(plan.tokens, sampling, cancel=cancel):
+            if isinstance(event, FinishEvent):
+                event.stats.dropped_messages = list(plan.dropped)
+            yield event
+
+    def generate(
+        self,
+        tokens: Sequence[int],
+        sampling: SamplingParams,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[GenerationEvent]:
+        """Generate after `tokens`, reusing the KV cache for the prefix it shares with them.
+
+        Yields a TokenEvent per token, then one FinishEvent whose text is the whole reply
+        (authoritative: text held back for a possible stop string is only in it)."""
+        if not tokens:
+            raise EngineError("the prompt is empty")
+        if len(tokens) >= self.n_ctx:
+            raise ContextOverflowError(needed=len(tokens), available=self.n_ctx - 1)
+        llama = self._llama
+        t_start = time.perf_counter()
+        stats = GenerationStats(prompt_tokens=len(tokens))
+        seed = sampling.seed if sampling.seed >= 0 else random.randrange(2**31)
+        stats.seed = seed
+        llama.set_seed(seed)
+        sampler = llama._init_sampler(
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+        )
+        try:
+            reused = self._reuse_prefix(tokens)
+            stats.reused_prompt_tokens = reused
+            stats.evaluated_prompt_tokens = len(tokens) - reused
+            try:
+                llama.eval(list(tokens[reused:]))
+            except RuntimeError as exc:
+                raise EngineError(f"llama.cpp failed to evaluate the prompt: {exc}") from exc
+            t_prompt = time.perf_counter()
+            stats.prompt_eval_s = t_prompt - t_start
+            yield from self._decode_loop(sampler, sampling, stats, cancel, t_start)
+        finally:
+            sampler.close()
+
+    def _reuse_prefix(self, tokens: Sequence[int]) -> int:
+        llama = self._llama
+        cached = llama.input_ids[: llama.n_tokens]
+        prefix = common_prefix_length(cached.tolist(), tokens)
+        if prefix >= len(tokens):
+            prefix = len(tokens) - 1  # at least one token must run to produce fresh logits
+        if prefix > 0 and llama._ctx.kv_cache_seq_rm(-1, prefix, -1):
+            llama.n_tokens = prefix
+            return prefix
+        self.reset_cache()
+        return 0
+
+    def _decode_loop(
+        self,
+        sampler: Any,
+        sampling: SamplingParams,
+        stats: GenerationStats,
+        cancel: threading.Event | None,
+        t_start: float,
+    ) -> Iterator[GenerationEvent]:
+        llama = self._llama
+        ctx = llama._ctx
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = [s for s in sampling.stop if s]
+        strip_leading = self.mode == "chat"
+        text = ""
+        emitted = 0
+        n_out = 0
+        reason: StopReason = "max_tokens"
+        t_first = t_last = 0.0
+        max_tokens = max(0, sampling.max_tokens)
+        while n_out < max_tokens:
+            if cancel is not None and cancel.is_set():
+                reason = "cancelled"
+                break
+            token = sampler.sample(ctx, -1)
+            if n_out == 0:
+                t_first = time.perf_counter()
+                stats.time_to_first_token_s = t_first - t_start
+            if self.is_end_of_generation(token):
+                reason = "eos"
+                break
+            n_out += 1
+            t_last = time.perf_counter()
+            text += decoder.decode(self.token_bytes(token))
+            if strip_leading:
+                stripped = text.lstrip()
+                if stripped:
+                    strip_leading = False
+                text = stripped
+            release = len(text)
+            if stops:
+                hit = _find_stop(text, stops, max(0, emitted - max(map(len, stops))))
+                if hit >= 0:
+                    text = text[:hit]
+                    yield TokenEvent(token, text[emitted:])
+                    emitted = len(text)
+                    reason = "stop_string"
+                    break
+                release = len(text) - _held_back(text, stops)
+            yield TokenEvent(token, text[emitted:release])
+            emitted = release
+            if llama.n_tokens + 1 > self.n_ctx:
+                reason = "context_full"
+                break
+            try:
+                llama.eval([token])
+            except RuntimeError as exc:
+                raise EngineError(f"llama.cpp failed while decoding: {exc}") from exc
+        # Bytes of a character cut off by the end of generation are dropped, not shown as U+FFFD.
+        stats.completion_tokens = n_out
+        stats.stop_reason = reason
+        if n_out > 1 and t_last > t_first:
+            stats.decode_s = t_last - t_first
+            stats.decode_tok_s = (n_out - 1) / stats.decode_s
+        stats.total_s = time.perf_counter() - t_start
+        yield FinishEvent(text, stats)
+
+
+def _find_stop(text: str, stops: Sequence[str], begin: int) -> int:
+    found = [i for i in (text.find(s, begin) for s in stops) if i >= 0]
+    return min(found) if found else -1
+
+
+def _held_back(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest tail of `text` that could still grow into a stop string."""
+    best = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:k]):
+                best = k
+                break
+    return best

@@ -1,0 +1,113 @@
+"""Plain data that crosses the engine's boundary: messages, settings, events, stats, plans."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+StopReason = Literal["eos", "stop_string", "max_tokens", "cancelled", "context_full"]
+Mode = Literal["chat", "completion"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+def default_threads() -> int:
+    """Threads for decoding: every core on small machines, half the logical cores (~physical) above."""
+    n = os.cpu_count() or 1
+    return n if n <= 4 else max(4, n // 2)
+
+
+@dataclass(slots=True)
+class LoadParams:
+    n_ctx: int = 4096
+    n_threads: int = field(default_factory=default_threads)
+    n_gpu_layers: int = 0
+    n_batch: int = 512
+
+
+@dataclass(slots=True)
+class SamplingParams:
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    seed: int = -1  # -1: a fresh random seed for every reply
+    stop: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SamplingParams:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "stop" in known:
+            known["stop"] = tuple(known["stop"])
+        return cls(**known)
+
+
+@dataclass(slots=True)
+class GenerationStats:
+    prompt_tokens: int = 0
+    reused_prompt_tokens: int = 0
+    evaluated_prompt_tokens: int = 0
+    prompt_eval_s: float = 0.0
+    time_to_first_token_s: float = 0.0
+    completion_tokens: int = 0
+    decode_s: float = 0.0
+    decode_tok_s: float = 0.0
+    total_s: float = 0.0
+    stop_reason: StopReason = "eos"
+    dropped_messages: list[int] = field(default_factory=list)
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEvent:
+    """One generated token. `text` is what this token releases for display: it can be empty
+    while a multi-byte character or a possible stop string is still incomplete."""
+
+    token_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinishEvent:
+    text: str
+    stats: GenerationStats
+
+
+GenerationEvent = TokenEvent | FinishEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPlan:
+    """The exact prompt the model will see, and which history messages had to go to make room."""
+
+    mode: Mode
+    text: str
+    tokens: list[int]
+    kept: list[int]  # indices into the message list that stay in the prompt
+    dropped: list[int]  # indices of the oldest messages dropped to fit
+    n_ctx: int
+    reserve: int  # tokens kept free for the reply
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.tokens)
+
+    @property
+    def free_tokens(self) -> int:
+        return self.n_ctx - self.reserve - len(self.tokens)

@@ -1,0 +1,273 @@
+"""The engine against the real embedded model: tokenizer, streaming, cancel, prefix reuse,
+context planning and the base-model rule. Deterministic settings where output is asserted."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ContextOverflowError
+from engine.runtime import Engine
+from engine.template import GEMMA_TEMPLATE, ChatTemplate, TemplateError
+from engine.types import ChatMessage, FinishEvent, SamplingParams, TokenEvent
+
+GREEDY = SamplingParams(temperature=0.0, seed=7, max_tokens=24, repeat_penalty=1.0)
+
+
+def run(engine: Engine, tokens: list[int], sampling: SamplingParams = GREEDY,
+        cancel: threading.Event | None = None) -> tuple[list[TokenEvent], FinishEvent]:
+    tokens_out: list[TokenEvent] = []
+    finish = None
+    for event in engine.generate(tokens, sampling, cancel=cancel):
+        if isinstance(event, TokenEvent):
+            tokens_out.append(event)
+        else:
+            finish = event
+    assert finish is not None
+    return tokens_out, finish
+
+
+def test_base_model_is_completion_mode(completion_engine: Engine) -> None:
+    # The default GGUF has no chat template: no silent fallback to an unrelated format.
+    assert completion_engine.info.chat_template is None
+    assert completion_engine.mode == "completion"
+    assert completion_engine.template is None
+    text = completion_engine.render([ChatMessage("user", "The capital of France is")])
+    assert text == "The capital of France is"
+    plan = completion_engine.plan([ChatMessage("user", "The capital of France is")])
+    assert plan.tokens[0] == completion_engine.bos_id
+    assert "<start_of_turn>" not in completion_engine.detokenize(plan.tokens, special=True)
+
+
+def test_chinese_round_trip(completion_engine: Engine) -> None:
+    text = "我今天吃了狮子头和蔬菜。明镜：看见模型在做什么！"
+    tokens = completion_engine.tokenize(text)
+    assert completion_engine.detokenize(tokens) == text
+    # Chinese packs about 1-2 characters per token with this tokenizer.
+    assert len(text) / 3 < len(tokens) < len(text)
+    pieces = [completion_engine.detokenize([t]) for t in completion_engine.tokenize("我今天吃了狮子头")]
+    assert "今天" in pieces
+
+
+def test_byte_tokens_stream_as_whole_characters(completion_engine: Engine) -> None:
+    # A rare character can be split over several byte tokens; the stream must never emit
+    # half a UTF-8 sequence.
+    plan = completion_engine.plan([ChatMessage("user", "𠜎𠜱𠝹 古文字：")])
+    events, finish = run(completion_engine, plan.tokens)
+    joined = "".join(e.text for e in events)
+    assert "\ufffd" not in joined
+    assert joined == finish.text
+
+
+def test_greedy_continuation_is_deterministic(completion_engine: Engine) -> None:
+    plan = completion_engine.plan([ChatMessage("user", "The capital of France is")])
+    events, finish = run(completion_engine, plan.tokens)
+    assert finish.text.startswith(" the capital of the country of France")
+    assert "".join(e.text for e in events) == finish.text
+    assert finish.stats.completion_tokens == len(events) == GREEDY.max_tokens
+    assert finish.stats.stop_reason == "max_tokens"
+    assert finish.stats.decode_tok_s > 0
+    assert finish.stats.prompt_tokens == len(plan.tokens)
+    # llama.cpp's CPU kernels round differently for different batch sizes, so results are
+    # compared between runs that evaluate the prompt the same way (from an empty cache).
+    completion_engine.reset_cache()
+    _, again = run(completion_engine, plan.tokens)
+    assert again.text == finish.text
+
+
+def test_seeded_sampling_repeats(completion_engine: Engine) -> None:
+    plan = completion_engine.plan([ChatMessage("user", "Once upon a time")])
+    warm = SamplingParams(temperature=1.0, seed=1234, max_tokens=16)
+    completion_engine.reset_cache()
+    _, a = run(completion_engine, plan.tokens, warm)
+    completion_engine.reset_cache()
+    _, b = run(completion_engine, plan.tokens, warm)
+    assert a.text == b.text
+    assert a.stats.seed == 1234
+
+
+def test_cancel_between_tokens(completion_engine: Engine) -> None:
+    plan = completion_engine.plan([ChatMessage("user", "Write a long story about the sea.")])
+    cancel = threading.Event()
+    seen = 0
+    finish = None
+    for event in completion_engine.generate(plan.tokens, SamplingParams(max_tokens=500),
+                                            cancel=cancel):
+        if isinstance(event, TokenEvent):
+            seen += 1
+            if seen == 5:
+                cancel.set()
+        else:
+            finish = event
+    assert finish is not None
+    assert finish.stats.stop_reason == "cancelled"
+    assert finish.stats.completion_tokens == 5
+    # The engine stays usable after a cancel.
+    _, after = run(completion_engine, completion_engine.plan(
+        [ChatMessage("user", "The capital of France is")]).tokens)
+    assert after.text.startswith(" the capital")
+
+
+def test_stop_string_is_not_emitted(completion_engine: Engine) -> None:
+    plan = completion_engine.plan([ChatMessage("user", "The capital of France is")])
+    sampling = SamplingParams(temperature=0.0, max_tokens=40, repeat_penalty=1.0,
+                              stop=("country",))
+    events, finish = run(completion_engine, plan.tokens, sampling)
+    assert finish.stats.stop_reason == "stop_string"
+    assert "country" not in finish.text
+    assert finish.text == " the capital of the "
+    assert "".join(e.text for e in events) == finish.text
+
+
+def test_prefix_reuse_second_turn(chat_engine: Engine) -> None:
+    chat_engine._llama.reset()  # start from an empty cache
+    first = [ChatMessage("user", "What is the capital of France?")]
+    plan1 = chat_engine.plan(first, reserve=64)
+    _, f1 = run(chat_engine, plan1.tokens)
+    assert f1.stats.reused_prompt_tokens == 0
+    assert f1.stats.evaluated_prompt_tokens == len(plan1.tokens)
+
+    new_message = "And what about Germany?"
+    second = [*first, ChatMessage("assistant", f1.text), ChatMessage("user", new_message)]
+    plan2 = chat_engine.plan(second, reserve=64)
+    _, f2 = run(chat_engine, plan2.tokens)
+    stats = f2.stats
+    assert stats.prompt_tokens == len(plan2.tokens)
+    assert stats.reused_prompt_tokens + stats.evaluated_prompt_tokens == stats.prompt_tokens
+    # Everything up to the end of the first reply comes from the KV cache ...
+    assert stats.reused_prompt_tokens >= len(plan1.tokens)
+    # ... so only the new message and the template's turn markers are evaluated:
+    # "<end_of_turn>\n<start_of_turn>user\n" ... "<end_of_turn>\n<start_of_turn>model\n".
+    template_tokens = 12
+    assert stats.evaluated_prompt_tokens <= len(chat_engine.tokenize(new_message)) + template_tokens
+    assert stats.evaluated_prompt_tokens < stats.prompt_tokens / 2
+
+
+def test_switching_conversations_stays_correct(chat_engine: Engine) -> None:
+    a = [ChatMessage("user", "What is the capital of France?")]
+    b = [ChatMessage("user", "写一首关于月亮的诗。")]
+    c = [ChatMessage("user", "Name three rivers.")]
+    # Each run below follows a different conversation, so each shares only the template's
+    # first tokens with the cache and evaluates the rest the same way: answers must agree.
+    _, c1 = run(chat_engine, chat_engine.plan(c, reserve=64).tokens)
+    _, a1 = run(chat_engine, chat_engine.plan(a, reserve=64).tokens)
+    _, b1 = run(chat_engine, chat_engine.plan(b, reserve=64).tokens)
+    _, a2 = run(chat_engine, chat_engine.plan(a, reserve=64).tokens)
+    _, c2 = run(chat_engine, chat_engine.plan(c, reserve=64).tokens)
+    shared = len(chat_engine.prompt_tokens(chat_engine.render([ChatMessage("user", "")])))
+    for f in (a1, b1, a2, c2):
+        assert 0 < f.stats.reused_prompt_tokens < shared
+    assert a2.text == a1.text
+    assert c2.text == c1.text
+    assert b1.text != a1.text
+    assert chat_engine.cached_tokens[: c2.stats.prompt_tokens] == chat_engine.plan(
+        c, reserve=64).tokens
+
+
+def test_chat_template_renders_gemma_turns(chat_engine: Engine) -> None:
+    text = chat_engine.render([ChatMessage("user", "你好")], system="Be brief.")
+    assert text == (
+        "<bos><start_of_turn>user\nBe brief.\n\n你好<end_of_turn>\n<start_of_turn>model\n"
+    )
+    tokens = chat_engine.prompt_tokens(text)
+    assert tokens.count(chat_engine.bos_id) == 1  # BOS from the template, not added twice
+    assert chat_engine.tokenize("<start_of_turn>", special=True) == [tokens[1]]
+
+
+def test_template_is_sandboxed_and_reports_errors() -> None:
+    evil = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+    with pytest.raises(TemplateError):
+        ChatTemplate(evil).render([ChatMessage("user", "hi")])
+    with pytest.raises(TemplateError, match="alternate"):
+        ChatTemplate(GEMMA_TEMPLATE).render(
+            [ChatMessage("user", "a"), ChatMessage("user", "b")]
+        )
+    with pytest.raises(TemplateError, match="does not compile"):
+        ChatTemplate("{% for %}")
+
+
+def _long_history(turns: int) -> list[ChatMessage]:
+    history: list[ChatMessage] = []
+    for i in range(turns):
+        history.append(ChatMessage("user", f"Question {i}: " + "tell me more about rivers. " * 6))
+        history.append(ChatMessage("assistant", f"Answer {i}: " + "rivers flow to the sea. " * 6))
+    history.append(ChatMessage("user", "Final question: which river is longest?"))
+    return history
+
+
+def test_overflow_drops_oldest_turns_keeps_system(chat_engine: Engine) -> None:
+    history = _long_history(20)
+    system = "You are a geography tutor."
+    plan = chat_engine.plan(history, system=system, reserve=256)
+    assert plan.prompt_tokens <= chat_engine.n_ctx - 256
+    assert plan.dropped, "a 20-turn history cannot fit 1024 tokens"
+    assert plan.dropped == list(range(len(plan.dropped)))  # the oldest ones
+    assert len(plan.dropped) % 2 == 0  # whole turns
+    assert plan.kept[-1] == len(history) - 1
+    assert history[plan.kept[0]].role == "user"
+    assert system in plan.text
+    assert "Final question" in plan.text
+    assert "Question 0:" not in plan.text
+    # Exact count: the plan's tokens are what the model will evaluate.
+    assert plan.tokens == chat_engine.prompt_tokens(plan.text)
+    # One more dropped turn would have been unnecessary: keeping it must overflow.
+    first_kept = plan.kept[0]
+    bigger = chat_engine.render(history[first_kept - 2:], system)
+    assert len(chat_engine.prompt_tokens(bigger)) > chat_engine.n_ctx - 256
+
+
+def test_overflow_in_generation_reports_dropped(chat_engine: Engine) -> None:
+    history = _long_history(20)
+    finish = None
+    for event in chat_engine.respond(history, SamplingParams(temperature=0, max_tokens=8)):
+        if isinstance(event, FinishEvent):
+            finish = event
+    assert finish is not None and finish.stats.dropped_messages
+    assert finish.stats.dropped_messages[0] == 0
+
+
+def test_single_message_larger_than_window(chat_engine: Engine) -> None:
+    huge = "河流 " * 2000
+    with pytest.raises(ContextOverflowError) as info:
+        chat_engine.plan([ChatMessage("user", huge)], reserve=128)
+    assert info.value.needed > info.value.available
+    assert "\n" not in str(info.value)
+
+
+def test_completion_overflow_drops_oldest(completion_engine: Engine) -> None:
+    parts = [ChatMessage("user" if i % 2 == 0 else "assistant", f"Part {i}. " + "word " * 200)
+             for i in range(30)]
+    plan = completion_engine.plan(parts, reserve=128)
+    assert plan.dropped and plan.kept[-1] == 29
+    assert plan.prompt_tokens <= completion_engine.n_ctx - 128
+
+
+def test_threads_and_context_settings(default_model_path: Path) -> None:
+    from engine.types import LoadParams, default_threads
+
+    assert default_threads() >= 1
+    engine = Engine.load(default_model_path, LoadParams(n_ctx=512, n_threads=1))
+    try:
+        assert engine.n_ctx == 512
+        assert engine.params.n_threads == 1
+        _, finish = run(engine, engine.plan([ChatMessage("user", "Hello")]).tokens,
+                        SamplingParams(temperature=0, max_tokens=4))
+        assert finish.stats.completion_tokens == 4
+    finally:
+        engine.close()
+
+
+def test_context_full_stops_generation(default_model_path: Path) -> None:
+    from engine.types import LoadParams
+
+    engine = Engine.load(default_model_path, LoadParams(n_ctx=256))
+    try:
+        prompt = engine.tokenize("word " * 200, add_bos=True)
+        _, finish = run(engine, prompt, SamplingParams(temperature=0, max_tokens=500))
+        assert finish.stats.stop_reason == "context_full"
+        # Every token but the last one went through the 256-slot KV cache.
+        assert len(prompt) + finish.stats.completion_tokens == 256 + 1
+    finally:
+        engine.close()

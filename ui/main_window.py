@@ -1,0 +1,692 @@
+"""The main window: conversations on the left, the chat in the middle, the model on top.
+
+Everything slow happens elsewhere: the model on the model thread, the database on a lane."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QPaintEvent,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.chat import TurnRequest, normalize_turns
+from app.conversations import Conversation, ConversationStore, StoredMessage
+from app.paths import AppPaths
+from app.settings import Settings, save_settings
+from engine.types import ChatMessage
+from ui.chat_view import ChatView, MessageData
+from ui.composer import Composer
+from ui.conversation_list import ConversationList
+from ui.model_worker import LoadedModel, LoadRequest, ModelThread, TurnFinished, TurnStarted
+from ui.tasks import Lane
+
+log = logging.getLogger(__name__)
+
+OPEN_MODEL = "__open__"
+BUILTIN = "__builtin__"
+
+
+def human_count(n: int) -> str:
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}".replace(".0", "")
+    return str(n)
+
+
+def human_bytes(n: int) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"
+
+
+def stats_line(stats: dict[str, object] | None) -> str:
+    if not stats:
+        return ""
+    parts = [f"{stats.get('completion_tokens', 0)} tokens"]
+    rate = stats.get("decode_tok_s")
+    if isinstance(rate, int | float) and rate > 0:
+        parts.append(f"{rate:.1f} tok/s")
+    ttft = stats.get("time_to_first_token_s")
+    if isinstance(ttft, int | float):
+        parts.append(f"first token {ttft:.2f} s")
+    reused, total = stats.get("reused_prompt_tokens"), stats.get("prompt_tokens")
+    if total:
+        parts.append(f"prompt {total} ({reused} reused)")
+    reason = stats.get("stop_reason")
+    if reason and reason != "eos":
+        parts.append(f"stopped: {reason}")
+    return " · ".join(parts)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, paths: AppPaths, settings: Settings) -> None:
+        super().__init__()
+        self.paths = paths
+        self.settings = settings
+        self.model: LoadedModel | None = None
+        self.model_thread: ModelThread | None = None
+        self.lane = Lane("db", self)
+        self._lane_store: ConversationStore | None = None  # used only on the lane's thread
+        self.current_id: int | None = None
+        self.history: list[MessageData] = []
+        self.streaming_cid: int | None = None  # conversation whose reply is streaming
+        self._streaming_new = False  # the streaming reply started a new conversation
+        self._pending_text = ""  # the user's text of the running turn, restored if rejected
+        self._editing_from: int | None = None
+        self._db_ready = False
+        self._undo_delete: int | None = None
+        self._painted = False
+        self._loading = False
+
+        self.setWindowTitle("明镜 Mingjing")
+        self.resize(1100, 760)
+        self.setAcceptDrops(True)
+        self._build_ui()
+        self._build_actions()
+        self._update_send_state()
+
+    # ------------------------------------------------------------------ UI
+
+    def _build_ui(self) -> None:
+        toolbar = QToolBar(self.tr("Model"))
+        toolbar.setMovable(False)
+        self.addToolBar(toolbar)
+        self.model_picker = QComboBox()
+        self.model_picker.setMinimumWidth(260)
+        self.model_picker.setToolTip(self.tr("Model (Ctrl+O opens a GGUF file)"))
+        self.model_picker.activated.connect(self._model_picked)
+        toolbar.addWidget(QLabel(self.tr("Model:") + " "))
+        toolbar.addWidget(self.model_picker)
+        self.model_label = QLabel()
+        self.model_label.setContentsMargins(10, 0, 10, 0)
+        self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        toolbar.addWidget(self.model_label)
+        spacer = QWidget()
+        spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding,
+                             spacer.sizePolicy().verticalPolicy())
+        toolbar.addWidget(spacer)
+        self.settings_button = QPushButton(self.tr("Settings"))
+        self.settings_button.setToolTip(self.tr("Settings (Ctrl+,)"))
+        self.settings_button.clicked.connect(self.open_settings)
+        toolbar.addWidget(self.settings_button)
+        self._fill_model_picker()
+
+        self.sidebar = ConversationList()
+        self.sidebar.new_requested.connect(self.new_chat)
+        self.sidebar.selected.connect(self.open_conversation)
+        self.sidebar.rename_requested.connect(self._rename)
+        self.sidebar.delete_requested.connect(self._delete)
+        self.sidebar.search_changed.connect(lambda _t: self.refresh_conversations())
+
+        center = QWidget()
+        column = QVBoxLayout(center)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet(
+            "QLabel { background: #fff6d6; color: #5a4600; padding: 6px 10px;"
+            " border-bottom: 1px solid #e8d9a0; }"
+        )
+        self.banner.hide()
+        column.addWidget(self.banner)
+        self.chat_view = ChatView()
+        self.chat_view.edit_requested.connect(self._edit_message)
+        self.chat_view.regenerate_requested.connect(lambda _i: self.regenerate())
+        column.addWidget(self.chat_view, 1)
+        self.composer = Composer()
+        self.composer.send_requested.connect(self.send)
+        self.composer.stop_requested.connect(self.stop)
+        self.composer.edit_last_requested.connect(self.edit_last)
+        column.addWidget(self.composer)
+
+        splitter = QSplitter()
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(center)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 860])
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+
+        status = self.statusBar()
+        self.status_label = QLabel()
+        status.addWidget(self.status_label, 1)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setMaximumWidth(160)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        status.addPermanentWidget(self.progress)
+        self.undo_button = QPushButton(self.tr("Undo"))
+        self.undo_button.setFlat(True)
+        self.undo_button.hide()
+        self.undo_button.clicked.connect(self.undo_delete)
+        status.addPermanentWidget(self.undo_button)
+        self.stats_label = QLabel()
+        status.addPermanentWidget(self.stats_label)
+        self._undo_timer = QTimer(self)
+        self._undo_timer.setSingleShot(True)
+        self._undo_timer.setInterval(15_000)
+        self._undo_timer.timeout.connect(self._expire_undo)
+        self._show_placeholder()
+
+    def _build_actions(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu(self.tr("&File"))
+        self._add_action(file_menu, self.tr("&New chat"), QKeySequence.StandardKey.New,
+                         self.new_chat)
+        self._add_action(file_menu, self.tr("&Open model…"), QKeySequence.StandardKey.Open,
+                         self.open_model_dialog)
+        file_menu.addSeparator()
+        self._add_action(file_menu, self.tr("&Quit"), QKeySequence.StandardKey.Quit, self.close)
+        chat_menu = menu.addMenu(self.tr("&Chat"))
+        self._add_action(chat_menu, self.tr("&Stop"), QKeySequence("Ctrl+."), self.stop)
+        self._add_action(chat_menu, self.tr("&Regenerate"), QKeySequence("Ctrl+R"),
+                         self.regenerate)
+        self._add_action(chat_menu, self.tr("&Edit last message"), QKeySequence("Ctrl+E"),
+                         self.edit_last)
+        self._add_action(chat_menu, self.tr("&Copy last reply"), QKeySequence("Ctrl+Shift+C"),
+                         self.copy_last_reply)
+        self._add_action(chat_menu, self.tr("Undo &delete"), QKeySequence.StandardKey.Undo,
+                         self.undo_delete)
+        view_menu = menu.addMenu(self.tr("&View"))
+        self._add_action(view_menu, self.tr("Toggle &sidebar"), QKeySequence("Ctrl+B"),
+                         lambda: self.sidebar.setVisible(not self.sidebar.isVisible()))
+        self._add_action(view_menu, self.tr("&Search conversations"), QKeySequence.StandardKey.Find,
+                         lambda: (self.sidebar.show(), self.sidebar.search.setFocus()))
+        self._add_action(view_menu, self.tr("Focus &input"), QKeySequence("Ctrl+L"),
+                         self.composer.focus_input)
+        settings_menu = menu.addMenu(self.tr("&Settings"))
+        self._add_action(settings_menu, self.tr("&Preferences…"), QKeySequence("Ctrl+,"),
+                         self.open_settings)
+        help_menu = menu.addMenu(self.tr("&Help"))
+        self._add_action(help_menu, self.tr("&About Mingjing"), None, self._about)
+
+    def _add_action(self, menu: object, text: str, shortcut: object, slot: object) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)  # type: ignore[arg-type]
+        action.triggered.connect(slot)  # type: ignore[arg-type]
+        menu.addAction(action)  # type: ignore[attr-defined]
+        return action
+
+    # ------------------------------------------------------------- start-up
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            if os.environ.get("MINGJING_EXIT_AFTER_PAINT"):
+                print("first-paint", flush=True)
+                QTimer.singleShot(0, QApplication.instance().quit)  # type: ignore[union-attr]
+
+    def start(self) -> None:
+        """Start the model thread and the database lane; called once the window shows."""
+        self.model_thread = ModelThread(self.paths.conversations_db, self.paths.models_dir, self)
+        w = self.model_thread.worker
+        w.load_started.connect(self._on_load_started)
+        w.loaded.connect(self._on_loaded)
+        w.load_failed.connect(self._on_load_failed)
+        w.turn_started.connect(self._on_turn_started)
+        w.piece.connect(self._on_piece)
+        w.turn_finished.connect(self._on_turn_finished)
+        self.lane.submit(self._recover, self._on_db_ready, self._on_db_error)
+        self.load_model(self.settings.model_path)
+
+    def _store(self) -> ConversationStore:
+        """The lane thread's own connection (created there on first use)."""
+        if self._lane_store is None:
+            self._lane_store = ConversationStore(self.paths.conversations_db)
+        return self._lane_store
+
+    def _recover(self) -> tuple[int, list[Conversation]]:
+        store = self._store()
+        return store.recover_interrupted(), store.list_conversations()
+
+    def _on_db_ready(self, result: tuple[int, list[Conversation]]) -> None:
+        recovered, conversations = result
+        self._db_ready = True
+        self.sidebar.set_conversations(conversations, self.current_id)
+        if recovered:
+            self._status(self.tr("%n reply(s) cut off by a crash were kept and marked "
+                                 "interrupted.", "", recovered))
+        self._update_send_state()
+
+    def _on_db_error(self, exc: BaseException) -> None:
+        QMessageBox.critical(self, self.tr("Conversation history unavailable"), str(exc))
+
+    # ---------------------------------------------------------------- models
+
+    def _fill_model_picker(self) -> None:
+        self.model_picker.blockSignals(True)
+        self.model_picker.clear()
+        self.model_picker.addItem(self.tr("Built-in: Gemma 3 270M (base)"), BUILTIN)
+        for path in self.settings.recent_models:
+            self.model_picker.addItem(Path(path).name, path)
+            self.model_picker.setItemData(self.model_picker.count() - 1, path,
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.model_picker.insertSeparator(self.model_picker.count())
+        self.model_picker.addItem(self.tr("Open model file…"), OPEN_MODEL)
+        current = self.settings.model_path or BUILTIN
+        index = self.model_picker.findData(current)
+        self.model_picker.setCurrentIndex(max(0, index))
+        self.model_picker.blockSignals(False)
+
+    def _model_picked(self, index: int) -> None:
+        data = self.model_picker.itemData(index)
+        if data == OPEN_MODEL:
+            self._fill_model_picker()  # restore the shown selection until a file is chosen
+            self.open_model_dialog()
+        elif data == BUILTIN:
+            self.load_model(None)
+        elif isinstance(data, str):
+            self.load_model(data)
+
+    def open_model_dialog(self) -> None:
+        start = str(Path(self.settings.recent_models[0]).parent) if self.settings.recent_models \
+            else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(
+            self, self.tr("Open a GGUF model"), start, self.tr("GGUF models (*.gguf);;All files (*)")
+        )
+        if path:
+            self.load_model(path)
+
+    def load_model(self, path: str | None) -> None:
+        if self.model_thread is None:
+            return
+        if self.streaming_cid is not None or self._streaming_new:
+            self.model_thread.cancel()
+        self.model_thread.load(
+            LoadRequest(
+                path=path,
+                params=self.settings.load_params(),
+                template=self.settings.template_arg(),
+            )
+        )
+
+    def _on_load_started(self, label: str) -> None:
+        self._loading = True
+        self.progress.show()
+        self.model_picker.setEnabled(False)
+        self._status(self.tr("Loading %s…") % Path(label).name)
+        self._update_send_state()
+
+    def _on_loaded(self, loaded: LoadedModel) -> None:
+        self._loading = False
+        self.model = loaded
+        self.progress.hide()
+        self.model_picker.setEnabled(True)
+        if not loaded.is_default:
+            self.settings.remember_model(loaded.path)
+            self.settings.model_path = loaded.path
+        else:
+            self.settings.model_path = None
+        self._save_settings()
+        self._fill_model_picker()
+        info = loaded.info
+        kind = self.tr("chat") if loaded.mode == "chat" else self.tr("base model: continues text")
+        self.model_label.setText(
+            f"<b>{info.name}</b> · {human_count(info.parameter_count)} · {info.quantization}"
+            f" · {human_bytes(info.file_size)} · {kind}"
+        )
+        self.model_label.setToolTip(
+            f"{info.path}\n{info.architecture}, {info.parameter_count:,} parameters, "
+            f"{info.bits_per_weight:.2f} bits/weight\n"
+            + self.tr("context in use: %d tokens (trained: %s)")
+            % (loaded.n_ctx, info.context_length)
+        )
+        if loaded.mode == "completion":
+            self.banner.setText(self.tr(
+                "<b>Base model.</b> %s has no chat template: it was only pretrained, so it "
+                "continues whatever text you give it instead of answering. Type the start of "
+                "a text. For conversations, open an instruction-tuned GGUF (Ctrl+O)."
+            ) % info.name)
+            self.banner.show()
+        else:
+            self.banner.hide()
+        self._status(self.tr("Model loaded in %.1f s") % loaded.load_s)
+        self._show_placeholder()
+        self._update_send_state()
+
+    def _on_load_failed(self, label: str, message: str) -> None:
+        self._loading = False
+        self.progress.hide()
+        self.model_picker.setEnabled(True)
+        self._fill_model_picker()
+        if self.model is not None and self.model.path != label:
+            self._status(self.tr("Kept %s loaded.") % self.model.info.name)
+        else:
+            self._status(self.tr("No model loaded."))
+        self._update_send_state()
+        QMessageBox.warning(self, self.tr("Could not load the model"), message)
+
+    # ------------------------------------------------------------------ chat
+
+    def _status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def _update_send_state(self) -> None:
+        busy = self.streaming_cid is not None or self._streaming_new
+        if self._loading:
+            self.composer.set_enabled_for_sending(False, self.tr("The model is loading…"))
+        elif self.model is None:
+            self.composer.set_enabled_for_sending(False, self.tr("No model is loaded"))
+        elif not self._db_ready:
+            self.composer.set_enabled_for_sending(False, self.tr("Opening history…"))
+        else:
+            self.composer.set_enabled_for_sending(True)
+        self.composer.set_busy(busy)
+
+    def _show_placeholder(self) -> None:
+        if self.model is None:
+            self.chat_view.set_placeholder("明镜 Mingjing", self.tr("Loading the model…"))
+        elif self.model.mode == "completion":
+            self.chat_view.set_placeholder(
+                self.model.info.name,
+                self.tr("Type the beginning of a text, for example “The capital of France "
+                        "is”, and the model will continue it."),
+            )
+        else:
+            self.chat_view.set_placeholder(self.model.info.name, self.tr("Type a message below."))
+
+    def _engine_messages(self, upto: int | None = None) -> list[ChatMessage]:
+        items = self.history if upto is None else self.history[:upto]
+        msgs = [ChatMessage(m.role, m.content) for m in items if m.role in ("user", "assistant")]  # type: ignore[arg-type]
+        return normalize_turns(msgs)
+
+    def _can_send(self) -> bool:
+        return (self.model is not None and not self._loading and self._db_ready
+                and self.streaming_cid is None and not self._streaming_new)
+
+    def send(self, text: str) -> None:
+        if not text.strip() or not self._can_send() or self.model_thread is None:
+            return
+        truncate_from = self._editing_from
+        if truncate_from is not None:
+            self.history = self.history[:truncate_from]
+            self.chat_view.remove_from(truncate_from)
+            self._editing_from = None
+        user = MessageData("user", text)
+        self.history.append(user)
+        self.chat_view.add_message(user)
+        self.chat_view.begin_stream()
+        self.composer.clear()
+        self._pending_text = text
+        self._begin_turn(
+            TurnRequest(
+                conversation_id=self.current_id,
+                messages=self._engine_messages(),
+                sampling=self.settings.sampling,
+                system=self.settings.system_prompt or None,
+                truncate_from=truncate_from,
+            )
+        )
+
+    def _begin_turn(self, request: TurnRequest) -> None:
+        assert self.model_thread is not None
+        if request.conversation_id is None:
+            self._streaming_new = True
+        else:
+            self.streaming_cid = request.conversation_id
+        self._status(self.tr("Thinking…"))
+        self._update_send_state()
+        self.model_thread.run_turn(request)
+
+    def regenerate(self) -> None:
+        if not self._can_send() or self.current_id is None or not self.history:
+            return
+        last = len(self.history) - 1
+        if self.history[last].role != "assistant":
+            return
+        self.history = self.history[:last]
+        self.chat_view.remove_from(last)
+        self.chat_view.begin_stream()
+        self._pending_text = ""
+        self._begin_turn(
+            TurnRequest(
+                conversation_id=self.current_id,
+                messages=self._engine_messages(),
+                sampling=self.settings.sampling,
+                system=self.settings.system_prompt or None,
+                save_user_message=False,
+                truncate_from=last,
+            )
+        )
+
+    def edit_last(self) -> None:
+        for index in range(len(self.history) - 1, -1, -1):
+            if self.history[index].role == "user":
+                self._edit_message(index)
+                return
+
+    def _edit_message(self, index: int) -> None:
+        if not self._can_send() or not (0 <= index < len(self.history)):
+            return
+        self._editing_from = index
+        self.composer.set_text(self.history[index].content)
+        self.composer.focus_input()
+        self._status(self.tr("Editing your message: sending replaces it and the reply after it."))
+
+    def stop(self) -> None:
+        if self.model_thread is not None and (self.streaming_cid is not None or self._streaming_new):
+            self.model_thread.cancel()
+
+    def copy_last_reply(self) -> None:
+        for m in reversed(self.history):
+            if m.role == "assistant" and m.content:
+                QApplication.clipboard().setText(m.content)
+                self._status(self.tr("Reply copied."))
+                return
+
+    def _on_turn_started(self, started: TurnStarted) -> None:
+        if self._streaming_new:
+            self._streaming_new = False
+            self.streaming_cid = started.conversation_id
+            if self.current_id is None:
+                self.current_id = started.conversation_id
+            self.refresh_conversations()
+        if started.dropped:
+            self._status(self.tr("%n oldest message(s) left out to fit the context window.", "",
+                                 len(started.dropped)))
+        else:
+            self._status(self.tr("Generating… (Esc to stop)"))
+
+    def _on_piece(self, conversation_id: int, text: str) -> None:
+        if conversation_id == self.current_id and self.chat_view.is_streaming():
+            self.chat_view.append_stream(text)
+
+    def _on_turn_finished(self, finished: TurnFinished) -> None:
+        was_current = finished.conversation_id == self.current_id or self._streaming_new
+        self.streaming_cid = None
+        self._streaming_new = False
+        if finished.rejected:
+            # Nothing was stored: take the bubbles back and return the text to the input box.
+            if self.chat_view.is_streaming():
+                self.chat_view.end_stream("", "error")
+            if self._pending_text and self.history and self.history[-1].role == "user":
+                self.history.pop()
+                self.composer.set_text(self._pending_text)
+            self.chat_view.set_messages(self.history)
+            self._status(self.tr("Not sent."))
+            self._update_send_state()
+            QMessageBox.warning(self, self.tr("Could not send"), finished.error)
+            return
+        stats = finished.stats.to_dict() if finished.stats else None
+        info = finished.error or stats_line(stats)
+        if was_current and self.chat_view.is_streaming():
+            self.chat_view.end_stream(finished.text, finished.status, info)
+            self.history.append(MessageData("assistant", finished.text, finished.status, info))
+        if finished.stats:
+            s = finished.stats
+            self.stats_label.setText(
+                self.tr("%.1f tok/s · first token %.2f s · reused %d/%d prompt tokens")
+                % (s.decode_tok_s, s.time_to_first_token_s, s.reused_prompt_tokens,
+                   s.prompt_tokens)
+            )
+        self._status(finished.error if finished.status == "error" else self.tr("Ready."))
+        self._update_send_state()
+        self.refresh_conversations()
+
+    # --------------------------------------------------------- conversations
+
+    def new_chat(self) -> None:
+        self.current_id = None
+        self.history = []
+        self._editing_from = None
+        self.sidebar.select(None)
+        self.chat_view.set_messages([])
+        self._show_placeholder()
+        self.composer.focus_input()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        if conversation_id == self.current_id and self.history:
+            return
+        self.current_id = conversation_id
+        self._editing_from = None
+
+        def load() -> list[StoredMessage]:
+            return self._store().messages(conversation_id)
+
+        def show(messages: list[StoredMessage]) -> None:
+            if self.current_id != conversation_id:
+                return  # the user moved on while this loaded
+            self.history = [
+                MessageData(m.role, m.content, m.status, m.error or stats_line(m.stats))
+                for m in messages
+            ]
+            self.chat_view.set_messages(self.history)
+            if not self.history:
+                self._show_placeholder()
+
+        self.lane.submit(load, show, self._on_db_error)
+
+    def refresh_conversations(self) -> None:
+        query = self.sidebar.search.text()
+        self.lane.submit(
+            lambda: self._store().list_conversations(query),
+            lambda convs: self.sidebar.set_conversations(convs, self.current_id),
+            self._on_db_error,
+        )
+
+    def _rename(self, conversation_id: int, title: str) -> None:
+        self.lane.submit(
+            lambda: self._store().rename_conversation(conversation_id, title),
+            lambda _c: self.refresh_conversations(),
+            self._on_db_error,
+        )
+
+    def _delete(self, conversation_id: int) -> None:
+        if conversation_id == self.streaming_cid:
+            self.stop()
+        self.lane.submit(
+            lambda: self._store().delete_conversation(conversation_id),
+            lambda _r: self._deleted(conversation_id),
+            self._on_db_error,
+        )
+
+    def _deleted(self, conversation_id: int) -> None:
+        self._undo_delete = conversation_id
+        self.undo_button.show()
+        self._undo_timer.start()
+        self._status(self.tr("Conversation deleted."))
+        if conversation_id == self.current_id:
+            self.new_chat()
+        self.refresh_conversations()
+
+    def undo_delete(self) -> None:
+        cid = self._undo_delete
+        if cid is None:
+            return
+        self._expire_undo()
+        self.lane.submit(
+            lambda: self._store().restore_conversation(cid),
+            lambda _c: (self.refresh_conversations(), self._status(self.tr("Restored."))),
+            self._on_db_error,
+        )
+
+    def _expire_undo(self) -> None:
+        self._undo_delete = None
+        self.undo_button.hide()
+        self._undo_timer.stop()
+
+    # -------------------------------------------------------------- settings
+
+    def open_settings(self) -> None:
+        from ui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec() != SettingsDialog.DialogCode.Accepted:
+            return
+        new = dialog.result_settings()
+        reload = SettingsDialog.needs_reload(self.settings, new)
+        self.settings = new
+        self._save_settings()
+        if reload:
+            self.load_model(self.settings.model_path)
+
+    def _save_settings(self) -> None:
+        snapshot = Settings.from_dict(self.settings.to_dict())
+        path = self.paths.settings_file
+        self.lane.submit(lambda: save_settings(snapshot, path), None, self._on_db_error)
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            self.tr("About Mingjing"),
+            self.tr("<b>明镜 Mingjing</b><br>A private assistant that runs a language model on "
+                    "your own computer and shows what it does.<br>Python %s") % sys.version.split()[0],
+        )
+
+    # ------------------------------------------------------------ drag & drop
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if any(u.toLocalFile().lower().endswith(".gguf") for u in urls):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            path = url.toLocalFile()
+            if path.lower().endswith(".gguf"):
+                event.acceptProposedAction()
+                self.load_model(path)
+                return
+
+    # ------------------------------------------------------------------ exit
+
+    def _close_store(self) -> None:
+        if self._lane_store is not None:
+            self._lane_store.close()
+            self._lane_store = None
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.model_thread is not None:
+            self.model_thread.stop()
+        self.lane.submit(self._close_store)
+        self.lane.shutdown(wait=True)
+        super().closeEvent(event)

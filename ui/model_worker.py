@@ -1,0 +1,259 @@
+"""The model thread: one QObject that owns the Engine; the GUI talks to it only by signals.
+
+Generation events become queued signals; Stop sets a threading.Event that the engine checks
+between tokens, so it takes effect at the next token."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from app.chat import TurnRequest, TurnState
+from engine.types import FinishEvent, GenerationStats, LoadParams, TokenEvent
+
+if TYPE_CHECKING:
+    from app.conversations import ConversationStore
+    from engine.gguf import ModelInfo
+    from engine.runtime import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadRequest:
+    path: str | None  # None: the built-in model
+    params: LoadParams = field(default_factory=LoadParams)
+    template: str | None = None
+
+
+@dataclass
+class LoadedModel:
+    path: str
+    info: ModelInfo
+    mode: str
+    n_ctx: int
+    load_s: float
+    is_default: bool
+
+
+@dataclass
+class TurnStarted:
+    conversation_id: int
+    user_message_id: int | None
+    assistant_message_id: int
+    dropped: list[int]
+    prompt_tokens: int
+
+
+@dataclass
+class TurnFinished:
+    conversation_id: int
+    assistant_message_id: int | None
+    text: str
+    status: str  # complete | cancelled | error
+    stats: GenerationStats | None = None
+    error: str = ""
+    # True when nothing was written: the user's text should go back into the input box.
+    rejected: bool = False
+
+
+class ModelWorker(QObject):
+    load_started = Signal(str)
+    loaded = Signal(object)  # LoadedModel
+    load_failed = Signal(str, str)  # path, one-line reason
+    turn_started = Signal(object)  # TurnStarted
+    piece = Signal(int, str)  # conversation id, text
+    turn_finished = Signal(object)  # TurnFinished
+
+    def __init__(self, db_path: Path, models_dir: Path) -> None:
+        super().__init__()
+        self._db_path = db_path
+        self._models_dir = models_dir
+        self._engine: Engine | None = None
+        self._store: ConversationStore | None = None
+        self._model_path: str | None = None
+        self._cancel = threading.Event()
+
+    # Called from the GUI thread: only touches a thread-safe Event.
+    def request_cancel(self) -> None:
+        self._cancel.set()
+
+    def _get_store(self) -> ConversationStore:
+        if self._store is None:
+            from app.conversations import ConversationStore
+
+            self._store = ConversationStore(self._db_path)
+        return self._store
+
+    @Slot(object)
+    def load_model(self, request: LoadRequest) -> None:
+        import time
+
+        from app.default_model import DefaultModelError, ensure_default_model
+        from engine.errors import EngineError
+        from engine.gguf import read_model_info
+        from engine.runtime import Engine
+
+        label = request.path or "built-in model"
+        self.load_started.emit(label)
+        t0 = time.perf_counter()
+        try:
+            path = Path(request.path) if request.path else ensure_default_model(self._models_dir)
+            read_model_info(path)  # reject a broken file before giving up the current model
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+            engine = Engine.load(path, request.params, template=request.template)
+        except (EngineError, DefaultModelError) as exc:
+            self.load_failed.emit(label, str(exc))
+            return
+        except Exception as exc:  # a bug, but the app must keep running
+            log.exception("unexpected error while loading %s", label)
+            self.load_failed.emit(label, f"{label}: unexpected error: {exc}")
+            return
+        self._engine = engine
+        self._model_path = str(path)
+        self.loaded.emit(
+            LoadedModel(
+                path=str(path),
+                info=engine.info,
+                mode=engine.mode,
+                n_ctx=engine.n_ctx,
+                load_s=time.perf_counter() - t0,
+                is_default=request.path is None,
+            )
+        )
+
+    @Slot(object)
+    def run_turn(self, request: TurnRequest) -> None:
+        from app.chat import run_turn
+        from app.conversations import StoreError
+        from engine.errors import EngineError
+
+        cid = request.conversation_id or -1
+        if self._engine is None:
+            self.turn_finished.emit(
+                TurnFinished(cid, None, "", "error", error="no model is loaded", rejected=True)
+            )
+            return
+        self._cancel.clear()
+        state = TurnState()
+
+        def started(s: TurnState) -> None:
+            assert s.conversation_id is not None and s.assistant_message_id is not None
+            assert s.plan is not None
+            self.turn_started.emit(
+                TurnStarted(
+                    s.conversation_id,
+                    s.user_message_id,
+                    s.assistant_message_id,
+                    list(s.plan.dropped),
+                    s.plan.prompt_tokens,
+                )
+            )
+
+        finish: FinishEvent | None = None
+        try:
+            events = run_turn(
+                self._engine,
+                self._get_store(),
+                request,
+                state,
+                cancel=self._cancel,
+                on_started=started,
+                model_path=self._model_path,
+            )
+            for event in events:
+                if isinstance(event, TokenEvent):
+                    if event.text:
+                        self.piece.emit(state.conversation_id or cid, event.text)
+                else:
+                    finish = event
+        except (EngineError, StoreError) as exc:
+            self.turn_finished.emit(
+                TurnFinished(
+                    state.conversation_id or cid,
+                    state.assistant_message_id,
+                    "".join(state.pieces),
+                    "error",
+                    error=str(exc),
+                    rejected=state.assistant_message_id is None,
+                )
+            )
+            return
+        except Exception as exc:
+            log.exception("unexpected error during generation")
+            self.turn_finished.emit(
+                TurnFinished(
+                    state.conversation_id or cid,
+                    state.assistant_message_id,
+                    "".join(state.pieces),
+                    "error",
+                    error=f"unexpected error: {exc}",
+                    rejected=state.assistant_message_id is None,
+                )
+            )
+            return
+        assert finish is not None and state.conversation_id is not None
+        status = "cancelled" if finish.stats.stop_reason == "cancelled" else "complete"
+        self.turn_finished.emit(
+            TurnFinished(
+                state.conversation_id,
+                state.assistant_message_id,
+                finish.text,
+                status,
+                stats=finish.stats,
+            )
+        )
+
+    @Slot()
+    def shutdown(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+class ModelThread(QObject):
+    """Owns the QThread the worker lives on; forwards requests as queued signals."""
+
+    _load = Signal(object)
+    _turn = Signal(object)
+    _shutdown = Signal()
+
+    def __init__(self, db_path: Path, models_dir: Path, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("model")
+        self.worker = ModelWorker(db_path, models_dir)
+        self.worker.moveToThread(self.thread)
+        self._load.connect(self.worker.load_model)
+        self._turn.connect(self.worker.run_turn)
+        self._shutdown.connect(self.worker.shutdown)
+        self.thread.start()
+
+    def load(self, request: LoadRequest) -> None:
+        self._load.emit(request)
+
+    def run_turn(self, request: TurnRequest) -> None:
+        self._turn.emit(request)
+
+    def cancel(self) -> None:
+        self.worker.request_cancel()
+
+    def stop(self, timeout_ms: int = 10_000) -> None:
+        """Cancel any reply, free the model on its own thread, and end the thread."""
+        if not self.thread.isRunning():
+            return
+        self.worker.request_cancel()
+        self._shutdown.emit()
+        self.thread.quit()
+        if not self.thread.wait(timeout_ms):
+            log.warning("model thread did not stop within %d ms", timeout_ms)

@@ -1,0 +1,153 @@
+"""Preferences: sampling, system prompt, context size, threads, GPU layers and chat format."""
+
+from __future__ import annotations
+
+import copy
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QPlainTextEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.settings import TEMPLATE_CHOICES, Settings
+from engine.types import SamplingParams, default_threads
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Settings"))
+        self.setMinimumWidth(460)
+        self._original = settings
+        layout = QVBoxLayout(self)
+
+        self.system_prompt = QPlainTextEdit()
+        self.system_prompt.setPlaceholderText(self.tr("Optional instructions for every reply"))
+        self.system_prompt.setFixedHeight(80)
+        box = QGroupBox(self.tr("System prompt"))
+        QVBoxLayout(box).addWidget(self.system_prompt)
+        layout.addWidget(box)
+
+        sampling = QGroupBox(self.tr("Sampling"))
+        form = QFormLayout(sampling)
+        self.temperature = self._double(0.0, 2.0, 0.05, 2)
+        self.temperature.setToolTip(self.tr("0 always picks the most likely token"))
+        self.top_p = self._double(0.0, 1.0, 0.01, 2)
+        self.top_k = self._int(0, 1000)
+        self.top_k.setToolTip(self.tr("0 keeps every candidate"))
+        self.min_p = self._double(0.0, 1.0, 0.01, 2)
+        self.repeat_penalty = self._double(1.0, 2.0, 0.01, 2)
+        self.max_tokens = self._int(1, 32768)
+        self.seed = self._int(-1, 2**31 - 1)
+        self.seed.setSpecialValueText(self.tr("random"))
+        form.addRow(self.tr("Temperature"), self.temperature)
+        form.addRow(self.tr("Top-p"), self.top_p)
+        form.addRow(self.tr("Top-k"), self.top_k)
+        form.addRow(self.tr("Min-p"), self.min_p)
+        form.addRow(self.tr("Repeat penalty"), self.repeat_penalty)
+        form.addRow(self.tr("Max reply tokens"), self.max_tokens)
+        form.addRow(self.tr("Seed"), self.seed)
+        layout.addWidget(sampling)
+
+        model = QGroupBox(self.tr("Model (changes reload the model)"))
+        mform = QFormLayout(model)
+        self.n_ctx = self._int(256, 131072)
+        self.n_ctx.setSingleStep(256)
+        self.n_threads = self._int(1, 256)
+        self.n_gpu_layers = self._int(-1, 999)
+        self.n_gpu_layers.setSpecialValueText(self.tr("all"))
+        self.template = QComboBox()
+        labels = {
+            "auto": self.tr("Model's own (base models continue text)"),
+            "completion": self.tr("Plain text continuation"),
+            "gemma": self.tr("Gemma turns"),
+            "chatml": self.tr("ChatML"),
+        }
+        for key in TEMPLATE_CHOICES:
+            self.template.addItem(labels[key], key)
+        mform.addRow(self.tr("Context size (tokens)"), self.n_ctx)
+        mform.addRow(self.tr("CPU threads"), self.n_threads)
+        mform.addRow(self.tr("GPU layers"), self.n_gpu_layers)
+        mform.addRow(self.tr("Chat format"), self.template)
+        note = QLabel(self.tr("Default threads on this computer: %n", "", default_threads()))
+        note.setEnabled(False)
+        mform.addRow("", note)
+        layout.addWidget(model)
+
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Cancel
+            | QDialogButtonBox.StandardButton.RestoreDefaults
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        restore = buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults)
+        restore.clicked.connect(lambda: self._show(Settings()))
+        layout.addWidget(buttons)
+        self._show(settings)
+
+    @staticmethod
+    def _double(lo: float, hi: float, step: float, decimals: int) -> QDoubleSpinBox:
+        box = QDoubleSpinBox()
+        box.setRange(lo, hi)
+        box.setSingleStep(step)
+        box.setDecimals(decimals)
+        return box
+
+    @staticmethod
+    def _int(lo: int, hi: int) -> QSpinBox:
+        box = QSpinBox()
+        box.setRange(lo, hi)
+        return box
+
+    def _show(self, s: Settings) -> None:
+        self.system_prompt.setPlainText(s.system_prompt)
+        self.temperature.setValue(s.sampling.temperature)
+        self.top_p.setValue(s.sampling.top_p)
+        self.top_k.setValue(s.sampling.top_k)
+        self.min_p.setValue(s.sampling.min_p)
+        self.repeat_penalty.setValue(s.sampling.repeat_penalty)
+        self.max_tokens.setValue(s.sampling.max_tokens)
+        self.seed.setValue(s.sampling.seed)
+        self.n_ctx.setValue(s.n_ctx)
+        self.n_threads.setValue(s.n_threads)
+        self.n_gpu_layers.setValue(s.n_gpu_layers)
+        self.template.setCurrentIndex(max(0, self.template.findData(s.chat_template)))
+
+    def result_settings(self) -> Settings:
+        """A copy of the original settings with the dialog's values."""
+        s = copy.deepcopy(self._original)
+        s.system_prompt = self.system_prompt.toPlainText().strip()
+        s.sampling = SamplingParams(
+            temperature=self.temperature.value(),
+            top_p=self.top_p.value(),
+            top_k=self.top_k.value(),
+            min_p=self.min_p.value(),
+            repeat_penalty=self.repeat_penalty.value(),
+            max_tokens=self.max_tokens.value(),
+            seed=self.seed.value(),
+            stop=self._original.sampling.stop,
+        )
+        s.n_ctx = self.n_ctx.value()
+        s.n_threads = self.n_threads.value()
+        s.n_gpu_layers = self.n_gpu_layers.value()
+        s.chat_template = str(self.template.currentData())
+        return s
+
+    @staticmethod
+    def needs_reload(old: Settings, new: Settings) -> bool:
+        return (old.n_ctx, old.n_threads, old.n_gpu_layers, old.chat_template) != (
+            new.n_ctx,
+            new.n_threads,
+            new.n_gpu_layers,
+            new.chat_template,
+        )
