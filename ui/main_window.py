@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -84,6 +84,11 @@ def stats_line(stats: dict[str, object] | None) -> str:
 
 
 class MainWindow(QMainWindow):
+    # Emitted on the GUI thread once the window has handled the worker's news.
+    turn_done = Signal(object)  # TurnFinished
+    model_ready = Signal(object)  # LoadedModel
+    model_failed = Signal(str)  # one-line reason
+
     def __init__(self, paths: AppPaths, settings: Settings) -> None:
         super().__init__()
         self.paths = paths
@@ -99,6 +104,7 @@ class MainWindow(QMainWindow):
         self._pending_text = ""  # the user's text of the running turn, restored if rejected
         self._editing_from: int | None = None
         self._db_ready = False
+        self.recovered = 0  # replies a crash cut off, found at start-up
         self._undo_delete: int | None = None
         self._painted = False
         self._loading = False
@@ -272,10 +278,14 @@ class MainWindow(QMainWindow):
         recovered, conversations = result
         self._db_ready = True
         self.sidebar.set_conversations(conversations, self.current_id)
+        self.recovered = recovered
         if recovered:
-            self._status(self.tr("%n reply(s) cut off by a crash were kept and marked "
-                                 "interrupted.", "", recovered))
+            self._status(self._recovered_notice())
         self._update_send_state()
+
+    def _recovered_notice(self) -> str:
+        return self.tr("%n reply(s) cut off by a crash were kept and marked interrupted.", "",
+                       self.recovered)
 
     def _on_db_error(self, exc: BaseException) -> None:
         QMessageBox.critical(self, self.tr("Conversation history unavailable"), str(exc))
@@ -369,9 +379,13 @@ class MainWindow(QMainWindow):
             self.banner.show()
         else:
             self.banner.hide()
-        self._status(self.tr("Model loaded in %.1f s") % loaded.load_s)
+        message = self.tr("Model loaded in %.1f s.") % loaded.load_s
+        if self.recovered:
+            message += " " + self._recovered_notice()
+        self._status(message)
         self._show_placeholder()
         self._update_send_state()
+        self.model_ready.emit(loaded)
 
     def _on_load_failed(self, label: str, message: str) -> None:
         self._loading = False
@@ -383,6 +397,7 @@ class MainWindow(QMainWindow):
         else:
             self._status(self.tr("No model loaded."))
         self._update_send_state()
+        self.model_failed.emit(message)
         QMessageBox.warning(self, self.tr("Could not load the model"), message)
 
     # ------------------------------------------------------------------ chat
@@ -534,6 +549,7 @@ class MainWindow(QMainWindow):
             self.chat_view.set_messages(self.history)
             self._status(self.tr("Not sent."))
             self._update_send_state()
+            self.turn_done.emit(finished)
             QMessageBox.warning(self, self.tr("Could not send"), finished.error)
             return
         stats = finished.stats.to_dict() if finished.stats else None
@@ -551,6 +567,7 @@ class MainWindow(QMainWindow):
         self._status(finished.error if finished.status == "error" else self.tr("Ready."))
         self._update_send_state()
         self.refresh_conversations()
+        self.turn_done.emit(finished)
 
     # --------------------------------------------------------- conversations
 

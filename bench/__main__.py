@@ -1,0 +1,17 @@
+"""Run every benchmark: `make bench` or `python -m bench [decode|ttft|startup|stall]`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+ALL = ["decode", "ttft", "startup", "stall"]
+
+
+def main() -> None:
+    names = sys.argv[1:] or ALL
+    for name in names:
+        importlib.import_module(f"bench.{name}").main()
+
+
+main()

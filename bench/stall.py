@@ -1,0 +1,101 @@
+"""Worst event-loop stall while a reply streams into the real window.
+
+A 2 ms QTimer stamps the GUI thread's event loop; a stall is the gap between two stamps
+beyond the timer interval. Baseline in the same run: the same timer with the window idle."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+from bench.common import report
+
+MAX_TOKENS = 300
+INTERVAL_MS = 2
+
+
+def main() -> dict[str, float]:
+    if not os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.paths import AppPaths
+    from app.settings import Settings
+    from ui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    paths = AppPaths.create(tempfile.mkdtemp(prefix="mingjing-stall-"))
+    settings = Settings()
+    settings.sampling.max_tokens = MAX_TOKENS
+    settings.sampling.temperature = 0.8
+    settings.sampling.seed = 11
+    window = MainWindow(paths, settings)
+    window.show()
+    window.start()
+    assert window.model_thread is not None
+    worker = window.model_thread.worker
+
+    loop = QEventLoop()
+    worker.loaded.connect(lambda _m: loop.quit())
+    loop.exec()
+    while not window._db_ready:
+        app.processEvents()
+
+    stamps: list[float] = []
+    timer = QTimer()
+    timer.setInterval(INTERVAL_MS)
+    timer.timeout.connect(lambda: stamps.append(time.perf_counter()))
+
+    def gaps() -> list[float]:
+        return [(b - a) * 1000 - INTERVAL_MS for a, b in zip(stamps, stamps[1:], strict=False)]
+
+    # Idle baseline.
+    timer.start()
+    idle = QEventLoop()
+    QTimer.singleShot(3000, idle.quit)
+    idle.exec()
+    timer.stop()
+    idle_gaps = gaps()
+    stamps.clear()
+
+    # Streaming.
+    pieces = 0
+
+    def count(_cid: int, _text: str) -> None:
+        nonlocal pieces
+        pieces += 1
+
+    worker.piece.connect(count)
+    done = QEventLoop()
+    worker.turn_finished.connect(lambda _f: done.quit())
+    timer.start()
+    window.send("Once upon a time, in a small village by the river,")
+    t0 = time.perf_counter()
+    done.exec()
+    elapsed = time.perf_counter() - t0
+    timer.stop()
+    stream_gaps = gaps()
+    render_count = window.chat_view.render_count
+
+    def p(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    report(
+        f"Event-loop stall while streaming ({pieces} pieces in {elapsed:.1f} s, "
+        f"{INTERVAL_MS} ms probe timer)",
+        [
+            ("idle: worst / p99 stall", f"{max(idle_gaps):.1f} / {p(idle_gaps, 0.99):.1f} ms"),
+            ("streaming: worst / p99 stall",
+             f"{max(stream_gaps):.1f} / {p(stream_gaps, 0.99):.1f} ms  (target worst <= 50 ms)"),
+            ("markdown renders of the reply", f"{render_count} for {pieces} pieces"),
+        ],
+    )
+    window.close()
+    return {"worst_ms": max(stream_gaps), "idle_worst_ms": max(idle_gaps)}
+
+
+if __name__ == "__main__":
+    main()
