@@ -19,6 +19,8 @@ run: $(STAMP)
 	$(VENV)/bin/mingjing
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 lint: $(STAMP)

@@ -79,8 +79,8 @@ def run_turn(
     if request.save_user_message:
         user = request.messages[-1]
         state.user_message_id = store.add_message(cid, "user", user.content).id
-        conversation = store.get_conversation(cid)
-        if conversation is not None and not conversation.title:
+        current = store.get_conversation(cid)
+        if current is not None and not current.title:
             store.rename_conversation(cid, suggest_title(user.content))
     reply = store.add_message(cid, "assistant", "", status="streaming")
     state.assistant_message_id = reply.id

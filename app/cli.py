@@ -1,4 +1,4 @@
-"""The headless command line over the same core as the window: `mingjing ask`, `mingjing model info`."""
+"""The headless command line over the same core as the window: `ask` and `model info`."""
 
 from __future__ import annotations
 

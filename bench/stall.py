@@ -5,6 +5,7 @@ beyond the timer interval. Baseline in the same run: the same timer with the win
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import time
@@ -18,7 +19,14 @@ INTERVAL_MS = 2
 def main() -> dict[str, float]:
     if not os.environ.get("DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
+
+    class PieceCounter(QObject):
+        pieces = 0
+
+        @Slot(int, str)
+        def count(self, _cid: int, _text: str) -> None:
+            self.pieces += 1
     from PySide6.QtWidgets import QApplication
 
     from app.paths import AppPaths
@@ -38,7 +46,7 @@ def main() -> dict[str, float]:
     worker = window.model_thread.worker
 
     loop = QEventLoop()
-    worker.loaded.connect(lambda _m: loop.quit())
+    window.model_ready.connect(lambda _m: loop.quit())
     loop.exec()
     while not window._db_ready:
         app.processEvents()
@@ -49,7 +57,7 @@ def main() -> dict[str, float]:
     timer.timeout.connect(lambda: stamps.append(time.perf_counter()))
 
     def gaps() -> list[float]:
-        return [(b - a) * 1000 - INTERVAL_MS for a, b in zip(stamps, stamps[1:], strict=False)]
+        return [(b - a) * 1000 - INTERVAL_MS for a, b in itertools.pairwise(stamps)]
 
     # Idle baseline.
     timer.start()
@@ -60,16 +68,11 @@ def main() -> dict[str, float]:
     idle_gaps = gaps()
     stamps.clear()
 
-    # Streaming.
-    pieces = 0
-
-    def count(_cid: int, _text: str) -> None:
-        nonlocal pieces
-        pieces += 1
-
-    worker.piece.connect(count)
+    # Streaming. Counting happens on the GUI thread (a queued slot), like the window's own.
+    counter = PieceCounter()
+    worker.piece.connect(counter.count)
     done = QEventLoop()
-    worker.turn_finished.connect(lambda _f: done.quit())
+    window.turn_done.connect(lambda _f: done.quit())
     timer.start()
     window.send("Once upon a time, in a small village by the river,")
     t0 = time.perf_counter()
@@ -78,6 +81,7 @@ def main() -> dict[str, float]:
     timer.stop()
     stream_gaps = gaps()
     render_count = window.chat_view.render_count
+    pieces = counter.pieces
 
     def p(values: list[float], q: float) -> float:
         ordered = sorted(values)

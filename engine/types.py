@@ -18,7 +18,7 @@ class ChatMessage:
 
 
 def default_threads() -> int:
-    """Threads for decoding: every core on small machines, half the logical cores (~physical) above."""
+    """Decode threads: every core on small machines, else half the logical cores (~physical)."""
     n = os.cpu_count() or 1
     return n if n <= 4 else max(4, n // 2)
 

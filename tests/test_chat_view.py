@@ -10,9 +10,11 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import QObject, QPoint, QPointF, Qt, QUrl, Slot
 from PySide6.QtGui import (
+    QColor,
     QDesktopServices,
     QGuiApplication,
     QInputMethodEvent,
+    QPalette,
     QTextCursor,
     QTextFormat,
     QWheelEvent,
@@ -222,8 +224,9 @@ def test_links_open_externally_but_never_navigate_the_bubble(view: ChatView, qtb
     widget = view.add_message(MessageData("assistant", md))
     assert widget.body.openExternalLinks()
     catcher = _UrlCatcher()
-    QDesktopServices.setUrlHandler("https", catcher, "handle")
-    QDesktopServices.setUrlHandler("file", catcher, "handle")
+    QDesktopServices.setUrlHandler("https", catcher, "handle")  # type: ignore[arg-type]
+    QDesktopServices.setUrlHandler("file", catcher, "handle")  # type: ignore[arg-type]
+    qtbot.waitUntil(lambda: widget.body.width() > 300)  # laid out, so positions are real
     try:
         doc = widget.body.document()
         for word in ("docs", "notes", "pw"):
@@ -231,6 +234,7 @@ def test_links_open_externally_but_never_navigate_the_bubble(view: ChatView, qtb
             cursor.setPosition(doc.find(word).selectionStart() + 1)
             centre = widget.body.cursorRect(cursor).center()
             qtbot.mouseClick(widget.body.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+            qtbot.wait(QApplication.doubleClickInterval() + 10)  # separate clicks, not a double
     finally:
         QDesktopServices.unsetUrlHandler("https")
         QDesktopServices.unsetUrlHandler("file")
@@ -401,12 +405,12 @@ def test_wheel_over_a_message_scrolls_the_conversation(view: ChatView, qtbot: Qt
 # -- composer ------------------------------------------------------------------------------------
 
 
-def test_enter_sends_stripped_text_and_clears(composer: Composer, qtbot: QtBot) -> None:
+def test_enter_sends_stripped_text(composer: Composer, qtbot: QtBot) -> None:
     qtbot.keyClicks(composer.edit, "  hello  ")
     with qtbot.waitSignal(composer.send_requested) as blocker:
         qtbot.keyClick(composer.edit, Qt.Key.Key_Return)
     assert blocker.args == ["hello"]
-    assert composer.text() == ""
+    assert composer.text() == "  hello  "  # the owner clears once it accepts the message
 
 
 def test_keypad_enter_sends(composer: Composer, qtbot: QtBot) -> None:
@@ -527,3 +531,19 @@ def test_message_widget_exposes_its_data(qtbot: QtBot) -> None:
     data = widget.data()
     data.content = "changed"
     assert widget.content() == "be brief"  # data() is a copy
+
+
+def test_palette_change_retints_code_blocks(view: ChatView) -> None:
+    widget = view.add_message(MessageData("assistant", "```\nx = 1\n```"))
+
+    def code_colour() -> str:
+        block = widget.body.document().begin()
+        return block.blockFormat().background().color().name()
+
+    light = code_colour()
+    dark = QPalette()
+    dark.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
+    dark.setColor(QPalette.ColorRole.Text, QColor("#e0e0e0"))
+    widget.setPalette(dark)
+    assert code_colour() != light
+    assert QColor(code_colour()).lightnessF() < 0.5

@@ -47,7 +47,8 @@ def test_chinese_round_trip(completion_engine: Engine) -> None:
     assert completion_engine.detokenize(tokens) == text
     # Chinese packs about 1-2 characters per token with this tokenizer.
     assert len(text) / 3 < len(tokens) < len(text)
-    pieces = [completion_engine.detokenize([t]) for t in completion_engine.tokenize("我今天吃了狮子头")]
+    tokens = completion_engine.tokenize("我今天吃了狮子头")
+    pieces = [completion_engine.detokenize([t]) for t in tokens]
     assert "今天" in pieces
 
 

@@ -3,6 +3,7 @@ stop, regenerate, edit, persistence across a restart, crash recovery and bad mod
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -86,7 +87,7 @@ def test_streams_while_event_loop_keeps_running(qtbot: QtBot, paths: AppPaths) -
     during = [t for t in ticks if pieces[0] < t < pieces[-1]]
     stream_s = pieces[-1] - pieces[0]
     assert len(during) > 10
-    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     print(f"\nstreamed {len(pieces)} pieces in {stream_s:.2f} s; "
           f"event-loop ticks during stream: {len(during)}; worst gap {max(gaps) * 1000:.1f} ms")
     # Throttled painting: far fewer markdown renders than pieces.
@@ -166,7 +167,7 @@ def test_regenerate_and_edit(qtbot: QtBot, window: MainWindow, paths: AppPaths) 
     assert [(m.role, m.content if m.role == "user" else "") for m in stored] == [
         ("user", "The mountain"), ("assistant", "")]
     assert stored[1].stats is not None and stored[1].stats["seed"] == 99
-    assert [m.content for m in window.chat_view.messages()][0] == "The mountain"
+    assert window.chat_view.messages()[0].content == "The mountain"
 
 
 def test_delete_and_undo(qtbot: QtBot, window: MainWindow) -> None:

@@ -14,7 +14,8 @@ def run_gui(paths: AppPaths) -> int:
     from app.settings import load_settings
     from ui.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
     app.setApplicationName("Mingjing")
     app.setApplicationDisplayName("明镜 Mingjing")
     app.setOrganizationName("Mingjing")
@@ -22,4 +23,4 @@ def run_gui(paths: AppPaths) -> int:
     window = MainWindow(paths, settings)
     window.show()
     QTimer.singleShot(0, window.start)
-    return app.exec()  # type: ignore[union-attr]
+    return app.exec()

@@ -529,8 +529,10 @@ class MessageWidget(QFrame):
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_footer"):
+            # Light/dark switch: code and table tints are baked into the document.
             self._apply_palette()
             self._update_footer()
+            self._render()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         if self._data.role == "user":

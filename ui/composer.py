@@ -98,7 +98,7 @@ class ComposerEdit(QPlainTextEdit):
 
 
 class Composer(QWidget):
-    """Input box plus Send/Stop. The owner decides what a send means; this only asks."""
+    """Input box plus Send/Stop. It only asks; the owner sends, then calls clear()."""
 
     send_requested = Signal(str)
     stop_requested = Signal()
@@ -183,8 +183,8 @@ class Composer(QWidget):
         text = self.text().strip()
         if not text or not self._can_send or self._busy:
             return
-        # Cleared before emitting so a handler that rejects the message can set_text() it back.
-        self.edit.clear()
+        # The owner clears the box once it has accepted the message, so a send it refuses
+        # (model busy, history still opening) keeps the draft.
         self.send_requested.emit(text)
 
     def _escape(self) -> None:

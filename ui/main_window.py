@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -223,8 +225,8 @@ class MainWindow(QMainWindow):
         view_menu = menu.addMenu(self.tr("&View"))
         self._add_action(view_menu, self.tr("Toggle &sidebar"), QKeySequence("Ctrl+B"),
                          lambda: self.sidebar.setVisible(not self.sidebar.isVisible()))
-        self._add_action(view_menu, self.tr("&Search conversations"), QKeySequence.StandardKey.Find,
-                         lambda: (self.sidebar.show(), self.sidebar.search.setFocus()))
+        self._add_action(view_menu, self.tr("&Search conversations"),
+                         QKeySequence.StandardKey.Find, self._focus_search)
         self._add_action(view_menu, self.tr("Focus &input"), QKeySequence("Ctrl+L"),
                          self.composer.focus_input)
         settings_menu = menu.addMenu(self.tr("&Settings"))
@@ -233,13 +235,23 @@ class MainWindow(QMainWindow):
         help_menu = menu.addMenu(self.tr("&Help"))
         self._add_action(help_menu, self.tr("&About Mingjing"), None, self._about)
 
-    def _add_action(self, menu: object, text: str, shortcut: object, slot: object) -> QAction:
+    def _add_action(
+        self,
+        menu: QMenu,
+        text: str,
+        shortcut: QKeySequence | QKeySequence.StandardKey | None,
+        slot: Callable[[], object],
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
-            action.setShortcut(shortcut)  # type: ignore[arg-type]
-        action.triggered.connect(slot)  # type: ignore[arg-type]
-        menu.addAction(action)  # type: ignore[attr-defined]
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
         return action
+
+    def _focus_search(self) -> None:
+        self.sidebar.show()
+        self.sidebar.search.setFocus()
 
     # ------------------------------------------------------------- start-up
 
@@ -318,10 +330,13 @@ class MainWindow(QMainWindow):
             self.load_model(data)
 
     def open_model_dialog(self) -> None:
-        start = str(Path(self.settings.recent_models[0]).parent) if self.settings.recent_models \
-            else str(Path.home())
+        recent = self.settings.recent_models
+        start = str(Path(recent[0]).parent) if recent else str(Path.home())
         path, _ = QFileDialog.getOpenFileName(
-            self, self.tr("Open a GGUF model"), start, self.tr("GGUF models (*.gguf);;All files (*)")
+            self,
+            self.tr("Open a GGUF model"),
+            start,
+            self.tr("GGUF models (*.gguf);;All files (*)"),
         )
         if path:
             self.load_model(path)
@@ -508,7 +523,8 @@ class MainWindow(QMainWindow):
         self._status(self.tr("Editing your message: sending replaces it and the reply after it."))
 
     def stop(self) -> None:
-        if self.model_thread is not None and (self.streaming_cid is not None or self._streaming_new):
+        busy = self.streaming_cid is not None or self._streaming_new
+        if self.model_thread is not None and busy:
             self.model_thread.cancel()
 
     def copy_last_reply(self) -> None:
@@ -640,10 +656,12 @@ class MainWindow(QMainWindow):
         if cid is None:
             return
         self._expire_undo()
+        def restored(_conversation: Conversation) -> None:
+            self.refresh_conversations()
+            self._status(self.tr("Conversation restored."))
+
         self.lane.submit(
-            lambda: self._store().restore_conversation(cid),
-            lambda _c: (self.refresh_conversations(), self._status(self.tr("Restored."))),
-            self._on_db_error,
+            lambda: self._store().restore_conversation(cid), restored, self._on_db_error
         )
 
     def _expire_undo(self) -> None:
@@ -676,7 +694,8 @@ class MainWindow(QMainWindow):
             self,
             self.tr("About Mingjing"),
             self.tr("<b>明镜 Mingjing</b><br>A private assistant that runs a language model on "
-                    "your own computer and shows what it does.<br>Python %s") % sys.version.split()[0],
+                    "your own computer and shows what it does.<br>Python %s")
+            % sys.version.split()[0],
         )
 
     # ------------------------------------------------------------ drag & drop

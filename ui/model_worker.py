@@ -230,14 +230,14 @@ class ModelThread(QObject):
 
     def __init__(self, db_path: Path, models_dir: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("model")
+        self.qthread = QThread()
+        self.qthread.setObjectName("model")
         self.worker = ModelWorker(db_path, models_dir)
-        self.worker.moveToThread(self.thread)
+        self.worker.moveToThread(self.qthread)
         self._load.connect(self.worker.load_model)
         self._turn.connect(self.worker.run_turn)
         self._shutdown.connect(self.worker.shutdown)
-        self.thread.start()
+        self.qthread.start()
 
     def load(self, request: LoadRequest) -> None:
         self._load.emit(request)
@@ -250,10 +250,10 @@ class ModelThread(QObject):
 
     def stop(self, timeout_ms: int = 10_000) -> None:
         """Cancel any reply, free the model on its own thread, and end the thread."""
-        if not self.thread.isRunning():
+        if not self.qthread.isRunning():
             return
         self.worker.request_cancel()
         self._shutdown.emit()
-        self.thread.quit()
-        if not self.thread.wait(timeout_ms):
+        self.qthread.quit()
+        if not self.qthread.wait(timeout_ms):
             log.warning("model thread did not stop within %d ms", timeout_ms)
