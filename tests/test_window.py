@@ -232,3 +232,62 @@ def test_bad_model_file_gives_a_dialog_and_keeps_the_model(
     assert window.model is previous
     # Still usable.
     assert send_and_wait(qtbot, window, "Still here").status == "complete"
+
+
+def test_message_larger_than_window_is_refused_and_kept(
+    qtbot: QtBot, paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings()
+    settings.n_ctx = 256
+    window = open_window(qtbot, paths, settings)
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        lambda _parent, _title, text, *a, **k: warnings.append(text))
+    huge = "河流" * 400
+    finished = send_and_wait(qtbot, window, huge)
+    assert finished.rejected and "context window" in finished.error
+    qtbot.waitUntil(lambda: bool(warnings))
+    assert window.composer.text() == huge  # nothing the user typed is lost
+    assert window.chat_view.messages() == []
+    assert window.current_id is None
+    window.close()
+
+
+def test_drop_a_gguf_loads_it(qtbot: QtBot, window: MainWindow, tmp_path: Path,
+                              default_model_path: Path) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    copy = tmp_path / "dropped-model.gguf"
+    os.link(default_model_path, copy)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(copy))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.model_ready, timeout=LOAD_TIMEOUT_MS) as blocker:
+        window.dropEvent(event)
+    assert blocker.args[0].path == str(copy)
+    assert window.settings.recent_models[0] == str(copy)
+    assert window.model_picker.findData(str(copy)) >= 0
+    assert "dropped-model" in window.model_picker.currentText()
+
+
+def test_settings_dialog_round_trip(qtbot: QtBot) -> None:
+    from ui.settings_dialog import SettingsDialog
+
+    settings = make_settings()
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    dialog.temperature.setValue(1.3)
+    dialog.system_prompt.setPlainText("请用中文回答。")
+    dialog.n_ctx.setValue(2048)
+    dialog.template.setCurrentIndex(dialog.template.findData("gemma"))
+    result = dialog.result_settings()
+    assert result.sampling.temperature == pytest.approx(1.3)
+    assert result.system_prompt == "请用中文回答。"
+    assert result.chat_template == "gemma"
+    assert SettingsDialog.needs_reload(settings, result)
+    same_model = make_settings()
+    same_model.sampling.temperature = 0.2
+    assert not SettingsDialog.needs_reload(settings, same_model)
+    assert settings.sampling.temperature == 0.0  # the original is untouched
