@@ -11,6 +11,8 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# torch first and pinned, so sentence-transformers does not pull a CUDA build.
+	$(PY) -m pip install --quiet "torch==2.13.0"
 	@# llama-cpp-python builds llama.cpp from source (~8 min on 2 cores, cached afterwards).
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@

@@ -11,6 +11,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from app.conversations import ConversationStore, suggest_title
+from app.rag import (
+    DEFAULT_CONTEXT_TOKENS,
+    DEFAULT_TOP_K,
+    RagContext,
+    augmented_question,
+    build_context,
+    retrieve,
+)
 from engine.runtime import Engine
 from engine.types import (
     ChatMessage,
@@ -20,6 +28,7 @@ from engine.types import (
     SamplingParams,
     TokenEvent,
 )
+from kb.store import KnowledgeStore
 
 CHECKPOINT_INTERVAL_S = 0.5
 
@@ -32,6 +41,9 @@ class TurnRequest:
     system: str | None = None
     save_user_message: bool = True  # False when regenerating (it is already stored)
     truncate_from: int | None = None  # drop stored messages at/after this position first
+    kbs: list[str] = field(default_factory=list)  # knowledge bases to answer from
+    top_k: int = DEFAULT_TOP_K
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS
 
 
 @dataclass
@@ -40,6 +52,7 @@ class TurnState:
 
     plan: ContextPlan | None = None
     conversation_id: int | None = None
+    rag: RagContext | None = None
     user_message_id: int | None = None
     assistant_message_id: int | None = None
     text: str = ""
@@ -55,20 +68,34 @@ def run_turn(
     checkpoint_interval: float = CHECKPOINT_INTERVAL_S,
     on_started: Callable[[TurnState], None] | None = None,
     model_path: str | None = None,
+    knowledge: KnowledgeStore | None = None,
+    on_retrieved: Callable[[RagContext], None] | None = None,
 ) -> Iterator[GenerationEvent]:
     """Generate the reply to `request`, persisting as it goes.
 
+    With knowledge bases, passages are retrieved first and as many as fit the budget go
+    into the last user message (the stored message stays the user's own words).
     Planning happens before anything is written: a message too large for the window raises
     ContextOverflowError and the store is left as it was."""
-    plan = engine.plan(
-        request.messages,
-        system=request.system,
-        reserve=engine.reply_reserve(request.sampling),
-    )
+    reserve = engine.reply_reserve(request.sampling)
+    messages = request.messages
+    plan = engine.plan(messages, system=request.system, reserve=reserve)
+    if request.kbs and knowledge is not None:
+        question = messages[-1].content
+        hits = retrieve(knowledge, request.kbs, question, k=request.top_k)
+        free = engine.n_ctx - reserve - plan.prompt_tokens - 8
+        budget = max(0, min(request.context_tokens, free))
+        state.rag = build_context(question, hits, engine.count_tokens, budget)
+        if on_retrieved is not None:
+            on_retrieved(state.rag)
+        augmented = augmented_question(question, state.rag, mode=engine.mode)
+        messages = [*messages[:-1], ChatMessage("user", augmented)]
+        plan = engine.plan(messages, system=request.system, reserve=reserve)
     state.plan = plan
     if request.conversation_id is None:
         conversation = store.create_conversation(
-            system_prompt=request.system, model_path=model_path, mode=engine.mode
+            system_prompt=request.system, model_path=model_path, mode=engine.mode,
+            settings={"kbs": list(request.kbs)} if request.kbs else None,
         )
         cid = conversation.id
     else:
@@ -105,9 +132,10 @@ def run_turn(
                 event.stats.dropped_messages = list(plan.dropped)
                 state.text = event.text
                 status = "cancelled" if event.stats.stop_reason == "cancelled" else "complete"
-                store.update_message(
-                    reply.id, content=event.text, status=status, stats=event.stats.to_dict()
-                )
+                stats = event.stats.to_dict()
+                if state.rag is not None:
+                    stats["sources"] = state.rag.sources()
+                store.update_message(reply.id, content=event.text, status=status, stats=stats)
                 finished = True
             yield event
     except BaseException as exc:

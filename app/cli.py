@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from app.paths import AppPaths
+from kb.db import DatabaseError as KnowledgeError
 
+DEFAULT_KB = "default"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -54,7 +56,42 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "completion", "gemma", "chatml"),
         help="chat format: the model's own (auto), plain continuation, or a built-in one",
     )
+    ask.add_argument("--kb", action="append", metavar="NAME",
+                     help="answer from this knowledge base (repeatable)")
+    ask.add_argument("--k", type=int, default=5, metavar="N", help="passages to retrieve")
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+    kb = sub.add_parser("kb", parents=[common], help="knowledge bases")
+    kb_sub = kb.add_subparsers(dest="kb_command", metavar="SUBCOMMAND", required=True)
+    kb_add = kb_sub.add_parser("add", parents=[common], help="import files and folders")
+    kb_add.add_argument("--kb", default=DEFAULT_KB, metavar="NAME")
+    kb_add.add_argument("--watch", action="store_true",
+                        help="re-index added folders when they change (in the app)")
+    kb_add.add_argument("--embedder", metavar="SPEC",
+                        help="embedder for a new knowledge base: a sentence-transformers "
+                             "model folder (default: built-in multilingual USE)")
+    kb_add.add_argument("paths", nargs="+", metavar="PATH")
+    kb_search = kb_sub.add_parser("search", parents=[common], help="retrieve passages only")
+    kb_search.add_argument("--kb", action="append", metavar="NAME")
+    kb_search.add_argument("--k", type=int, default=5, metavar="N")
+    kb_search.add_argument("--json", action="store_true")
+    kb_search.add_argument("query", metavar="QUERY")
+    kb_list = kb_sub.add_parser("list", parents=[common], help="knowledge bases and files")
+    kb_list.add_argument("--kb", metavar="NAME", help="show this knowledge base's files")
+    kb_list.add_argument("--json", action="store_true")
+    kb_remove = kb_sub.add_parser("remove", parents=[common],
+                                  help="remove files/folders from a knowledge base, or all of it")
+    kb_remove.add_argument("--kb", default=DEFAULT_KB, metavar="NAME")
+    kb_remove.add_argument("--all", action="store_true", help="delete the whole knowledge base")
+    kb_remove.add_argument("paths", nargs="*", metavar="PATH")
+    kb_sync = kb_sub.add_parser("sync", parents=[common],
+                                help="re-check a knowledge base's files for changes")
+    kb_sync.add_argument("--kb", default=DEFAULT_KB, metavar="NAME")
+    kb_emb = kb_sub.add_parser("embedder", parents=[common],
+                               help="switch a knowledge base's embedder and re-embed")
+    kb_emb.add_argument("--kb", default=DEFAULT_KB, metavar="NAME")
+    kb_emb.add_argument("spec", metavar="SPEC",
+                        help="'use-multilingual-v3' or a sentence-transformers folder")
 
     model = sub.add_parser("model", parents=[common], help="model files")
     model_sub = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
@@ -181,9 +218,31 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     if engine.mode == "completion" and not args.json and sys.stderr.isatty():
         print("(base model: continuing your text)", file=sys.stderr)
+    rag_context = None
     try:
         messages = [ChatMessage("user", prompt)]
-        plan = engine.plan(messages, system=system, reserve=engine.reply_reserve(sampling))
+        reserve = engine.reply_reserve(sampling)
+        plan = engine.plan(messages, system=system, reserve=reserve)
+        if args.kb:
+            from app.rag import (
+                DEFAULT_CONTEXT_TOKENS,
+                RetrievalError,
+                augmented_question,
+                build_context,
+                retrieve,
+            )
+            from kb.store import KnowledgeStore
+
+            try:
+                with KnowledgeStore(paths.knowledge_db) as knowledge:
+                    hits = retrieve(knowledge, args.kb, prompt, k=args.k)
+            except (RetrievalError, KnowledgeError) as exc:
+                return _fail(str(exc), EXIT_FAILED)
+            budget = min(DEFAULT_CONTEXT_TOKENS, engine.n_ctx - reserve - plan.prompt_tokens - 8)
+            rag_context = build_context(prompt, hits, engine.count_tokens, max(0, budget))
+            messages = [ChatMessage("user", augmented_question(prompt, rag_context,
+                                                               mode=engine.mode))]
+            plan = engine.plan(messages, system=system, reserve=reserve)
         finish: FinishEvent | None = None
         for event in engine.generate(plan.tokens, sampling, cancel=cancel):
             if isinstance(event, TokenEvent):
@@ -206,15 +265,29 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
             "prompt": plan.text,
             "stats": finish.stats.to_dict(),
         }
+        if rag_context is not None:
+            out["sources"] = rag_context.sources()
+            out["retrieval"] = rag_context.retrieval_report()
         print(json.dumps(out, ensure_ascii=False))
     else:
         sys.stdout.write("\n")
+        if rag_context is not None:
+            print("\nSources:" if rag_context.used else "\n(no passage fit the context)")
+            for source in rag_context.sources():
+                print(f"  [{source['number']}] {source['path']} ({source['location']})")
     return 130 if finish.stats.stop_reason == "cancelled" else EXIT_OK
 
 
 def run_cli(args: argparse.Namespace, paths: AppPaths) -> int:
     if args.command == "ask":
         return cmd_ask(args, paths)
+    if args.command == "kb":
+        from app import kb_cli
+
+        try:
+            return kb_cli.run(args, paths)
+        except KnowledgeError as exc:
+            return _fail(str(exc), EXIT_FAILED)
     if args.command == "model":
         return cmd_model_info(args, paths)
     raise AssertionError(f"unknown command {args.command}")

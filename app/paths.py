@@ -45,6 +45,10 @@ class AppPaths:
         return self.root / "conversations.db"
 
     @property
+    def knowledge_db(self) -> Path:
+        return self.root / "knowledge.db"
+
+    @property
     def settings_file(self) -> Path:
         return self.root / "settings.json"
 

@@ -1,11 +1,11 @@
-"""Run every benchmark: `make bench` or `python -m bench [decode|ttft|startup|stall]`."""
+"""Run every benchmark: `make bench` or `python -m bench [NAME...]`."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ["decode", "ttft", "startup", "stall"]
+ALL = ["decode", "ttft", "startup", "stall", "kb_ingest", "kb_query"]
 
 
 def main() -> None:

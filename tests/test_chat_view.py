@@ -337,8 +337,8 @@ def test_long_message_is_taller_and_never_clipped(view: ChatView, qtbot: QtBot) 
     short = view.add_message(MessageData("assistant", "One line."))
     long = view.add_message(MessageData("assistant", LONG_REPLY))
     user_long = view.add_message(MessageData("user", LONG_REPLY))
-    qtbot.wait(50)
-    assert long.height() > short.height() + 200
+    # Layout settles asynchronously; on a loaded machine 50 ms is not always enough.
+    qtbot.waitUntil(lambda: long.height() > short.height() + 200, timeout=5000)
     for widget in (short, long, user_long):
         body = widget.body
         assert body.height() >= body.document_height()

@@ -6,8 +6,11 @@ Streaming only ever re-renders the last message, at most ~30 times a second.
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from typing import Any
 
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, QTimer, QUrl, Signal, SignalInstance
 from PySide6.QtGui import (
@@ -71,6 +74,23 @@ class MessageData:
     content: str
     status: str = "complete"  # 'complete' | 'streaming' | 'interrupted' | 'error' | 'cancelled'
     info: str = ""  # small grey footer, e.g. "42 tokens · 61.3 tok/s · stopped: eos"
+    # Knowledge-base passages the reply could cite: dicts with number, name, location, ...
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+_CITATION = re.compile(r"\[(\d{1,2})\](?!\()")
+
+
+def link_citations(markdown: str, count: int) -> str:
+    """Turn [n] for existing sources into cite:n links, so a click opens the passage."""
+    if count <= 0:
+        return markdown
+
+    def repl(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        return f"[[{n}]](cite:{n})" if 1 <= n <= count else match.group(0)
+
+    return _CITATION.sub(repl, markdown)
 
 
 def _mix(a: QColor, b: QColor, t: float) -> QColor:
@@ -218,6 +238,7 @@ class MessageWidget(QFrame):
     copy_clicked = Signal()
     edit_clicked = Signal()
     regenerate_clicked = Signal()
+    citation_clicked = Signal(int)  # source number
 
     def __init__(self, data: MessageData, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -276,7 +297,16 @@ class MessageWidget(QFrame):
         header.addWidget(self._actions)
         layout.addLayout(header)
 
+        self.sources_label = QLabel()
+        self.sources_label.setWordWrap(True)
+        self.sources_label.setTextFormat(Qt.TextFormat.RichText)
+        self.sources_label.setOpenExternalLinks(False)
+        self.sources_label.linkActivated.connect(self._cite)
+        self.sources_label.hide()
+        layout.addWidget(self.sources_label)
+
         self.body = MessageBody(self)
+        self.body.anchorClicked.connect(lambda url: self._cite(url.toString()))
         layout.addWidget(self.body)
 
         footer = QHBoxLayout()
@@ -303,6 +333,7 @@ class MessageWidget(QFrame):
         self._copied_timer.timeout.connect(lambda: self.copy_button.setText(self.tr("Copy")))
 
         self._apply_palette()
+        self._update_sources()
         self._render()
         self._update_footer()
         self._update_actions()
@@ -327,6 +358,34 @@ class MessageWidget(QFrame):
         """Re-render the body; Markdown for assistant replies, plain text otherwise."""
         self._data.content = text
         self._render()
+
+    def set_sources(self, sources: list[dict[str, Any]]) -> None:
+        self._data.sources = list(sources)
+        self._update_sources()
+        self._render()
+
+    def _update_sources(self) -> None:
+        sources = self._data.sources
+        if not sources:
+            self.sources_label.hide()
+            return
+        links = " · ".join(
+            f'<a href="cite:{s["number"]}">[{s["number"]}] {html.escape(str(s.get("name", "")))}'
+            f'</a> <span style="color:gray">{html.escape(str(s.get("location", "")))}</span>'
+            for s in sources
+        )
+        self.sources_label.setText(
+            self.tr("Sources given to the model:") + " " + links
+        )
+        self.sources_label.setToolTip(self.tr("Click a source to open it at the passage"))
+        self.sources_label.show()
+
+    def _cite(self, link: str) -> None:
+        if link.startswith("cite:"):
+            try:
+                self.citation_clicked.emit(int(link[5:]))
+            except ValueError:
+                pass
 
     def set_status(self, status: str, info: str | None = None) -> None:
         self._data.status = status
@@ -360,6 +419,7 @@ class MessageWidget(QFrame):
         text = self._data.content
         body = self.body
         if self._data.role == "assistant":
+            text = link_citations(text, len(self._data.sources))
             body.document().setMarkdown(text, MARKDOWN_FEATURES)
             doc = body.document()
             self._style_tables(doc)
@@ -556,6 +616,7 @@ class ChatView(QScrollArea):
     copy_done = Signal(str)
     edit_requested = Signal(int)
     regenerate_requested = Signal(int)
+    citation_clicked = Signal(int, int)  # message index, source number
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -671,6 +732,11 @@ class ChatView(QScrollArea):
 
     # -- streaming ------------------------------------------------------------------------------
 
+    def set_stream_sources(self, sources: list[dict[str, Any]]) -> None:
+        """Show what was retrieved on the reply that is about to stream."""
+        if self._stream_widget is not None:
+            self._stream_widget.set_sources(sources)
+
     def begin_stream(self) -> MessageWidget:
         """Add an empty assistant message that append_stream() fills in."""
         self._cancel_stream()
@@ -768,6 +834,10 @@ class ChatView(QScrollArea):
         widget.edit_clicked.connect(lambda w=widget: self._emit_for(w, self.edit_requested))
         widget.regenerate_clicked.connect(
             lambda w=widget: self._emit_for(w, self.regenerate_requested)
+        )
+        widget.citation_clicked.connect(
+            lambda n, w=widget: self.citation_clicked.emit(self._widgets.index(w), n)
+            if w in self._widgets else None
         )
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._widgets.append(widget)

@@ -18,8 +18,10 @@ from engine.types import FinishEvent, GenerationStats, LoadParams, TokenEvent
 
 if TYPE_CHECKING:
     from app.conversations import ConversationStore
+    from app.rag import RagContext
     from engine.gguf import ModelInfo
     from engine.runtime import Engine
+    from kb.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,17 @@ class TurnStarted:
 
 
 @dataclass
+class Retrieved:
+    """Shown before the reply starts: what the knowledge bases gave for the question."""
+
+    conversation_id: int | None
+    query: str
+    sources: list[dict[str, object]]  # the passages that went into the prompt, numbered
+    hits: list[dict[str, object]]  # every retrieved passage, with scores and in_prompt
+    budget: int
+
+
+@dataclass
 class TurnFinished:
     conversation_id: int
     assistant_message_id: int | None
@@ -67,13 +80,16 @@ class ModelWorker(QObject):
     loaded = Signal(object)  # LoadedModel
     load_failed = Signal(str, str)  # path, one-line reason
     turn_started = Signal(object)  # TurnStarted
+    retrieved = Signal(object)  # Retrieved
     piece = Signal(int, str)  # conversation id, text
     turn_finished = Signal(object)  # TurnFinished
 
-    def __init__(self, db_path: Path, models_dir: Path) -> None:
+    def __init__(self, db_path: Path, models_dir: Path, knowledge_db: Path | None = None) -> None:
         super().__init__()
         self._db_path = db_path
         self._models_dir = models_dir
+        self._knowledge_db = knowledge_db
+        self._knowledge: KnowledgeStore | None = None
         self._engine: Engine | None = None
         self._store: ConversationStore | None = None
         self._model_path: str | None = None
@@ -89,6 +105,13 @@ class ModelWorker(QObject):
 
             self._store = ConversationStore(self._db_path)
         return self._store
+
+    def _get_knowledge(self) -> KnowledgeStore | None:
+        if self._knowledge is None and self._knowledge_db is not None:
+            from kb.store import KnowledgeStore
+
+            self._knowledge = KnowledgeStore(self._knowledge_db)
+        return self._knowledge
 
     @Slot(object)
     def load_model(self, request: LoadRequest) -> None:
@@ -133,7 +156,10 @@ class ModelWorker(QObject):
     def run_turn(self, request: TurnRequest) -> None:
         from app.chat import run_turn
         from app.conversations import StoreError
+        from app.rag import RetrievalError
         from engine.errors import EngineError
+        from kb.db import DatabaseError
+        from kb.embedders import EmbedderError
 
         cid = request.conversation_id or -1
         if self._engine is None:
@@ -157,8 +183,15 @@ class ModelWorker(QObject):
                 )
             )
 
+        def retrieved(rag: RagContext) -> None:
+            self.retrieved.emit(
+                Retrieved(request.conversation_id, rag.query, rag.sources(),
+                          rag.retrieval_report(), rag.budget)
+            )
+
         finish: FinishEvent | None = None
         try:
+            knowledge = self._get_knowledge() if request.kbs else None
             events = run_turn(
                 self._engine,
                 self._get_store(),
@@ -167,6 +200,8 @@ class ModelWorker(QObject):
                 cancel=self._cancel,
                 on_started=started,
                 model_path=self._model_path,
+                knowledge=knowledge,
+                on_retrieved=retrieved,
             )
             for event in events:
                 if isinstance(event, TokenEvent):
@@ -174,7 +209,7 @@ class ModelWorker(QObject):
                         self.piece.emit(state.conversation_id or cid, event.text)
                 else:
                     finish = event
-        except (EngineError, StoreError) as exc:
+        except (EngineError, StoreError, RetrievalError, DatabaseError, EmbedderError) as exc:
             self.turn_finished.emit(
                 TurnFinished(
                     state.conversation_id or cid,
@@ -219,6 +254,9 @@ class ModelWorker(QObject):
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._knowledge is not None:
+            self._knowledge.close()
+            self._knowledge = None
 
 
 class ModelThread(QObject):
@@ -228,11 +266,17 @@ class ModelThread(QObject):
     _turn = Signal(object)
     _shutdown = Signal()
 
-    def __init__(self, db_path: Path, models_dir: Path, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        db_path: Path,
+        models_dir: Path,
+        parent: QObject | None = None,
+        knowledge_db: Path | None = None,
+    ) -> None:
         super().__init__(parent)
         self.qthread = QThread()
         self.qthread.setObjectName("model")
-        self.worker = ModelWorker(db_path, models_dir)
+        self.worker = ModelWorker(db_path, models_dir, knowledge_db)
         self.worker.moveToThread(self.qthread)
         self._load.connect(self.worker.load_model)
         self._turn.connect(self.worker.run_turn)

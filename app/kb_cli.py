@@ -1,0 +1,173 @@
+"""`mingjing kb ...`: import, search, list and remove knowledge-base content from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from app.paths import AppPaths
+from kb.indexer import ImportProgress, ImportReport, Indexer
+from kb.store import KnowledgeStore
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _progress_printer() -> tuple[object, list[float]]:
+    tty = sys.stderr.isatty()
+    last: list[float] = [0.0]
+
+    def show(p: ImportProgress) -> None:
+        if p.phase == "scanning":
+            print("scanning…", file=sys.stderr, flush=True)
+            return
+        if p.phase == "done":
+            if tty:
+                print(file=sys.stderr)
+            return
+        line = f"[{p.files_done}/{p.files_total}] {p.chunks_done} chunks  {Path(p.current).name}"
+        if tty:
+            print(f"\r{line[:100]:<100}", end="", file=sys.stderr, flush=True)
+        elif p.files_done != last[0]:
+            last[0] = p.files_done
+            print(line, file=sys.stderr, flush=True)
+
+    return show, last
+
+
+def _report(report: ImportReport) -> int:
+    print(f"{report.kb}: {report.summary()}", file=sys.stderr)
+    for failure in report.failed:
+        print(f"  failed: {failure.path}: {failure.reason}", file=sys.stderr)
+    return EXIT_SOME_FAILED if report.failed or report.cancelled else EXIT_OK
+
+
+def _with_cancel() -> tuple[threading.Event, object]:
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    return cancel, previous
+
+
+def run(args: argparse.Namespace, paths: AppPaths) -> int:
+    with KnowledgeStore(paths.knowledge_db) as store:
+        indexer = Indexer(store)
+        command = args.kb_command
+        if command == "add":
+            if store.get_kb(args.kb) is None:
+                indexer.ensure_kb(args.kb, embedder=args.embedder)
+            show, _ = _progress_printer()
+            cancel, previous = _with_cancel()
+            try:
+                report = indexer.add(args.kb, args.paths, watch=args.watch, progress=show,  # type: ignore[arg-type]
+                                     cancel=cancel)
+            finally:
+                signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
+            return _report(report)
+        if command == "sync":
+            if store.get_kb(args.kb) is None:
+                print(f"mingjing: no knowledge base named {args.kb!r}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            show, _ = _progress_printer()
+            return _report(indexer.sync(args.kb, progress=show))  # type: ignore[arg-type]
+        if command == "search":
+            return _search(args, store)
+        if command == "list":
+            return _list(args, store)
+        if command == "remove":
+            return _remove(args, store)
+        if command == "embedder":
+            if store.get_kb(args.kb) is None:
+                print(f"mingjing: no knowledge base named {args.kb!r}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            done = indexer.reembed(args.kb, args.spec, progress=_reembed_progress)
+            print(f"{args.kb}: {done} chunks re-embedded with {args.spec}", file=sys.stderr)
+            return EXIT_OK
+    raise AssertionError(command)
+
+
+def _reembed_progress(p: ImportProgress) -> None:
+    print(f"\rre-embedding {p.chunks_done}/{p.files_total}", end="", file=sys.stderr, flush=True)
+
+
+def _search(args: argparse.Namespace, store: KnowledgeStore) -> int:
+    from app.rag import RetrievalError, retrieve
+
+    names = args.kb or [kb.name for kb in store.list_kbs()]
+    if not names:
+        print("mingjing: there is no knowledge base yet (mingjing kb add PATH...)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        hits = retrieve(store, names, args.query, k=args.k)
+    except RetrievalError as exc:
+        print(f"mingjing: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.json:
+        print(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]},
+                         ensure_ascii=False))
+        return EXIT_OK
+    for hit in hits:
+        vs = f"{hit.vector_score:.3f}" if hit.vector_score is not None else "-"
+        ks = f"{hit.keyword_score:.2f}" if hit.keyword_score is not None else "-"
+        print(f"#{hit.rank}  {hit.path}  ({hit.location()})")
+        print(f"    vector {vs} (rank {hit.vector_rank or '-'}) · keyword {ks} "
+              f"(rank {hit.keyword_rank or '-'}) · terms: {' '.join(hit.matched_terms) or '-'}")
+        snippet = " ".join(hit.text.split())
+        print(f"    {snippet[:200]}{'…' if len(snippet) > 200 else ''}")
+    if not hits:
+        print("(no match)")
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace, store: KnowledgeStore) -> int:
+    kbs = store.list_kbs()
+    if args.kb:
+        kb = store.get_kb(args.kb)
+        if kb is None:
+            print(f"mingjing: no knowledge base named {args.kb!r}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        files = store.files(kb.id)
+        if args.json:
+            print(json.dumps([f.__dict__ for f in files], ensure_ascii=False))
+            return EXIT_OK
+        for f in files:
+            extra = f.error if f.status == "failed" else f"{f.chunks} chunks"
+            print(f"{f.status:<8} {f.path}  ({extra})")
+        return EXIT_OK
+    if args.json:
+        print(json.dumps([kb.__dict__ for kb in kbs], ensure_ascii=False))
+        return EXIT_OK
+    for kb in kbs:
+        print(f"{kb.name}: {kb.files} files, {kb.chunks} chunks, embedder {kb.embedder}")
+    if not kbs:
+        print("(no knowledge base yet)")
+    return EXIT_OK
+
+
+def _remove(args: argparse.Namespace, store: KnowledgeStore) -> int:
+    kb = store.get_kb(args.kb)
+    if kb is None:
+        print(f"mingjing: no knowledge base named {args.kb!r}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not args.paths:
+        if not args.all:
+            print("mingjing: name files or folders to remove, or pass --all to delete the "
+                  f"whole knowledge base {kb.name!r}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        store.remove_kb(kb.name)
+        print(f"removed knowledge base {kb.name!r}", file=sys.stderr)
+        return EXIT_OK
+    removed = 0
+    for raw in args.paths:
+        target = str(Path(raw).expanduser().absolute())
+        for record in store.files(kb.id, under=target):
+            store.remove_file(record.id)
+            removed += 1
+        store.remove_source(kb.id, target)
+    print(f"removed {removed} files from {kb.name!r}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,131 @@
+"""Retrieval-augmented prompts: find passages in the chosen knowledge bases and put the ones
+that fit a token budget into a delimited, numbered context block the model can cite.
+
+Plain Python; the window's model thread and `mingjing ask --kb` both use it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kb.embedders import Embedder, load_embedder
+from kb.store import KnowledgeStore, RetrievalHit
+
+DEFAULT_TOP_K = 5
+DEFAULT_CONTEXT_TOKENS = 1536
+INSTRUCTIONS = (
+    "Answer the question using the numbered sources below. Cite the sources you use like "
+    "[1] or [2]. If the sources do not contain the answer, say so."
+)
+
+
+class RetrievalError(Exception):
+    """A knowledge base that cannot be searched (one-line reason)."""
+
+
+@dataclass
+class RagContext:
+    query: str
+    hits: list[RetrievalHit]  # everything retrieved, best first
+    used: list[RetrievalHit] = field(default_factory=list)  # in the prompt, numbered from 1
+    block: str = ""
+    budget: int = 0
+    tokens: int = 0  # tokens of the block in the chat model's tokenizer
+    hit_tokens: dict[int, int] = field(default_factory=dict)  # chunk id -> chat tokens
+
+    def fits(self, hit: RetrievalHit) -> bool:
+        return any(h.chunk_id == hit.chunk_id for h in self.used)
+
+    def sources(self) -> list[dict[str, Any]]:
+        """What the reply can cite, for storage with the message and for --json."""
+        return [
+            {
+                "number": n,
+                "path": h.path,
+                "name": Path(h.path).name,
+                "kb": h.kb,
+                "location": h.location(),
+                "page": h.page,
+                "heading": h.heading,
+                "start_char": h.start_char,
+                "end_char": h.end_char,
+                "chunk_id": h.chunk_id,
+                "text": h.text,
+                "vector_score": h.vector_score,
+                "keyword_score": h.keyword_score,
+                "rank": h.rank,
+                "matched_terms": h.matched_terms,
+            }
+            for n, h in enumerate(self.used, start=1)
+        ]
+
+    def retrieval_report(self) -> list[dict[str, Any]]:
+        """Every hit with why it was retrieved and whether it fit the budget."""
+        rows = []
+        for h in self.hits:
+            row = h.to_dict()
+            row["in_prompt"] = self.fits(h)
+            row["prompt_tokens"] = self.hit_tokens.get(h.chunk_id)
+            rows.append(row)
+        return rows
+
+
+def retrieve(
+    store: KnowledgeStore,
+    kb_names: Sequence[str],
+    query: str,
+    *,
+    k: int = DEFAULT_TOP_K,
+    embedder_loader: Callable[[str], Embedder] = load_embedder,
+) -> list[RetrievalHit]:
+    kbs = []
+    for name in kb_names:
+        kb = store.get_kb(name)
+        if kb is None:
+            raise RetrievalError(f"no knowledge base named {name!r}")
+        kbs.append(kb)
+    vectors = {}
+    for kb in kbs:
+        vectors[kb.id] = embedder_loader(kb.embedder).encode([query])[0]
+    return store.search(kbs, query, vectors, k=k)
+
+
+def source_header(number: int, hit: RetrievalHit) -> str:
+    return f"[{number}] {Path(hit.path).name} ({hit.location()})"
+
+
+def build_context(
+    query: str,
+    hits: Sequence[RetrievalHit],
+    count_tokens: Callable[[str], int],
+    budget: int,
+) -> RagContext:
+    """Take hits in rank order while the block stays within `budget` tokens."""
+    context = RagContext(query=query, hits=list(hits), budget=budget)
+    pieces: list[str] = []
+    overhead = count_tokens(f"{INSTRUCTIONS}\n<sources>\n</sources>\n\nQuestion: {query}")
+    used_tokens = overhead
+    for hit in hits:
+        piece = f"{source_header(len(context.used) + 1, hit)}\n{hit.text.strip()}\n"
+        cost = count_tokens(piece)
+        context.hit_tokens[hit.chunk_id] = cost
+        if used_tokens + cost > budget:
+            continue
+        context.used.append(hit)
+        pieces.append(piece)
+        used_tokens += cost
+    if context.used:
+        context.block = "<sources>\n" + "\n".join(pieces) + "</sources>"
+        context.tokens = used_tokens
+    return context
+
+
+def augmented_question(query: str, context: RagContext, *, mode: str = "chat") -> str:
+    """The message the model sees in place of the bare question."""
+    if not context.used:
+        return query
+    if mode == "completion":
+        return f"{context.block}\n\nQuestion: {query}\nAnswer (citing sources like [1]):"
+    return f"{INSTRUCTIONS}\n{context.block}\n\nQuestion: {query}"

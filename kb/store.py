@@ -1,0 +1,582 @@
+"""The knowledge base on disk: knowledge bases, files, chunks, FTS5 terms and sqlite-vec
+vectors in one SQLite file, and hybrid search over them.
+
+One KnowledgeStore is one connection: use one per thread (WAL lets them work together)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kb import segment
+from kb.db import DatabaseError, connect
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from kb.chunking import Chunk
+
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.)
+FILE_STATUSES = ("pending", "indexed", "failed")
+
+MIGRATIONS: list[str] = [
+    # 1: knowledge bases, files, chunks, keyword index
+    """
+    CREATE TABLE kb (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        embedder TEXT NOT NULL,
+        dim INTEGER NOT NULL,
+        chunk_tokens INTEGER NOT NULL,
+        chunk_overlap INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY,
+        kb_id INTEGER NOT NULL REFERENCES kb(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        is_folder INTEGER NOT NULL,
+        watch INTEGER NOT NULL DEFAULT 0,
+        added_at REAL NOT NULL,
+        UNIQUE (kb_id, path)
+    );
+    CREATE TABLE files (
+        id INTEGER PRIMARY KEY,
+        kb_id INTEGER NOT NULL REFERENCES kb(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        size INTEGER,
+        mtime REAL,
+        content_hash TEXT,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'indexed', 'failed')),
+        error TEXT,
+        chunks INTEGER NOT NULL DEFAULT 0,
+        indexed_at REAL,
+        kind TEXT,
+        encoding TEXT,
+        UNIQUE (kb_id, path)
+    );
+    CREATE TABLE chunks (
+        id INTEGER PRIMARY KEY,
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        kb_id INTEGER NOT NULL,
+        ord INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        terms TEXT NOT NULL,
+        start_char INTEGER NOT NULL,
+        end_char INTEGER NOT NULL,
+        page INTEGER,
+        heading TEXT,
+        token_count INTEGER NOT NULL,
+        embedder TEXT NOT NULL
+    );
+    CREATE INDEX chunks_file ON chunks(file_id);
+    CREATE INDEX chunks_kb ON chunks(kb_id);
+    CREATE VIRTUAL TABLE chunk_fts USING fts5(terms, tokenize = 'unicode61 remove_diacritics 2');
+    """,
+]
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    id: int
+    name: str
+    embedder: str
+    dim: int
+    chunk_tokens: int
+    chunk_overlap: int
+    created_at: float
+    files: int = 0
+    chunks: int = 0
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: int
+    kb_id: int
+    path: str
+    size: int | None
+    mtime: float | None
+    content_hash: str | None
+    status: str
+    error: str | None
+    chunks: int
+    indexed_at: float | None
+    kind: str | None
+
+
+@dataclass
+class RetrievalHit:
+    """One retrieved passage and why: both rankings, the fused rank, the matched terms."""
+
+    chunk_id: int
+    kb: str
+    path: str
+    text: str
+    page: int | None
+    heading: str | None
+    start_char: int
+    end_char: int
+    token_count: int
+    vector_score: float | None = None  # cosine similarity, -1..1
+    vector_rank: int | None = None  # 1-based among the vector candidates
+    keyword_score: float | None = None  # BM25 (higher is better)
+    keyword_rank: int | None = None
+    fused_score: float = 0.0
+    rank: int = 0  # 1-based after fusion
+    matched_terms: list[str] = field(default_factory=list)
+
+    def location(self) -> str:
+        parts = []
+        if self.page is not None:
+            parts.append(f"p. {self.page}")
+        if self.heading:
+            parts.append(f"§ {self.heading}")
+        parts.append(f"chars {self.start_char}-{self.end_char}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "kb": self.kb,
+            "path": self.path,
+            "location": self.location(),
+            "page": self.page,
+            "heading": self.heading,
+            "start_char": self.start_char,
+            "end_char": self.end_char,
+            "text": self.text,
+            "token_count": self.token_count,
+            "vector_score": self.vector_score,
+            "vector_rank": self.vector_rank,
+            "keyword_score": self.keyword_score,
+            "keyword_rank": self.keyword_rank,
+            "fused_score": self.fused_score,
+            "rank": self.rank,
+            "matched_terms": self.matched_terms,
+        }
+
+
+def _vec_table(kb_id: int) -> str:
+    return f"vec_kb_{int(kb_id)}"
+
+
+def vector_blob(vector: NDArray[np.float32]) -> bytes:
+    import numpy as np
+
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+class KnowledgeStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.conn = connect(self.path)
+        try:
+            self._migrate()
+        except Exception:
+            self.conn.close()
+            raise
+
+    # ----------------------------------------------------------- plumbing
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> KnowledgeStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            try:
+                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            except Exception as exc:
+                raise DatabaseError(f"{self.path}: not a knowledge-base database ({exc})") from exc
+            if version > len(MIGRATIONS):
+                raise DatabaseError(
+                    f"{self.path}: made by a newer Mingjing (schema {version}); update the app"
+                )
+            for number in range(version, len(MIGRATIONS)):
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version = {number + 1}")
+                    self.conn.execute("COMMIT")
+                except Exception:
+                    self.conn.execute("ROLLBACK")
+                    raise
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    # ------------------------------------------------------ knowledge bases
+
+    def create_kb(
+        self, name: str, *, embedder: str, dim: int, chunk_tokens: int, chunk_overlap: int
+    ) -> KnowledgeBase:
+        name = name.strip()
+        if not name:
+            raise ValueError("a knowledge base needs a name")
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO kb (name, embedder, dim, chunk_tokens, chunk_overlap, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (name, embedder, dim, chunk_tokens, chunk_overlap, time.time()),
+            )
+            kb_id = int(cur.lastrowid)
+            self._create_vec_table(conn, kb_id, dim)
+        kb = self.get_kb(name)
+        assert kb is not None
+        return kb
+
+    @staticmethod
+    def _create_vec_table(conn: Any, kb_id: int, dim: int) -> None:
+        conn.execute(
+            f"CREATE VIRTUAL TABLE {_vec_table(kb_id)} USING vec0("
+            f"embedding float[{int(dim)}] distance_metric=cosine)"
+        )
+
+    def _kb_from_row(self, row: Sequence[Any]) -> KnowledgeBase:
+        return KnowledgeBase(*row)
+
+    def list_kbs(self) -> list[KnowledgeBase]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT kb.id, name, embedder, dim, chunk_tokens, chunk_overlap, created_at, "
+                "(SELECT COUNT(*) FROM files f WHERE f.kb_id = kb.id), "
+                "(SELECT COUNT(*) FROM chunks c WHERE c.kb_id = kb.id) "
+                "FROM kb ORDER BY name"
+            ).fetchall()
+        return [self._kb_from_row(r) for r in rows]
+
+    def get_kb(self, name: str) -> KnowledgeBase | None:
+        for kb in self.list_kbs():
+            if kb.name == name:
+                return kb
+        return None
+
+    def get_kb_by_id(self, kb_id: int) -> KnowledgeBase | None:
+        for kb in self.list_kbs():
+            if kb.id == kb_id:
+                return kb
+        return None
+
+    def remove_kb(self, name: str) -> bool:
+        kb = self.get_kb(name)
+        if kb is None:
+            return False
+        with self.transaction() as conn:
+            conn.execute(
+                "DELETE FROM chunk_fts WHERE rowid IN (SELECT id FROM chunks WHERE kb_id = ?)",
+                (kb.id,),
+            )
+            conn.execute("DELETE FROM chunks WHERE kb_id = ?", (kb.id,))
+            conn.execute(f"DROP TABLE IF EXISTS {_vec_table(kb.id)}")
+            conn.execute("DELETE FROM kb WHERE id = ?", (kb.id,))
+        return True
+
+    def set_embedder(self, kb_id: int, embedder: str, dim: int) -> None:
+        """Point a knowledge base at another embedder: its vectors are dropped (the chunks
+        stay) and must be rebuilt with `replace_vectors`."""
+        with self.transaction() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {_vec_table(kb_id)}")
+            self._create_vec_table(conn, kb_id, dim)
+            conn.execute("UPDATE kb SET embedder = ?, dim = ? WHERE id = ?", (embedder, dim, kb_id))
+
+    def chunks_needing_vectors(self, kb_id: int, embedder: str) -> list[tuple[int, str]]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT id, text FROM chunks WHERE kb_id = ? AND embedder != ? ORDER BY id",
+                (kb_id, embedder),
+            ).fetchall()
+        return [(int(r[0]), str(r[1])) for r in rows]
+
+    def replace_vectors(
+        self, kb_id: int, embedder: str, ids: Sequence[int], vectors: NDArray[np.float32]
+    ) -> None:
+        table = _vec_table(kb_id)
+        with self.transaction() as conn:
+            conn.executemany(f"DELETE FROM {table} WHERE rowid = ?", [(i,) for i in ids])
+            conn.executemany(
+                f"INSERT INTO {table}(rowid, embedding) VALUES (?, ?)",
+                [(i, vector_blob(v)) for i, v in zip(ids, vectors, strict=True)],
+            )
+            conn.executemany(
+                "UPDATE chunks SET embedder = ? WHERE id = ?", [(embedder, i) for i in ids]
+            )
+
+    # -------------------------------------------------------------- sources
+
+    def add_source(self, kb_id: int, path: str, *, is_folder: bool, watch: bool = False) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO sources (kb_id, path, is_folder, watch, added_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kb_id, path) DO UPDATE SET "
+                "watch = MAX(watch, excluded.watch)",
+                (kb_id, path, int(is_folder), int(watch), time.time()),
+            )
+
+    def sources(self, kb_id: int) -> list[tuple[str, bool, bool]]:
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT path, is_folder, watch FROM sources WHERE kb_id = ? ORDER BY path",
+                (kb_id,),
+            ).fetchall()
+        return [(str(p), bool(f), bool(w)) for p, f, w in rows]
+
+    def remove_source(self, kb_id: int, path: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM sources WHERE kb_id = ? AND path = ?", (kb_id, path))
+
+    def set_watch(self, kb_id: int, path: str, watch: bool) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE sources SET watch = ? WHERE kb_id = ? AND path = ?",
+                (int(watch), kb_id, path),
+            )
+
+    # ---------------------------------------------------------------- files
+
+    _FILE_COLUMNS = (
+        "id, kb_id, path, size, mtime, content_hash, status, error, chunks, indexed_at, kind"
+    )
+
+    def files(self, kb_id: int, *, under: str | None = None) -> list[FileRecord]:
+        sql = f"SELECT {self._FILE_COLUMNS} FROM files WHERE kb_id = ?"
+        args: list[Any] = [kb_id]
+        if under is not None:
+            prefix = under.rstrip("/\\")
+            sql += " AND (path = ? OR substr(path, 1, ?) = ?)"
+            args += [prefix, len(prefix) + 1, prefix + _sep(prefix)]
+        with self._lock:
+            rows = self.conn.execute(sql + " ORDER BY path", args).fetchall()
+        return [FileRecord(*r) for r in rows]
+
+    def get_file(self, kb_id: int, path: str) -> FileRecord | None:
+        with self._lock:
+            row = self.conn.execute(
+                f"SELECT {self._FILE_COLUMNS} FROM files WHERE kb_id = ? AND path = ?",
+                (kb_id, path),
+            ).fetchone()
+        return FileRecord(*row) if row else None
+
+    def mark_pending(self, kb_id: int, path: str, size: int, mtime: float) -> int:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO files (kb_id, path, size, mtime, status) VALUES (?, ?, ?, ?, "
+                "'pending') ON CONFLICT (kb_id, path) DO UPDATE SET status = 'pending', "
+                "size = excluded.size, mtime = excluded.mtime, error = NULL",
+                (kb_id, path, size, mtime),
+            )
+            row = conn.execute(
+                "SELECT id FROM files WHERE kb_id = ? AND path = ?", (kb_id, path)
+            ).fetchone()
+        return int(row[0])
+
+    def touch_file(self, file_id: int, size: int, mtime: float) -> None:
+        """An unchanged file (same content hash) seen with a new mtime."""
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE files SET size = ?, mtime = ? WHERE id = ?", (size, mtime, file_id)
+            )
+
+    def mark_failed(self, file_id: int, reason: str) -> None:
+        with self.transaction() as conn:
+            self._delete_chunks(conn, file_id)
+            conn.execute(
+                "UPDATE files SET status = 'failed', error = ?, chunks = 0, content_hash = NULL, "
+                "indexed_at = ? WHERE id = ?",
+                (reason, time.time(), file_id),
+            )
+
+    def store_file_chunks(
+        self,
+        kb: KnowledgeBase,
+        file_id: int,
+        *,
+        content_hash: str,
+        kind: str,
+        encoding: str | None,
+        embedder: str,
+        chunks: Sequence[Chunk],
+        terms: Sequence[str],
+        vectors: NDArray[np.float32],
+    ) -> None:
+        """Replace a file's chunks in one transaction: a crash leaves either the old or the
+        new index of the file, never half of each."""
+        table = _vec_table(kb.id)
+        with self.transaction() as conn:
+            self._delete_chunks(conn, file_id, table)
+            rows = []
+            for ord_, chunk in enumerate(chunks):
+                cur = conn.execute(
+                    "INSERT INTO chunks (file_id, kb_id, ord, text, terms, start_char, end_char, "
+                    "page, heading, token_count, embedder) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (file_id, kb.id, ord_, chunk.text, terms[ord_], chunk.start, chunk.end,
+                     chunk.page, chunk.heading, chunk.token_count, embedder),
+                )
+                rows.append(int(cur.lastrowid))
+            conn.executemany(
+                "INSERT INTO chunk_fts(rowid, terms) VALUES (?, ?)",
+                list(zip(rows, terms, strict=True)),
+            )
+            conn.executemany(
+                f"INSERT INTO {table}(rowid, embedding) VALUES (?, ?)",
+                [(cid, vector_blob(v)) for cid, v in zip(rows, vectors, strict=True)],
+            )
+            conn.execute(
+                "UPDATE files SET status = 'indexed', error = NULL, content_hash = ?, chunks = ?, "
+                "indexed_at = ?, kind = ?, encoding = ? WHERE id = ?",
+                (content_hash, len(rows), time.time(), kind, encoding, file_id),
+            )
+
+    def remove_file(self, file_id: int) -> None:
+        with self.transaction() as conn:
+            self._delete_chunks(conn, file_id)
+            conn.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+    def _delete_chunks(self, conn: Any, file_id: int, table: str | None = None) -> None:
+        if table is None:
+            row = conn.execute("SELECT kb_id FROM files WHERE id = ?", (file_id,)).fetchone()
+            if row is None:
+                return
+            table = _vec_table(row[0])
+        ids = [(r[0],) for r in conn.execute("SELECT id FROM chunks WHERE file_id = ?",
+                                             (file_id,))]
+        if ids:
+            conn.executemany("DELETE FROM chunk_fts WHERE rowid = ?", ids)
+            conn.executemany(f"DELETE FROM {table} WHERE rowid = ?", ids)
+            conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+
+    # --------------------------------------------------------------- search
+
+    def search(
+        self,
+        kbs: Sequence[KnowledgeBase],
+        query: str,
+        query_vectors: dict[int, NDArray[np.float32]],
+        *,
+        k: int = 5,
+        candidates: int | None = None,
+    ) -> list[RetrievalHit]:
+        """Hybrid search: vector KNN (per knowledge base, with its own embedder's query
+        vector) and BM25 over jieba terms, fused by reciprocal rank fusion."""
+        n = candidates or max(40, 4 * k)
+        kb_ids = [kb.id for kb in kbs]
+        names = {kb.id: kb.name for kb in kbs}
+        vec: list[tuple[int, float]] = []  # (chunk id, cosine similarity)
+        with self._lock:
+            for kb in kbs:
+                qv = query_vectors.get(kb.id)
+                if qv is None:
+                    continue
+                rows = self.conn.execute(
+                    f"SELECT rowid, distance FROM {_vec_table(kb.id)} "
+                    "WHERE embedding MATCH ? AND k = ?",
+                    (vector_blob(qv), n),
+                ).fetchall()
+                vec.extend((int(r[0]), 1.0 - float(r[1])) for r in rows)
+            vec.sort(key=lambda item: -item[1])
+            vec = vec[:n]
+            q_terms = segment.query_terms(query)
+            kw: list[tuple[int, float]] = []
+            if q_terms and kb_ids:
+                marks = ",".join("?" * len(kb_ids))
+                rows = self.conn.execute(
+                    "SELECT f.rowid, bm25(chunk_fts) AS score FROM chunk_fts f "
+                    f"JOIN chunks c ON c.id = f.rowid WHERE chunk_fts MATCH ? AND c.kb_id IN "
+                    f"({marks}) ORDER BY score LIMIT ?",
+                    (segment.fts_query(q_terms), *kb_ids, n),
+                ).fetchall()
+                kw = [(int(r[0]), -float(r[1])) for r in rows]
+            fused: dict[int, RetrievalHit] = {}
+            scores: dict[int, float] = {}
+            for rank, (cid, score) in enumerate(vec, start=1):
+                hit = fused.setdefault(cid, _blank_hit(cid))
+                hit.vector_score, hit.vector_rank = score, rank
+                scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+            for rank, (cid, score) in enumerate(kw, start=1):
+                hit = fused.setdefault(cid, _blank_hit(cid))
+                hit.keyword_score, hit.keyword_rank = score, rank
+                scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+            top = sorted(scores, key=lambda cid: -scores[cid])[:k]
+            if not top:
+                return []
+            marks = ",".join("?" * len(top))
+            rows = self.conn.execute(
+                "SELECT c.id, c.kb_id, f.path, c.text, c.page, c.heading, c.start_char, "
+                "c.end_char, c.token_count, c.terms FROM chunks c JOIN files f ON f.id = c.file_id "
+                f"WHERE c.id IN ({marks})",
+                top,
+            ).fetchall()
+        details = {int(r[0]): r for r in rows}
+        hits: list[RetrievalHit] = []
+        wanted = set(q_terms)
+        for rank, cid in enumerate(top, start=1):
+            row = details.get(cid)
+            if row is None:
+                continue
+            hit = fused[cid]
+            hit.kb = names.get(int(row[1]), "")
+            hit.path, hit.text, hit.page, hit.heading = row[2], row[3], row[4], row[5]
+            hit.start_char, hit.end_char, hit.token_count = row[6], row[7], row[8]
+            chunk_terms = set(str(row[9]).split())
+            hit.matched_terms = [t for t in q_terms if t in chunk_terms and t in wanted]
+            hit.fused_score = scores[cid]
+            hit.rank = rank
+            hits.append(hit)
+        return hits
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            files = self.conn.execute("SELECT status, COUNT(*) FROM files GROUP BY status")
+            return {"files": dict(files.fetchall())}
+
+
+def _blank_hit(chunk_id: int) -> RetrievalHit:
+    return RetrievalHit(chunk_id=chunk_id, kb="", path="", text="", page=None, heading=None,
+                        start_char=0, end_char=0, token_count=0)
+
+
+def _sep(path: str) -> str:
+    return "\\" if "\\" in path and "/" not in path else "/"
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT under the store's lock; ROLLBACK on error."""
+
+    def __init__(self, store: KnowledgeStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> Any:
+        self.store._lock.acquire()
+        try:
+            self.store.conn.execute("BEGIN IMMEDIATE")
+        except Exception:
+            self.store._lock.release()
+            raise
+        return self.store.conn
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None:
+                self.store.conn.execute("COMMIT")
+            else:
+                self.store.conn.execute("ROLLBACK")
+        finally:
+            self.store._lock.release()
+
+
+def dumps(data: Iterable[RetrievalHit]) -> str:
+    return json.dumps([h.to_dict() for h in data], ensure_ascii=False)

@@ -1,0 +1,91 @@
+"""Open a cited source at its passage: the document's text with the passage highlighted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QColor, QDesktopServices, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.tasks import Lane
+
+
+class SourceViewer(QDialog):
+    """Shows source `number` of a reply. The document is extracted on a lane, not the GUI
+    thread; until then (or if the file is gone) the stored passage is shown."""
+
+    def __init__(self, source: dict[str, Any], lane: Lane, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.source = source
+        self.setWindowTitle(self.tr("Source [%d]: %s") % (source.get("number", 0),
+                                                          source.get("name", "")))
+        self.resize(760, 560)
+        layout = QVBoxLayout(self)
+        self.header = QLabel(
+            f"<b>{source.get('path', '')}</b><br>{source.get('location', '')}"
+        )
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.header.setWordWrap(True)
+        layout.addWidget(self.header)
+        self.text = QTextBrowser()
+        self.text.setPlainText(str(source.get("text", "")))
+        layout.addWidget(self.text, 1)
+        self.note = QLabel(self.tr("Loading the document…"))
+        self.note.setEnabled(False)
+        layout.addWidget(self.note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        open_button = QPushButton(self.tr("Open file"))
+        open_button.clicked.connect(self._open_file)
+        buttons.addButton(open_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        path = Path(str(source.get("path", "")))
+        lane.submit(lambda: _load_text(path), self._show_document, self._show_error)
+
+    def _show_document(self, text: str) -> None:
+        start = int(self.source.get("start_char", 0))
+        end = int(self.source.get("end_char", start))
+        passage = str(self.source.get("text", ""))
+        if text[start:end] != passage:
+            # The file changed since it was indexed: find the passage by its text.
+            found = text.find(passage)
+            if found < 0:
+                self.note.setText(self.tr("The file changed since it was indexed; "
+                                          "showing the indexed passage."))
+                return
+            start, end = found, found + len(passage)
+        self.text.setPlainText(text)
+        cursor = QTextCursor(self.text.document())
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        fmt = QTextCharFormat()
+        fmt.setBackground(QColor("#fff2a8"))
+        cursor.mergeCharFormat(fmt)
+        cursor.setPosition(start)
+        self.text.setTextCursor(cursor)
+        self.text.ensureCursorVisible()
+        self.note.setText(self.tr("The highlighted passage is what the model was given."))
+
+    def _show_error(self, exc: BaseException) -> None:
+        reason = getattr(exc, "reason", None) or str(exc)
+        self.note.setText(self.tr("Could not open the document (%s); showing the indexed "
+                                  "passage.") % reason)
+
+    def _open_file(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.source.get("path", ""))))
+
+
+def _load_text(path: Path) -> str:
+    from kb.extract import extract
+
+    return extract(path).text
