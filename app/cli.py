@@ -258,7 +258,7 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
         engine.close()
     assert finish is not None
     if args.json:
-        out = {
+        out: dict[str, Any] = {
             "reply": finish.text,
             "mode": plan.mode,
             "model": model_info_dict(engine.info),

@@ -25,17 +25,17 @@ def sqlite_module() -> ModuleType:
     if can_load_extensions(sqlite3):
         return sqlite3
     try:
-        import sqlean  # type: ignore[import-untyped]
+        import sqlean
     except ImportError as exc:
         raise DatabaseError(
             "this Python's sqlite3 cannot load extensions and sqlean.py is not installed"
         ) from exc
-    return sqlean  # type: ignore[no-any-return]
+    return sqlean  # type: ignore[no-any-return,unused-ignore]
 
 
 def connect(path: Path | str, *, module: ModuleType | None = None) -> Any:
     """Open a connection with sqlite-vec loaded, WAL on, foreign keys enforced."""
-    import sqlite_vec  # type: ignore[import-untyped]
+    import sqlite_vec
 
     mod = module or sqlite_module()
     try:

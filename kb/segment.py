@@ -47,8 +47,28 @@ def _tools() -> tuple[Any, Any]:
     return _jieba, _converter
 
 
+@lru_cache(maxsize=1)
+def _traditional_chars() -> frozenset[str]:
+    """Characters outside GB2312 that Big5 has: the traditional forms (and a few rare
+    characters). Text without any is already simplified and skips the slow conversion."""
+    chars = set()
+    for code in range(0x4E00, 0xA000):
+        ch = chr(code)
+        try:
+            ch.encode("gb2312")
+        except UnicodeEncodeError:
+            try:
+                ch.encode("big5")
+            except UnicodeEncodeError:
+                continue
+            chars.add(ch)
+    return frozenset(chars)
+
+
 def normalize(text: str) -> str:
     """Fold case and traditional characters so 員工 matches 员工 and Tea matches tea."""
+    if _traditional_chars().isdisjoint(text):
+        return text.lower()
     _, converter = _tools()
     return str(converter.convert(text)).lower()
 

@@ -79,7 +79,20 @@ MIGRATIONS: list[str] = [
     CREATE INDEX chunks_kb ON chunks(kb_id);
     CREATE VIRTUAL TABLE chunk_fts USING fts5(terms, tokenize = 'unicode61 remove_diacritics 2');
     """,
+    # 2: a counter that moves with every change to a knowledge base's vectors (in-memory
+    # search caches check it), and per-term document counts for query pruning
+    """
+    ALTER TABLE kb ADD COLUMN vectors_version INTEGER NOT NULL DEFAULT 0;
+    CREATE VIRTUAL TABLE chunk_fts_vocab USING fts5vocab(chunk_fts, 'row');
+    """,
 ]
+# Above this many chunks a knowledge base's vectors are also held in memory as one float32
+# matrix: a NumPy matrix-vector product beats vec0's brute-force scan by ~5x at 100k.
+MEMORY_KNN_MIN_CHUNKS = 20_000
+# Query terms found in more than this share of chunks carry little signal but make BM25
+# score most of the index; they are dropped (the vector side still sees the whole query).
+MAX_TERM_DOC_SHARE = 0.2
+MAX_QUERY_TERMS = 12
 
 
 @dataclass(frozen=True)
@@ -177,6 +190,8 @@ class KnowledgeStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        # kb id -> (vectors_version, chunk ids, matrix)
+        self._matrices: dict[int, tuple[int, Any, Any]] = {}
         self.conn = connect(self.path)
         try:
             self._migrate()
@@ -292,7 +307,10 @@ class KnowledgeStore:
         with self.transaction() as conn:
             conn.execute(f"DROP TABLE IF EXISTS {_vec_table(kb_id)}")
             self._create_vec_table(conn, kb_id, dim)
-            conn.execute("UPDATE kb SET embedder = ?, dim = ? WHERE id = ?", (embedder, dim, kb_id))
+            conn.execute(
+                "UPDATE kb SET embedder = ?, dim = ?, vectors_version = vectors_version + 1 "
+                "WHERE id = ?", (embedder, dim, kb_id),
+            )
 
     def chunks_needing_vectors(self, kb_id: int, embedder: str) -> list[tuple[int, str]]:
         with self._lock:
@@ -315,6 +333,7 @@ class KnowledgeStore:
             conn.executemany(
                 "UPDATE chunks SET embedder = ? WHERE id = ?", [(embedder, i) for i in ids]
             )
+            _bump(conn, kb_id)
 
     # -------------------------------------------------------------- sources
 
@@ -440,6 +459,7 @@ class KnowledgeStore:
                 "indexed_at = ?, kind = ?, encoding = ? WHERE id = ?",
                 (content_hash, len(rows), time.time(), kind, encoding, file_id),
             )
+            _bump(conn, kb.id)
 
     def remove_file(self, file_id: int) -> None:
         with self.transaction() as conn:
@@ -458,6 +478,10 @@ class KnowledgeStore:
             conn.executemany("DELETE FROM chunk_fts WHERE rowid = ?", ids)
             conn.executemany(f"DELETE FROM {table} WHERE rowid = ?", ids)
             conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
+            conn.execute(
+                "UPDATE kb SET vectors_version = vectors_version + 1 WHERE id = "
+                "(SELECT kb_id FROM files WHERE id = ?)", (file_id,),
+            )
 
     # --------------------------------------------------------------- search
 
@@ -479,17 +503,11 @@ class KnowledgeStore:
         with self._lock:
             for kb in kbs:
                 qv = query_vectors.get(kb.id)
-                if qv is None:
-                    continue
-                rows = self.conn.execute(
-                    f"SELECT rowid, distance FROM {_vec_table(kb.id)} "
-                    "WHERE embedding MATCH ? AND k = ?",
-                    (vector_blob(qv), n),
-                ).fetchall()
-                vec.extend((int(r[0]), 1.0 - float(r[1])) for r in rows)
+                if qv is not None:
+                    vec.extend(self._knn(kb, qv, n))
             vec.sort(key=lambda item: -item[1])
             vec = vec[:n]
-            q_terms = segment.query_terms(query)
+            q_terms = self._selective_terms(segment.query_terms(query))
             kw: list[tuple[int, float]] = []
             if q_terms and kb_ids:
                 marks = ",".join("?" * len(kb_ids))
@@ -538,10 +556,60 @@ class KnowledgeStore:
             hits.append(hit)
         return hits
 
+    def _knn(self, kb: KnowledgeBase, query: Any, n: int) -> list[tuple[int, float]]:
+        """(chunk id, cosine similarity) of the n nearest chunks."""
+        row = self.conn.execute(
+            "SELECT vectors_version, (SELECT COUNT(*) FROM chunks WHERE kb_id = kb.id) "
+            "FROM kb WHERE id = ?", (kb.id,),
+        ).fetchone()
+        version, count = (int(row[0]), int(row[1])) if row else (0, 0)
+        if count >= MEMORY_KNN_MIN_CHUNKS:
+            import numpy as np
+
+            cached = self._matrices.get(kb.id)
+            if cached is None or cached[0] != version:
+                rows = self.conn.execute(
+                    f"SELECT rowid, embedding FROM {_vec_table(kb.id)}"
+                ).fetchall()
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+                cached = (version, ids, matrix.reshape(len(rows), -1))
+                self._matrices[kb.id] = cached
+            _, ids, matrix = cached
+            sims = matrix @ np.asarray(query, dtype=np.float32)
+            take = min(n, len(sims))
+            top = np.argpartition(-sims, take - 1)[:take] if take else np.zeros(0, np.int64)
+            return [(int(ids[i]), float(sims[i])) for i in top]
+        self._matrices.pop(kb.id, None)
+        rows = self.conn.execute(
+            f"SELECT rowid, distance FROM {_vec_table(kb.id)} WHERE embedding MATCH ? AND k = ?",
+            (vector_blob(query), n),
+        ).fetchall()
+        return [(int(r[0]), 1.0 - float(r[1])) for r in rows]
+
+    def _selective_terms(self, terms: tuple[str, ...]) -> tuple[str, ...]:
+        """Drop query terms that occur in a large share of all chunks (near-stopwords)."""
+        if not terms:
+            return terms
+        total = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] or 1
+        marks = ",".join("?" * len(terms))
+        counts = dict(self.conn.execute(
+            f"SELECT term, doc FROM chunk_fts_vocab WHERE term IN ({marks})", terms
+        ).fetchall())
+        keep = [t for t in terms if counts.get(t, 0) <= MAX_TERM_DOC_SHARE * total or total < 50]
+        # The rarest terms say most about what is asked.
+        keep.sort(key=lambda t: counts.get(t, 0))
+        chosen = set(keep[:MAX_QUERY_TERMS])
+        return tuple(t for t in terms if t in chosen)
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             files = self.conn.execute("SELECT status, COUNT(*) FROM files GROUP BY status")
             return {"files": dict(files.fetchall())}
+
+
+def _bump(conn: Any, kb_id: int) -> None:
+    conn.execute("UPDATE kb SET vectors_version = vectors_version + 1 WHERE id = ?", (kb_id,))
 
 
 def _blank_hit(chunk_id: int) -> RetrievalHit:
