@@ -291,3 +291,48 @@ def test_settings_dialog_round_trip(qtbot: QtBot) -> None:
     same_model.sampling.temperature = 0.2
     assert not SettingsDialog.needs_reload(settings, same_model)
     assert settings.sampling.temperature == 0.0  # the original is untouched
+
+
+def test_answers_from_a_knowledge_base_with_citations(
+    qtbot: QtBot, paths: AppPaths, tmp_path: Path
+) -> None:
+    from kb.indexer import Indexer
+    from kb.store import KnowledgeStore
+    from ui.source_viewer import SourceViewer
+
+    doc = tmp_path / "手册.md"
+    doc.write_text("# 年假\n星澜科技的员工每年享有十五个工作日的带薪年假。\n\n"
+                   "# 报销\n出租车费单次上限一百二十元。\n", encoding="utf-8")
+    with KnowledgeStore(paths.knowledge_db) as store:
+        assert Indexer(store).add("手册", [doc]).count("indexed") == 1
+    window = open_window(qtbot, paths, make_settings(max_tokens=12))
+    qtbot.waitUntil(lambda: "手册" in window.available_kbs, timeout=30_000)
+    window.set_kb_active("手册", True)
+    assert "手册" in window.kb_button.text()
+    finished = send_and_wait(qtbot, window, "员工一年有几天年假？")
+    assert finished.status == "complete"
+    retrieved = window.last_retrieval
+    assert retrieved is not None and retrieved.sources
+    assert "十五个工作日" in str(retrieved.sources[0]["text"])
+    assert retrieved.hits[0]["in_prompt"] is True
+    reply = window.chat_view.messages()[-1]
+    assert reply.sources and reply.sources[0]["number"] == 1
+    widget = window.chat_view.message_widgets()[-1]
+    assert widget.sources_label.isVisible() and "cite:1" in widget.sources_label.text()
+    # The stored reply keeps its sources; the conversation remembers its knowledge base.
+    cid = window.current_id
+    assert cid is not None
+    store = ConversationStore(paths.conversations_db)
+    stored = store.messages(cid)[-1]
+    conv = store.get_conversation(cid)
+    store.close()
+    assert stored.stats is not None and stored.stats["sources"][0]["path"] == str(doc)
+    assert conv is not None and conv.settings == {"kbs": ["手册"]}
+    # A citation opens the document at the passage.
+    window.open_citation(len(window.history) - 1, 1)
+    viewers = [w for w in window.findChildren(SourceViewer)]
+    assert viewers
+    qtbot.waitUntil(lambda: "highlighted" in viewers[0].note.text(), timeout=10_000)
+    cursor = viewers[0].text.textCursor()
+    assert "十五个工作日" in viewers[0].text.toPlainText()[cursor.position():][:60]
+    window.close()

@@ -22,6 +22,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
+    QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -43,7 +45,14 @@ from engine.types import ChatMessage
 from ui.chat_view import ChatView, MessageData
 from ui.composer import Composer
 from ui.conversation_list import ConversationList
-from ui.model_worker import LoadedModel, LoadRequest, ModelThread, TurnFinished, TurnStarted
+from ui.model_worker import (
+    LoadedModel,
+    LoadRequest,
+    ModelThread,
+    Retrieved,
+    TurnFinished,
+    TurnStarted,
+)
 from ui.tasks import Lane
 
 log = logging.getLogger(__name__)
@@ -110,6 +119,11 @@ class MainWindow(QMainWindow):
         self._undo_delete: int | None = None
         self._painted = False
         self._loading = False
+        self.active_kbs: list[str] = []  # knowledge bases the current conversation answers from
+        self.available_kbs: list[str] = []
+        self.kb_panel: object | None = None
+        self.kb_thread: object | None = None
+        self.last_retrieval: Retrieved | None = None
 
         self.setWindowTitle("明镜 Mingjing")
         self.resize(1100, 760)
@@ -134,6 +148,13 @@ class MainWindow(QMainWindow):
         self.model_label.setContentsMargins(10, 0, 10, 0)
         self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         toolbar.addWidget(self.model_label)
+        self.kb_button = QToolButton()
+        self.kb_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.kb_button.setToolTip(self.tr("Which knowledge bases this conversation answers from"))
+        self.kb_menu = QMenu(self.kb_button)
+        self.kb_button.setMenu(self.kb_menu)
+        toolbar.addWidget(self.kb_button)
+        self._update_kb_button()
         spacer = QWidget()
         spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding,
                              spacer.sizePolicy().verticalPolicy())
@@ -166,6 +187,7 @@ class MainWindow(QMainWindow):
         self.chat_view = ChatView()
         self.chat_view.edit_requested.connect(self._edit_message)
         self.chat_view.regenerate_requested.connect(lambda _i: self.regenerate())
+        self.chat_view.citation_clicked.connect(self.open_citation)
         column.addWidget(self.chat_view, 1)
         self.composer = Composer()
         self.composer.send_requested.connect(self.send)
@@ -229,6 +251,8 @@ class MainWindow(QMainWindow):
                          QKeySequence.StandardKey.Find, self._focus_search)
         self._add_action(view_menu, self.tr("Focus &input"), QKeySequence("Ctrl+L"),
                          self.composer.focus_input)
+        self._add_action(view_menu, self.tr("&Knowledge base panel"), QKeySequence("Ctrl+K"),
+                         self.toggle_kb_panel)
         settings_menu = menu.addMenu(self.tr("&Settings"))
         self._add_action(settings_menu, self.tr("&Preferences…"), QKeySequence("Ctrl+,"),
                          self.open_settings)
@@ -265,8 +289,10 @@ class MainWindow(QMainWindow):
 
     def start(self) -> None:
         """Start the model thread and the database lane; called once the window shows."""
-        self.model_thread = ModelThread(self.paths.conversations_db, self.paths.models_dir, self)
+        self.model_thread = ModelThread(self.paths.conversations_db, self.paths.models_dir, self,
+                                        knowledge_db=self.paths.knowledge_db)
         w = self.model_thread.worker
+        w.retrieved.connect(self._on_retrieved)
         w.load_started.connect(self._on_load_started)
         w.loaded.connect(self._on_loaded)
         w.load_failed.connect(self._on_load_failed)
@@ -275,6 +301,93 @@ class MainWindow(QMainWindow):
         w.turn_finished.connect(self._on_turn_finished)
         self.lane.submit(self._recover, self._on_db_ready, self._on_db_error)
         self.load_model(self.settings.model_path)
+        self._start_knowledge()
+
+    # ------------------------------------------------------------ knowledge
+
+    def _start_knowledge(self) -> None:
+        from ui.kb_panel import KnowledgePanel
+        from ui.kb_worker import KnowledgeThread
+
+        thread = KnowledgeThread(self.paths.knowledge_db, self)
+        panel = KnowledgePanel(thread)
+        self.kb_thread, self.kb_panel = thread, panel
+        panel.kbs_available.connect(self._on_kbs_available)
+        self.kb_dock = QDockWidget(self.tr("Knowledge base"), self)
+        self.kb_dock.setObjectName("knowledge-dock")
+        self.kb_dock.setWidget(panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.kb_dock)
+        self.kb_dock.hide()
+        thread.refresh()
+
+    def toggle_kb_panel(self) -> None:
+        dock = getattr(self, "kb_dock", None)
+        if dock is not None:
+            dock.setVisible(not dock.isVisible())
+
+    def _on_kbs_available(self, names: list[str]) -> None:
+        self.available_kbs = list(names)
+        self.active_kbs = [n for n in self.active_kbs if n in names]
+        self._update_kb_button()
+
+    def _update_kb_button(self) -> None:
+        self.kb_menu.clear()
+        if not self.available_kbs:
+            empty = self.kb_menu.addAction(self.tr("No knowledge base yet: drop documents on "
+                                                   "the window or open the panel (Ctrl+K)"))
+            empty.setEnabled(False)
+        for name in self.available_kbs:
+            action = self.kb_menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(name in self.active_kbs)
+            action.toggled.connect(lambda on, n=name: self.set_kb_active(n, on))
+        self.kb_menu.addSeparator()
+        self.kb_menu.addAction(self.tr("Manage knowledge bases…"), self._show_kb_panel)
+        if self.active_kbs:
+            self.kb_button.setText(self.tr("Knowledge: %s") % ", ".join(self.active_kbs))
+        else:
+            self.kb_button.setText(self.tr("Knowledge: off"))
+
+    def _show_kb_panel(self) -> None:
+        dock = getattr(self, "kb_dock", None)
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+
+    def set_kb_active(self, name: str, active: bool) -> None:
+        kbs = [n for n in self.active_kbs if n != name]
+        if active:
+            kbs.append(name)
+        self.active_kbs = kbs
+        self._update_kb_button()
+        cid = self.current_id
+        if cid is not None:
+            settings = {"kbs": list(kbs)}
+            self.lane.submit(
+                lambda: self._store().set_conversation_fields(cid, settings=settings),
+                None, self._on_db_error,
+            )
+
+    def _on_retrieved(self, retrieved: Retrieved) -> None:
+        self.last_retrieval = retrieved
+        if self.chat_view.is_streaming():
+            self.chat_view.set_stream_sources(list(retrieved.sources))
+        self._status(self.tr("Retrieved %d passage(s); %d fit the prompt. Generating…")
+                     % (len(retrieved.hits), len(retrieved.sources)))
+
+    def open_citation(self, index: int, number: int) -> None:
+        if not (0 <= index < len(self.history)):
+            sources = self.chat_view.messages()[index].sources if index >= 0 else []
+        else:
+            sources = self.history[index].sources
+        match = [s for s in sources if s.get("number") == number]
+        if not match:
+            return
+        from ui.source_viewer import SourceViewer
+
+        viewer = SourceViewer(match[0], self.lane, self)
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.show()
 
     def _store(self) -> ConversationStore:
         """The lane thread's own connection (created there on first use)."""
@@ -474,6 +587,7 @@ class MainWindow(QMainWindow):
                 sampling=self.settings.sampling,
                 system=self.settings.system_prompt or None,
                 truncate_from=truncate_from,
+                kbs=list(self.active_kbs),
             )
         )
 
@@ -505,6 +619,7 @@ class MainWindow(QMainWindow):
                 system=self.settings.system_prompt or None,
                 save_user_message=False,
                 truncate_from=last,
+                kbs=list(self.active_kbs),
             )
         )
 
@@ -570,9 +685,12 @@ class MainWindow(QMainWindow):
             return
         stats = finished.stats.to_dict() if finished.stats else None
         info = finished.error or stats_line(stats)
+        sources = list(finished.sources)
         if was_current and self.chat_view.is_streaming():
             self.chat_view.end_stream(finished.text, finished.status, info)
-            self.history.append(MessageData("assistant", finished.text, finished.status, info))
+            self.history.append(
+                MessageData("assistant", finished.text, finished.status, info, sources)
+            )
         if finished.stats:
             s = finished.stats
             self.stats_label.setText(
@@ -590,6 +708,7 @@ class MainWindow(QMainWindow):
     def new_chat(self) -> None:
         self.current_id = None
         self.history = []
+        self.last_retrieval = None
         self._editing_from = None
         self.sidebar.select(None)
         self.chat_view.set_messages([])
@@ -602,14 +721,20 @@ class MainWindow(QMainWindow):
         self.current_id = conversation_id
         self._editing_from = None
 
-        def load() -> list[StoredMessage]:
-            return self._store().messages(conversation_id)
+        def load() -> tuple[Conversation | None, list[StoredMessage]]:
+            store = self._store()
+            return store.get_conversation(conversation_id), store.messages(conversation_id)
 
-        def show(messages: list[StoredMessage]) -> None:
+        def show(result: tuple[Conversation | None, list[StoredMessage]]) -> None:
+            conversation, messages = result
             if self.current_id != conversation_id:
                 return  # the user moved on while this loaded
+            kbs = (conversation.settings or {}).get("kbs", []) if conversation else []
+            self.active_kbs = [str(k) for k in kbs]
+            self._update_kb_button()
             self.history = [
-                MessageData(m.role, m.content, m.status, m.error or stats_line(m.stats))
+                MessageData(m.role, m.content, m.status, m.error or stats_line(m.stats),
+                            list((m.stats or {}).get("sources", [])))
                 for m in messages
             ]
             self.chat_view.set_messages(self.history)
@@ -701,17 +826,22 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------ drag & drop
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        urls = event.mimeData().urls()
-        if any(u.toLocalFile().lower().endswith(".gguf") for u in urls):
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        for url in event.mimeData().urls():
-            path = url.toLocalFile()
-            if path.lower().endswith(".gguf"):
-                event.acceptProposedAction()
-                self.load_model(path)
-                return
+        """A .gguf loads as the model; documents and folders go into the knowledge base."""
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        models = [p for p in paths if p.lower().endswith(".gguf")]
+        documents = [p for p in paths if not p.lower().endswith(".gguf")]
+        if not paths:
+            return
+        event.acceptProposedAction()
+        if models:
+            self.load_model(models[0])
+        if documents and self.kb_panel is not None:
+            self._show_kb_panel()
+            self.kb_panel.add_paths(documents)  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ exit
 
@@ -723,6 +853,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.model_thread is not None:
             self.model_thread.stop()
+        if self.kb_thread is not None:
+            self.kb_thread.stop()  # type: ignore[attr-defined]
         self.lane.submit(self._close_store)
         self.lane.shutdown(wait=True)
         super().closeEvent(event)

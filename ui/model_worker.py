@@ -73,6 +73,7 @@ class TurnFinished:
     error: str = ""
     # True when nothing was written: the user's text should go back into the input box.
     rejected: bool = False
+    sources: list[dict[str, object]] = field(default_factory=list)  # what the reply may cite
 
 
 class ModelWorker(QObject):
@@ -243,6 +244,7 @@ class ModelWorker(QObject):
                 finish.text,
                 status,
                 stats=finish.stats,
+                sources=state.rag.sources() if state.rag is not None else [],
             )
         )
 
