@@ -109,7 +109,7 @@ def main() -> dict[str, float]:
         report(
             f"Hybrid query latency at {n:,} chunks ({QUERIES} queries, k=5)",
             [
-                ("vector KNN alone p50 / p95", f"{percentile(knn, .5):.1f} / "
+                ("sqlite-vec KNN scan alone p50 / p95", f"{percentile(knn, .5):.1f} / "
                                                 f"{percentile(knn, .95):.1f} ms"),
                 ("hybrid (embed + KNN + BM25 + RRF) p50 / p95",
                  f"{percentile(hybrid, .5):.1f} / {percentile(hybrid, .95):.1f} ms"

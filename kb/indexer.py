@@ -135,10 +135,12 @@ class Indexer:
         *,
         embedder_loader: Callable[[str], Embedder] = load_embedder,
         max_bytes: int = MAX_FILE_BYTES,
+        prepare_ahead: bool = False,
     ) -> None:
         self.store = store
         self._load = embedder_loader
         self.max_bytes = max_bytes
+        self.prepare_ahead = prepare_ahead
 
     # ---------------------------------------------------------- knowledge bases
 
@@ -236,16 +238,19 @@ class Indexer:
         user_cancel = cancel or threading.Event()
         stop = threading.Event()  # ends the helper thread, whatever the reason
         prepared: queue.Queue[_Prepared | None] = queue.Queue(maxsize=8)
-        worker = threading.Thread(
-            target=self._prepare_all, args=(kb, embedder, files, prepared, stop, user_cancel),
-            name="kb-extract", daemon=True,
-        )
-        worker.start()
+        worker: threading.Thread | None = None
+        items: Iterator[_Prepared]
+        if self.prepare_ahead:
+            worker = threading.Thread(
+                target=self._prepare_all, args=(kb, embedder, files, prepared, stop, user_cancel),
+                name="kb-extract", daemon=True,
+            )
+            worker.start()
+            items = iter(prepared.get, None)
+        else:
+            items = (self._prepare(kb, embedder, path) for path in files)
         try:
-            while True:
-                item = prepared.get()
-                if item is None:
-                    break
+            for item in items:
                 if user_cancel.is_set():
                     break
                 progress.current = item.path
@@ -259,7 +264,8 @@ class Indexer:
         finally:
             stop.set()
             _drain(prepared)
-            worker.join(timeout=30)
+            if worker is not None:
+                worker.join(timeout=30)
         report.cancelled = user_cancel.is_set()
 
     def _prepare_all(
