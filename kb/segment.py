@@ -74,6 +74,12 @@ def _traditional_chars() -> frozenset[str]:
     return frozenset(chars)
 
 
+def warm_up() -> None:
+    """Load the segmenter, the converter and the character table ahead of first use."""
+    _tools()
+    _traditional_chars()
+
+
 def normalize(text: str) -> str:
     """Fold case and traditional characters so 員工 matches 员工 and Tea matches tea."""
     if _traditional_chars().isdisjoint(text):

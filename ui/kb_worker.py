@@ -188,6 +188,15 @@ class KnowledgeWorker(QObject):
     # ------------------------------------------------------------------- requests
 
     @Slot()
+    def warm_up(self) -> None:
+        """Load the segmenter now, while nothing else happens: importing jieba-rs builds
+        its dictionary while holding the GIL (~120 ms here), which would otherwise freeze
+        the window once, in the middle of the first import."""
+        from kb import segment
+
+        segment.warm_up()
+
+    @Slot()
     def refresh(self) -> None:
         def job() -> None:
             self._emit_kbs()
@@ -521,6 +530,7 @@ class KnowledgeThread(QObject):
     """Owns the QThread the knowledge worker lives on; forwards requests as queued signals."""
 
     _refresh = Signal()
+    _warm_up = Signal()
     _list_files = Signal(str)
     _create_kb = Signal(str, object)
     _import = Signal(str, list, bool)
@@ -539,6 +549,7 @@ class KnowledgeThread(QObject):
         self.worker.moveToThread(self.qthread)
         queued = Qt.ConnectionType.QueuedConnection
         self._refresh.connect(self.worker.refresh, queued)
+        self._warm_up.connect(self.worker.warm_up, queued)
         self._list_files.connect(self.worker.list_files, queued)
         self._create_kb.connect(self.worker.create_kb, queued)
         self._import.connect(self.worker.import_paths, queued)
@@ -549,6 +560,7 @@ class KnowledgeThread(QObject):
         self._reembed.connect(self.worker.reembed, queued)
         self._shutdown.connect(self.worker.shutdown, queued)
         self.qthread.start()
+        self._warm_up.emit()
 
     def refresh(self) -> None:
         self._refresh.emit()
