@@ -30,10 +30,9 @@ def make_corpus(root: Path) -> Path:
 
 
 def main() -> dict[str, float]:
-    from kb.extract import extract
-
     from kb.chunking import chunk_document
     from kb.embedders import load_embedder
+    from kb.extract import extract
     from kb.indexer import Indexer, _embed_text, scan
     from kb.store import KnowledgeStore
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import report
+from bench.common import percentile, report
 
 SIZES = (10_000, 100_000)
 QUERIES = 200
@@ -64,11 +64,6 @@ def build(path: Path, n: int, sentences: list[str]) -> None:
                          (cid, vector_blob(vectors[i])))
         conn.execute("COMMIT")
     store.close()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> dict[str, float]:

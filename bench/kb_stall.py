@@ -4,14 +4,13 @@ stamps the GUI thread; baseline in the same run: the same timer with the window 
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import report
+from bench.common import LoopProbe, report
 
 COPIES = 50  # x 10 documents = 500 files
 INTERVAL_MS = 2
@@ -20,7 +19,7 @@ INTERVAL_MS = 2
 def main() -> dict[str, float]:
     if not os.environ.get("DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
 
     from app.paths import AppPaths
@@ -50,48 +49,27 @@ def main() -> dict[str, float]:
     panel = window.kb_panel
     assert panel is not None
 
-    stamps: list[float] = []
-    timer = QTimer()
-    timer.setInterval(INTERVAL_MS)
-    timer.timeout.connect(lambda: stamps.append(time.perf_counter()))
-
-    def gaps() -> list[float]:
-        return [(b - a) * 1000 - INTERVAL_MS for a, b in itertools.pairwise(stamps)]
-
-    timer.start()
-    idle = QEventLoop()
-    QTimer.singleShot(3000, idle.quit)
-    idle.exec()
-    timer.stop()
-    idle_gaps = gaps()
-    stamps.clear()
+    probe = LoopProbe(INTERVAL_MS)
+    idle_gaps = probe.idle(3.0)
 
     done = QEventLoop()
     results: list[object] = []
     panel.import_done.connect(lambda r: (results.append(r), done.quit()))  # type: ignore[attr-defined]
-    timer.start()
+    probe.start()
     t0 = time.perf_counter()
     panel.add_paths([str(folder)])  # type: ignore[attr-defined]
     done.exec()
     elapsed = time.perf_counter() - t0
-    timer.stop()
-    import_gaps = gaps()
+    import_gaps = probe.stop()
     imported = results[0]
-    for (a, b) in itertools.pairwise(stamps):
-        if (b - a) * 1000 > 30:
-            print(f"  (stall of {(b - a) * 1000:.0f} ms at {a - t0:.2f} s of {elapsed:.2f} s)")
-
-    def p(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     report(
         f"GUI stall during a {n_files}-file import ({imported.summary()}, "  # type: ignore[attr-defined]
         f"{elapsed:.1f} s)",
         [
-            ("idle: worst / p99 stall", f"{max(idle_gaps):.1f} / {p(idle_gaps, 0.99):.1f} ms"),
+            ("idle: worst / p99 stall", LoopProbe.summary(idle_gaps)),
             ("importing: worst / p99 stall",
-             f"{max(import_gaps):.1f} / {p(import_gaps, 0.99):.1f} ms  (target worst <= 50 ms)"),
+             LoopProbe.summary(import_gaps) + "  (target worst <= 50 ms)"),
         ],
     )
     window.close()

@@ -5,12 +5,11 @@ beyond the timer interval. Baseline in the same run: the same timer with the win
 
 from __future__ import annotations
 
-import itertools
 import os
 import tempfile
 import time
 
-from bench.common import report
+from bench.common import LoopProbe, report
 
 MAX_TOKENS = 300
 INTERVAL_MS = 2
@@ -19,7 +18,7 @@ INTERVAL_MS = 2
 def main() -> dict[str, float]:
     if not os.environ.get("DISPLAY"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from PySide6.QtCore import QEventLoop, QObject, QTimer, Slot
+    from PySide6.QtCore import QEventLoop, QObject, Slot
 
     class PieceCounter(QObject):
         pieces = 0
@@ -51,49 +50,30 @@ def main() -> dict[str, float]:
     while not window._db_ready:
         app.processEvents()
 
-    stamps: list[float] = []
-    timer = QTimer()
-    timer.setInterval(INTERVAL_MS)
-    timer.timeout.connect(lambda: stamps.append(time.perf_counter()))
-
-    def gaps() -> list[float]:
-        return [(b - a) * 1000 - INTERVAL_MS for a, b in itertools.pairwise(stamps)]
-
-    # Idle baseline.
-    timer.start()
-    idle = QEventLoop()
-    QTimer.singleShot(3000, idle.quit)
-    idle.exec()
-    timer.stop()
-    idle_gaps = gaps()
-    stamps.clear()
+    probe = LoopProbe(INTERVAL_MS)
+    idle_gaps = probe.idle(3.0)
 
     # Streaming. Counting happens on the GUI thread (a queued slot), like the window's own.
     counter = PieceCounter()
     worker.piece.connect(counter.count)
     done = QEventLoop()
     window.turn_done.connect(lambda _f: done.quit())
-    timer.start()
+    probe.start()
     window.send("Once upon a time, in a small village by the river,")
     t0 = time.perf_counter()
     done.exec()
     elapsed = time.perf_counter() - t0
-    timer.stop()
-    stream_gaps = gaps()
+    stream_gaps = probe.stop()
     render_count = window.chat_view.render_count
     pieces = counter.pieces
-
-    def p(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     report(
         f"Event-loop stall while streaming ({pieces} pieces in {elapsed:.1f} s, "
         f"{INTERVAL_MS} ms probe timer)",
         [
-            ("idle: worst / p99 stall", f"{max(idle_gaps):.1f} / {p(idle_gaps, 0.99):.1f} ms"),
+            ("idle: worst / p99 stall", LoopProbe.summary(idle_gaps)),
             ("streaming: worst / p99 stall",
-             f"{max(stream_gaps):.1f} / {p(stream_gaps, 0.99):.1f} ms  (target worst <= 50 ms)"),
+             LoopProbe.summary(stream_gaps) + "  (target worst <= 50 ms)"),
             ("markdown renders of the reply", f"{render_count} for {pieces} pieces"),
         ],
     )

@@ -580,19 +580,20 @@ class MainWindow(QMainWindow):
         self.chat_view.begin_stream()
         self.composer.clear()
         self._pending_text = text
-        self._begin_turn(
-            TurnRequest(
-                conversation_id=self.current_id,
-                messages=self._engine_messages(),
-                sampling=self.settings.sampling,
-                system=self.settings.system_prompt or None,
-                truncate_from=truncate_from,
-                kbs=list(self.active_kbs),
-            )
-        )
+        self._begin_turn(truncate_from=truncate_from, save_user_message=True)
 
-    def _begin_turn(self, request: TurnRequest) -> None:
+    def _begin_turn(self, *, truncate_from: int | None, save_user_message: bool) -> None:
+        """Ask the model thread for the next reply to the conversation as shown."""
         assert self.model_thread is not None
+        request = TurnRequest(
+            conversation_id=self.current_id,
+            messages=self._engine_messages(),
+            sampling=self.settings.sampling,
+            system=self.settings.system_prompt or None,
+            save_user_message=save_user_message,
+            truncate_from=truncate_from,
+            kbs=list(self.active_kbs),
+        )
         if request.conversation_id is None:
             self._streaming_new = True
         else:
@@ -611,17 +612,7 @@ class MainWindow(QMainWindow):
         self.chat_view.remove_from(last)
         self.chat_view.begin_stream()
         self._pending_text = ""
-        self._begin_turn(
-            TurnRequest(
-                conversation_id=self.current_id,
-                messages=self._engine_messages(),
-                sampling=self.settings.sampling,
-                system=self.settings.system_prompt or None,
-                save_user_message=False,
-                truncate_from=last,
-                kbs=list(self.active_kbs),
-            )
-        )
+        self._begin_turn(truncate_from=last, save_user_message=False)
 
     def edit_last(self) -> None:
         for index in range(len(self.history) - 1, -1, -1):
