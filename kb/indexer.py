@@ -187,7 +187,7 @@ class Indexer:
         for folder in folders:
             self.store.add_source(kb.id, str(folder), is_folder=True, watch=watch)
         for path in files:
-            if not any(_is_under(path, folder) for folder in folders):
+            if not any(path.is_relative_to(folder) for folder in folders):
                 self.store.add_source(kb.id, str(path), is_folder=False)
         for path in missing:
             record = self.store.get_file(kb.id, str(path))
@@ -422,14 +422,6 @@ def _embed_text(chunk: Chunk) -> str:
     if chunk.heading and chunk.heading not in chunk.text[: len(chunk.heading) + 8]:
         return f"{chunk.heading}\n{chunk.text}"
     return chunk.text
-
-
-def _is_under(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-        return True
-    except ValueError:
-        return False
 
 
 def _drain(q: queue.Queue[_Prepared | None]) -> None:

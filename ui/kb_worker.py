@@ -431,14 +431,14 @@ class KnowledgeWorker(QObject):
         db_dir = db_file.parent
         # The data folder (database, logs, models) inside a watched folder is not a document;
         # a watched folder inside the data folder still is.
-        skip_db_dir = not (root != db_dir and _is_under(root, db_dir))
+        skip_db_dir = not (root != db_dir and root.is_relative_to(db_dir))
         worker = self
 
         def relevant(raw: str | bytes) -> bool:
             path = Path(raw.decode() if isinstance(raw, bytes) else raw)
             if not raw or (path.parent == db_dir and path.name.startswith(db_file.name)):
                 return False  # knowledge.db, -wal, -shm
-            if skip_db_dir and _is_under(path, db_dir):
+            if skip_db_dir and path.is_relative_to(db_dir):
                 return False
             try:
                 rel = path.relative_to(root)
@@ -513,14 +513,6 @@ class KnowledgeWorker(QObject):
         """(kb, folder) pairs being observed now (any thread; for tests and diagnostics)."""
         with self._watch_lock:
             return sorted(self._watches)
-
-
-def _is_under(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-        return True
-    except ValueError:
-        return False
 
 
 _ORPHANS: list[QThread] = []  # threads that would not stop: never destroy a running QThread
