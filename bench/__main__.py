@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["decode", "ttft", "startup", "stall", "kb_ingest", "kb_query", "kb_stall"]
+ALL = ["decode", "ttft", "startup", "stall", "kb_ingest", "kb_query", "kb_stall", "candidates"]
 
 
 def main() -> None:

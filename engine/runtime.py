@@ -19,6 +19,7 @@ from engine.errors import ContextOverflowError, EngineError, ModelFileError
 from engine.gguf import ModelInfo, read_model_info
 from engine.template import BUILTIN_TEMPLATES, ChatTemplate
 from engine.types import (
+    Candidate,
     ChatMessage,
     ContextPlan,
     FinishEvent,
@@ -84,6 +85,7 @@ class Engine:
         self.n_ctx: int = llama.n_ctx()
         self._vocab = llama._model.vocab
         self._piece_cache: dict[int, bytes] = {}
+        self._softmax_buffer: Any = None
         self._piece_buf = ctypes.create_string_buffer(256)
         self.bos_id: int = llama.token_bos()
         self.eos_id: int = llama.token_eos()
@@ -283,12 +285,52 @@ class Engine:
                 event.stats.dropped_messages = list(plan.dropped)
             yield event
 
+    def next_token_distribution(self, temperature: float = 1.0) -> Any:
+        """The full next-token probability distribution (n_vocab float64) at the last
+        position, under the given temperature (> 0)."""
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(self._llama._ctx.get_logits_ith(-1),
+                                       shape=(self.n_vocab,)).astype(np.float64)
+        z = (logits - logits.max()) / temperature
+        e = np.exp(z)
+        return e / e.sum()
+
+    def next_token_candidates(self, k: int, temperature: float) -> tuple[Candidate, ...]:
+        """The k most likely next tokens, from the last position's logits (no logits_all:
+        one n_vocab row is read in place after each decode step)."""
+        import numpy as np
+
+        ptr = self._llama._ctx.get_logits_ith(-1)
+        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+        k = max(1, min(k, self.n_vocab))
+        top = np.argpartition(logits, -k)[-k:] if k < self.n_vocab else np.arange(self.n_vocab)
+        top = top[np.argsort(-logits[top])]
+        peak = float(logits[top[0]])
+        if self._softmax_buffer is None or len(self._softmax_buffer) != self.n_vocab:
+            self._softmax_buffer = np.empty(self.n_vocab, dtype=np.float32)
+        buf = self._softmax_buffer
+        probs = _softmax_at(logits, top, peak, 1.0, buf)
+        if temperature <= 0:
+            scaled = np.zeros(len(top))
+            scaled[0] = 1.0
+        elif temperature == 1.0:
+            scaled = probs
+        else:
+            scaled = _softmax_at(logits, top, peak, temperature, buf)
+        return tuple(
+            Candidate(int(t), self.token_bytes(int(t)).decode("utf-8", errors="replace"),
+                      float(p), float(q))
+            for t, p, q in zip(top, probs, scaled, strict=True)
+        )
+
     def generate(
         self,
         tokens: Sequence[int],
         sampling: SamplingParams,
         *,
         cancel: threading.Event | None = None,
+        candidates: int = 0,
     ) -> Iterator[GenerationEvent]:
         """Generate after `tokens`, reusing the KV cache for the prefix it shares with them.
 
@@ -321,7 +363,7 @@ class Engine:
                 raise EngineError(f"llama.cpp failed to evaluate the prompt: {exc}") from exc
             t_prompt = time.perf_counter()
             stats.prompt_eval_s = t_prompt - t_start
-            yield from self._decode_loop(sampler, sampling, stats, cancel, t_start)
+            yield from self._decode_loop(sampler, sampling, stats, cancel, t_start, candidates)
         finally:
             sampler.close()
 
@@ -344,6 +386,7 @@ class Engine:
         stats: GenerationStats,
         cancel: threading.Event | None,
         t_start: float,
+        n_candidates: int = 0,
     ) -> Iterator[GenerationEvent]:
         llama = self._llama
         ctx = llama._ctx
@@ -361,6 +404,11 @@ class Engine:
                 reason = "cancelled"
                 break
             token = sampler.sample(ctx, -1)
+            cands = (
+                self.next_token_candidates(n_candidates, sampling.temperature)
+                if n_candidates > 0
+                else ()
+            )
             if n_out == 0:
                 t_first = time.perf_counter()
                 stats.time_to_first_token_s = t_first - t_start
@@ -380,12 +428,12 @@ class Engine:
                 hit = _find_stop(text, stops, max(0, emitted - max(map(len, stops))))
                 if hit >= 0:
                     text = text[:hit]
-                    yield TokenEvent(token, text[emitted:])
+                    yield TokenEvent(token, text[emitted:], cands)
                     emitted = len(text)
                     reason = "stop_string"
                     break
                 release = len(text) - _held_back(text, stops)
-            yield TokenEvent(token, text[emitted:release])
+            yield TokenEvent(token, text[emitted:release], cands)
             emitted = release
             if llama.n_tokens + 1 > self.n_ctx:
                 reason = "context_full"
@@ -402,6 +450,20 @@ class Engine:
             stats.decode_tok_s = (n_out - 1) / stats.decode_s
         stats.total_s = time.perf_counter() - t_start
         yield FinishEvent(text, stats)
+
+
+def _softmax_at(logits: Any, top: Any, peak: float, temperature: float, buf: Any) -> Any:
+    """Probabilities of the `top` tokens under softmax(logits / temperature) over the
+    whole vocabulary, computed stably around the peak logit in a reused buffer (this runs
+    once per generated token)."""
+    import numpy as np
+
+    np.subtract(logits, peak, out=buf)
+    if temperature != 1.0:
+        np.divide(buf, temperature, out=buf)
+    np.exp(buf, out=buf)
+    total = float(buf.sum(dtype=np.float64))
+    return buf[top].astype(np.float64) / total
 
 
 def _find_stop(text: str, stops: Sequence[str], begin: int) -> int:

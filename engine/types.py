@@ -75,12 +75,25 @@ class GenerationStats:
 
 
 @dataclass(frozen=True, slots=True)
+class Candidate:
+    """One possible next token at a step: its probability from the model's raw logits
+    (temperature 1) and after the chosen temperature (0: all mass on the top token)."""
+
+    token_id: int
+    piece: str
+    probability: float
+    probability_at_temperature: float
+
+
+@dataclass(frozen=True, slots=True)
 class TokenEvent:
     """One generated token. `text` is what this token releases for display: it can be empty
-    while a multi-byte character or a possible stop string is still incomplete."""
+    while a multi-byte character or a possible stop string is still incomplete.
+    `candidates` holds the top next-token candidates at this step when asked for."""
 
     token_id: int
     text: str
+    candidates: tuple[Candidate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,3 +272,43 @@ def test_context_full_stops_generation(default_model_path: Path) -> None:
         assert len(prompt) + finish.stats.completion_tokens == 256 + 1
     finally:
         engine.close()
+
+
+def test_next_token_candidates_form_a_distribution(completion_engine: Engine) -> None:
+    import numpy as np
+
+    plan = completion_engine.plan([ChatMessage("user", "The capital of France is")])
+    completion_engine.reset_cache()
+    greedy = SamplingParams(temperature=0.0, max_tokens=6, repeat_penalty=1.0)
+    events = [e for e in completion_engine.generate(plan.tokens, greedy, candidates=8)
+              if isinstance(e, TokenEvent)]
+    assert len(events) == 6
+    for event in events:
+        cands = event.candidates
+        assert len(cands) == 8
+        # At temperature 0 the chosen token is the top candidate, which takes all the mass.
+        assert cands[0].token_id == event.token_id
+        assert cands[0].probability_at_temperature == 1.0
+        probs = [c.probability for c in cands]
+        assert probs == sorted(probs, reverse=True)
+        assert 0 < sum(probs) <= 1.0 + 1e-6
+    assert events[0].candidates[0].piece == " the"
+    # The full softmax is a real distribution, and the candidates are its top entries.
+    completion_engine.reset_cache()
+    warm = SamplingParams(temperature=0.7, seed=3, max_tokens=1, repeat_penalty=1.0)
+    (first,) = [e for e in completion_engine.generate(plan.tokens, warm, candidates=5)
+                if isinstance(e, TokenEvent)]
+    completion_engine.reset_cache()
+    completion_engine._llama.eval(plan.tokens)  # the same position again
+    full = completion_engine.next_token_distribution(1.0)
+    assert abs(full.sum() - 1.0) < 1e-9
+    top_ids = list(np.argsort(-full)[:5])
+    assert [c.token_id for c in first.candidates] == top_ids
+    for cand in first.candidates:
+        assert cand.probability == pytest.approx(full[cand.token_id], rel=1e-4)
+    cooled = completion_engine.next_token_distribution(0.7)
+    assert abs(cooled.sum() - 1.0) < 1e-9
+    for cand in first.candidates:
+        assert cand.probability_at_temperature == pytest.approx(cooled[cand.token_id], rel=1e-3)
+    # A lower temperature sharpens the distribution.
+    assert cooled.max() > full.max()
