@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--max-tokens", type=int, metavar="N", help="reply length limit")
     ask.add_argument("--temperature", type=float, metavar="T")
     ask.add_argument("--top-p", type=float, metavar="P")
-    ask.add_argument("--top-k", type=int, metavar="K")
+    ask.add_argument("--sample-top-k", type=int, metavar="K", dest="top_k",
+                     help="sampling: keep only the K most likely tokens")
     ask.add_argument("--min-p", type=float, metavar="P")
     ask.add_argument("--repeat-penalty", type=float, metavar="R")
     ask.add_argument("--seed", type=int, metavar="S")
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--kb", action="append", metavar="NAME",
                      help="answer from this knowledge base (repeatable)")
     ask.add_argument("--k", type=int, default=5, metavar="N", help="passages to retrieve")
+    ask.add_argument("--top-k", type=int, default=0, metavar="N", dest="show_top_k",
+                     help="with --json: the N most likely candidates for each generated token")
     ask.add_argument("--json", action="store_true", help="print one JSON object at the end")
 
     kb = sub.add_parser("kb", parents=[common], help="knowledge bases")
@@ -92,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     kb_emb.add_argument("--kb", default=DEFAULT_KB, metavar="NAME")
     kb_emb.add_argument("spec", metavar="SPEC",
                         help="'use-multilingual-v3' or a sentence-transformers folder")
+
+    tokens = sub.add_parser("tokens", parents=[common], help="show how a text becomes tokens")
+    tokens.add_argument("text", metavar="TEXT", help="the text; '-' reads standard input")
+    tokens.add_argument("--model", metavar="PATH", help="GGUF file (default: the built-in model)")
+    tokens.add_argument("--json", action="store_true")
 
     model = sub.add_parser("model", parents=[common], help="model files")
     model_sub = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
@@ -244,8 +252,24 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
                                                                mode=engine.mode))]
             plan = engine.plan(messages, system=system, reserve=reserve)
         finish: FinishEvent | None = None
-        for event in engine.generate(plan.tokens, sampling, cancel=cancel):
+        context = engine.context_map(
+            messages, system=system, reserve=reserve,
+            knowledge=rag_context.block if rag_context is not None and rag_context.used else None,
+        )
+        steps: list[dict[str, Any]] = []
+        top_k = args.show_top_k if args.json else 0
+        for event in engine.generate(plan.tokens, sampling, cancel=cancel, candidates=top_k):
             if isinstance(event, TokenEvent):
+                if top_k:
+                    steps.append({
+                        "id": event.token_id,
+                        "piece": engine.token_bytes(event.token_id).decode("utf-8", "replace"),
+                        "candidates": [
+                            {"id": c.token_id, "piece": c.piece, "p": c.probability,
+                             "p_at_temperature": c.probability_at_temperature}
+                            for c in event.candidates
+                        ],
+                    })
                 if not args.json and event.text:
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
@@ -264,7 +288,10 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
             "model": model_info_dict(engine.info),
             "prompt": plan.text,
             "stats": finish.stats.to_dict(),
+            "context": context.to_dict(),
         }
+        if top_k:
+            out["tokens"] = steps
         if rag_context is not None:
             out["sources"] = rag_context.sources()
             out["retrieval"] = rag_context.retrieval_report()
@@ -278,9 +305,42 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
     return 130 if finish.stats.stop_reason == "cancelled" else EXIT_OK
 
 
+def cmd_tokens(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.default_model import DefaultModelError
+    from engine.errors import EngineError, ModelFileError
+    from engine.runtime import Engine
+    from engine.types import LoadParams
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    try:
+        engine = Engine.load(_resolve_model(paths, args.model, None), LoadParams(n_ctx=256))
+    except ModelFileError as exc:
+        return _fail(str(exc))
+    except (DefaultModelError, EngineError) as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    try:
+        ids = engine.tokenize(text)  # no BOS: the text's own tokens
+        pieces = [engine.token_bytes(t).decode("utf-8", errors="replace") for t in ids]
+    finally:
+        engine.close()
+    ratio = len(text) / len(ids) if ids else 0.0
+    if args.json:
+        print(json.dumps({
+            "count": len(ids),
+            "tokens": [{"id": t, "piece": p} for t, p in zip(ids, pieces, strict=True)],
+            "chars_per_token": round(ratio, 3),
+        }, ensure_ascii=False))
+        return EXIT_OK
+    print(" | ".join(pieces))
+    print(f"{len(ids)} tokens for {len(text)} characters ({ratio:.2f} characters per token)")
+    return EXIT_OK
+
+
 def run_cli(args: argparse.Namespace, paths: AppPaths) -> int:
     if args.command == "ask":
         return cmd_ask(args, paths)
+    if args.command == "tokens":
+        return cmd_tokens(args, paths)
     if args.command == "kb":
         from app import kb_cli
 

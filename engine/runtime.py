@@ -21,7 +21,9 @@ from engine.template import BUILTIN_TEMPLATES, ChatTemplate
 from engine.types import (
     Candidate,
     ChatMessage,
+    ContextMap,
     ContextPlan,
+    ContextSegment,
     FinishEvent,
     GenerationEvent,
     GenerationStats,
@@ -211,12 +213,18 @@ class Engine:
             return self.tokenize(text, add_bos=self.add_bos and not has_bos, special=True)
         return self.tokenize(text, add_bos=self.add_bos, special=False)
 
-    def render(self, messages: Sequence[ChatMessage], system: str | None = None) -> str:
+    def render(
+        self,
+        messages: Sequence[ChatMessage],
+        system: str | None = None,
+        *,
+        add_generation_prompt: bool = True,
+    ) -> str:
         """The prompt text for a conversation, before tokenization."""
         if self.template is not None:
             full = [ChatMessage("system", system)] if system else []
             full.extend(messages)
-            return self.template.render(full, add_generation_prompt=True)
+            return self.template.render(full, add_generation_prompt=add_generation_prompt)
         head = f"{system}\n\n" if system else ""
         return head + "".join(m.content for m in messages)
 
@@ -256,6 +264,64 @@ class Engine:
             start = self._next_start(messages, start)
             if start >= len(messages):
                 raise ContextOverflowError(needed=len(tokens), available=budget)
+
+    def context_map(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        system: str | None = None,
+        reserve: int | None = None,
+        knowledge: str | None = None,
+    ) -> ContextMap:
+        """What fills the window for this conversation, exactly: the segments of the
+        templated prompt (system, each kept history message, retrieved knowledge, this
+        message with the template's tokens), the reply reserve and what is free; and the
+        messages the plan drops. `knowledge` is the retrieved block inside the last message.
+        Raises ContextOverflowError like `plan`."""
+        plan = self.plan(messages, system=system, reserve=reserve)
+        kept = [messages[i] for i in plan.kept]
+        total = plan.prompt_tokens
+        # Token count of the prompt up to the end of each kept message. Templates render a
+        # prefix of a conversation as a prefix of its text, so the differences are the
+        # messages' shares (the last share also holds the generation prompt).
+        bounds = [
+            len(self.prompt_tokens(self.render(kept[: j + 1], system,
+                                               add_generation_prompt=False)))
+            for j in range(len(kept) - 1)
+        ]
+        segments: list[ContextSegment] = []
+        previous = 0
+        system_tokens = self.count_tokens(system) if system else 0
+        for j, index in enumerate(plan.kept):
+            end = bounds[j] if j < len(bounds) else total
+            share = max(0, end - previous)
+            previous = max(previous, end)
+            if j == 0 and system_tokens:
+                taken = min(system_tokens, share)
+                segments.append(ContextSegment("system", "system prompt", taken))
+                share -= taken
+            message = messages[index]
+            last = j == len(plan.kept) - 1
+            if last and knowledge:
+                taken = min(self.count_tokens(knowledge), share)
+                segments.append(ContextSegment("knowledge", "retrieved passages", taken, index))
+                share -= taken
+            kind = "message" if last else "history"
+            segments.append(ContextSegment(kind, f"{message.role} #{index + 1}", share, index))
+        used = sum(s.tokens for s in segments)
+        if used != total:  # a template that is not prefix-stable: the last part absorbs it
+            fixed = segments[-1]
+            segments[-1] = ContextSegment(fixed.kind, fixed.label,
+                                          max(0, fixed.tokens + total - used),
+                                          fixed.message_index)
+        segments.append(ContextSegment("reserve", "reserved for the reply", plan.reserve))
+        segments.append(ContextSegment("free", "free", max(0, plan.free_tokens)))
+        dropped = tuple(
+            ContextSegment("dropped", f"{messages[i].role} #{i + 1}",
+                           self.count_tokens(messages[i].content), i)
+            for i in plan.dropped
+        )
+        return ContextMap(self.n_ctx, total, tuple(segments), dropped)
 
     def _next_start(self, messages: Sequence[ChatMessage], start: int) -> int:
         last = len(messages) - 1

@@ -124,3 +124,32 @@ class ContextPlan:
     @property
     def free_tokens(self) -> int:
         return self.n_ctx - self.reserve - len(self.tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSegment:
+    """A stretch of the context window: what fills it and how many tokens it takes."""
+
+    kind: str  # system | knowledge | history | message | reserve | free
+    label: str
+    tokens: int
+    message_index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContextMap:
+    """The window as the model will see it: segments sum to n_ctx (prompt + reserve + free);
+    `dropped` lists the oldest messages that had to go, with their token counts."""
+
+    n_ctx: int
+    prompt_tokens: int
+    segments: tuple[ContextSegment, ...]
+    dropped: tuple[ContextSegment, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_ctx": self.n_ctx,
+            "prompt_tokens": self.prompt_tokens,
+            "segments": [asdict(s) for s in self.segments],
+            "dropped": [asdict(s) for s in self.dropped],
+        }

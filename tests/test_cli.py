@@ -210,3 +210,40 @@ def test_ask_with_kb_cites_sources(home: Path) -> None:
     assert "Sources:" in text.stdout and "[1]" in text.stdout
     missing = mingjing("ask", "--kb", "不存在", "hi", home=home)
     assert missing.returncode == 1 and "no knowledge base" in missing.stderr
+
+
+# ------------------------------------------------------------------ concept panel parity
+
+
+def test_tokens_command(home: Path, completion_engine: object) -> None:
+    text = "我今天吃了狮子头和蔬菜。"
+    result = mingjing("tokens", "--json", text, home=home)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    expected = completion_engine.tokenize(text)  # type: ignore[attr-defined]
+    assert out["count"] == len(expected) == 9
+    assert [t["id"] for t in out["tokens"]] == expected
+    assert "".join(t["piece"] for t in out["tokens"]) == text
+    assert out["chars_per_token"] == pytest.approx(len(text) / 9, abs=1e-3)
+    plain = mingjing("tokens", text, home=home)
+    assert "今天 | 吃了" in plain.stdout and "9 tokens for 12 characters" in plain.stdout
+
+
+def test_ask_json_context_map_and_candidates(home: Path) -> None:
+    result = mingjing("ask", "--json", "--top-k", "4", "--temperature", "0", "--max-tokens", "3",
+                      "--repeat-penalty", "1", "--system", "Notes:", "The capital of France is",
+                      home=home)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    context = out["context"]
+    segments = context["segments"]
+    assert sum(s["tokens"] for s in segments) == context["n_ctx"]
+    prompt = [s for s in segments if s["kind"] not in ("reserve", "free")]
+    assert sum(s["tokens"] for s in prompt) == out["stats"]["prompt_tokens"]
+    assert [s["kind"] for s in segments] == ["system", "message", "reserve", "free"]
+    steps = out["tokens"]
+    assert len(steps) == 3
+    for step in steps:
+        assert len(step["candidates"]) == 4
+        assert step["candidates"][0]["id"] == step["id"]  # greedy: the top candidate
+        assert step["candidates"][0]["p_at_temperature"] == 1.0

@@ -312,3 +312,43 @@ def test_next_token_candidates_form_a_distribution(completion_engine: Engine) ->
         assert cand.probability_at_temperature == pytest.approx(cooled[cand.token_id], rel=1e-3)
     # A lower temperature sharpens the distribution.
     assert cooled.max() > full.max()
+
+
+def test_context_map_segments_sum_to_the_prompt(chat_engine: Engine) -> None:
+    history = [
+        ChatMessage("user", "你好，请介绍一下长江。"),
+        ChatMessage("assistant", "长江很长。"),
+        ChatMessage("user", "那黄河呢？"),
+    ]
+    cmap = chat_engine.context_map(history, system="请简短回答。", reserve=128)
+    plan = chat_engine.plan(history, system="请简短回答。", reserve=128)
+    prompt = [s for s in cmap.segments if s.kind not in ("reserve", "free")]
+    assert cmap.prompt_tokens == len(plan.tokens)
+    assert sum(s.tokens for s in prompt) == len(plan.tokens)
+    assert sum(s.tokens for s in cmap.segments) == chat_engine.n_ctx
+    assert [s.kind for s in cmap.segments] == [
+        "system", "history", "history", "message", "reserve", "free"]
+    assert cmap.segments[0].tokens == chat_engine.count_tokens("请简短回答。")
+    assert cmap.segments[4].tokens == 128
+    # Retrieved passages are carved out of the last message's share.
+    block = "<sources>\n[1] 长江全长约六千三百公里。\n</sources>"
+    asked = [*history[:-1], ChatMessage("user", f"{block}\n\nQuestion: 那黄河呢？")]
+    with_kb = chat_engine.context_map(asked, system="请简短回答。", reserve=128, knowledge=block)
+    kinds = [s.kind for s in with_kb.segments]
+    assert kinds == ["system", "history", "history", "knowledge", "message", "reserve", "free"]
+    assert with_kb.segments[3].tokens == chat_engine.count_tokens(block)
+    assert sum(s.tokens for s in with_kb.segments[:5]) == with_kb.prompt_tokens
+
+
+def test_overflow_preview_names_what_the_engine_drops(chat_engine: Engine) -> None:
+    history = _long_history(20)
+    cmap = chat_engine.context_map(history, system="Tutor.", reserve=256)
+    assert cmap.dropped
+    finish = None
+    for event in chat_engine.respond(history, SamplingParams(temperature=0, max_tokens=256),
+                                     system="Tutor."):
+        if isinstance(event, FinishEvent):
+            finish = event
+    assert finish is not None
+    assert [s.message_index for s in cmap.dropped] == finish.stats.dropped_messages
+    assert all(s.tokens > 0 for s in cmap.dropped)
