@@ -32,6 +32,7 @@ from engine.types import (
     SamplingParams,
     StopReason,
     TokenEvent,
+    TokenSpan,
 )
 
 if TYPE_CHECKING:
@@ -129,6 +130,7 @@ class Engine:
                 n_threads=params.n_threads,
                 n_threads_batch=params.n_threads,
                 n_gpu_layers=params.n_gpu_layers,
+                vocab_only=params.vocab_only,
                 # A full-size sliding-window cache lets the next turn reuse the prefix on
                 # models with sliding-window attention (gemma3); otherwise the KV cache cannot
                 # be cut at an arbitrary position and every turn re-evaluates everything.
@@ -200,6 +202,20 @@ class Engine:
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))
+
+    def is_special(self, token: int) -> bool:
+        attr = int(self._lib.llama_vocab_get_attr(self._vocab, token))
+        return bool(attr & (self._lib.LLAMA_TOKEN_ATTR_CONTROL
+                            | self._lib.LLAMA_TOKEN_ATTR_UNKNOWN))
+
+    def token_spans(self, tokens: Sequence[int]) -> list[TokenSpan]:
+        """The pieces of a token sequence for display (special tokens by their name)."""
+        spans = []
+        for token in tokens:
+            special = self.is_special(token)
+            raw = self.token_bytes(token, special=special)
+            spans.append(TokenSpan(token, raw, raw.decode("utf-8", errors="replace"), special))
+        return spans
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
@@ -404,6 +420,8 @@ class Engine:
         (authoritative: text held back for a possible stop string is only in it)."""
         if not tokens:
             raise EngineError("the prompt is empty")
+        if self.params.vocab_only:
+            raise EngineError("this model was loaded for its tokenizer only")
         if len(tokens) >= self.n_ctx:
             raise ContextOverflowError(needed=len(tokens), available=self.n_ctx - 1)
         llama = self._llama

@@ -29,6 +29,9 @@ class LoadParams:
     n_threads: int = field(default_factory=default_threads)
     n_gpu_layers: int = 0
     n_batch: int = 512
+    # Tokenizer and template only (no weights): counts, prompt views and context maps for
+    # the window while the real model is busy generating on its own thread.
+    vocab_only: bool = False
 
 
 @dataclass(slots=True)
@@ -153,3 +156,14 @@ class ContextMap:
             "segments": [asdict(s) for s in self.segments],
             "dropped": [asdict(s) for s in self.dropped],
         }
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSpan:
+    """One token of a prompt as the model sees it: id, raw bytes, display text, and
+    whether it is a special (control) token such as <start_of_turn>."""
+
+    token_id: int
+    raw: bytes
+    text: str
+    special: bool

@@ -352,3 +352,37 @@ def test_overflow_preview_names_what_the_engine_drops(chat_engine: Engine) -> No
     assert finish is not None
     assert [s.message_index for s in cmap.dropped] == finish.stats.dropped_messages
     assert all(s.tokens > 0 for s in cmap.dropped)
+
+
+def test_vocab_only_engine_counts_like_the_full_one(
+    default_model_path: Path, chat_engine: Engine
+) -> None:
+    from engine.errors import EngineError
+    from engine.types import LoadParams
+
+    vocab = Engine.load(default_model_path, LoadParams(n_ctx=1024, vocab_only=True),
+                        template="gemma")
+    try:
+        history = [ChatMessage("user", "明镜是什么？"), ChatMessage("assistant", "一面镜子。"),
+                   ChatMessage("user", "它能做什么？")]
+        full_plan = chat_engine.plan(history, reserve=64)
+        assert vocab.plan(history, reserve=64).tokens == full_plan.tokens
+        full_map = chat_engine.context_map(history, reserve=64)
+        assert vocab.context_map(history, reserve=64) == full_map
+        with pytest.raises(EngineError):
+            list(vocab.generate(vocab.tokenize("hi", add_bos=True), SamplingParams()))
+    finally:
+        vocab.close()
+
+
+def test_token_spans_mark_special_tokens(chat_engine: Engine) -> None:
+    plan = chat_engine.plan([ChatMessage("user", "你好")], reserve=64)
+    spans = chat_engine.token_spans(plan.tokens)
+    assert [s.token_id for s in spans] == plan.tokens
+    texts = [s.text for s in spans]
+    assert texts[0] == "<bos>" and spans[0].special
+    assert "<start_of_turn>" in texts and "<end_of_turn>" in texts
+    specials = {s.text for s in spans if s.special}
+    assert {"<bos>", "<start_of_turn>", "<end_of_turn>"} <= specials
+    assert not any(s.special for s in spans if s.text == "你好")
+    assert "".join(texts) == plan.text
