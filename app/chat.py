@@ -22,11 +22,13 @@ from app.rag import (
 from engine.runtime import Engine
 from engine.types import (
     ChatMessage,
+    ContextMap,
     ContextPlan,
     FinishEvent,
     GenerationEvent,
     SamplingParams,
     TokenEvent,
+    TokenSpan,
 )
 from kb.store import KnowledgeStore
 
@@ -44,6 +46,10 @@ class TurnRequest:
     kbs: list[str] = field(default_factory=list)  # knowledge bases to answer from
     top_k: int = DEFAULT_TOP_K
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
+    # For the concept panel: the top-N next-token candidates at each step (0: off), and the
+    # turn's context map and prompt token pieces before generation starts.
+    candidates: int = 0
+    inspect: bool = False
 
 
 @dataclass
@@ -51,6 +57,8 @@ class TurnState:
     """What the turn has written so far; the caller reads it while iterating."""
 
     plan: ContextPlan | None = None
+    context: ContextMap | None = None  # with request.inspect: what fills the window
+    spans: list[TokenSpan] = field(default_factory=list)  # with request.inspect
     conversation_id: int | None = None
     rag: RagContext | None = None
     user_message_id: int | None = None
@@ -92,6 +100,13 @@ def run_turn(
         messages = [*messages[:-1], ChatMessage("user", augmented)]
         plan = engine.plan(messages, system=request.system, reserve=reserve)
     state.plan = plan
+    if request.inspect:
+        rag = state.rag
+        state.context = engine.context_map(
+            messages, system=request.system, reserve=reserve,
+            knowledge=rag.block if rag is not None and rag.used else None,
+        )
+        state.spans = engine.token_spans(plan.tokens)
     if request.conversation_id is None:
         conversation = store.create_conversation(
             system_prompt=request.system, model_path=model_path, mode=engine.mode,
@@ -117,7 +132,8 @@ def run_turn(
     saved_len = 0
     finished = False
     try:
-        for event in engine.generate(plan.tokens, request.sampling, cancel=cancel):
+        for event in engine.generate(plan.tokens, request.sampling, cancel=cancel,
+                                     candidates=request.candidates):
             if isinstance(event, TokenEvent):
                 if event.text:
                     state.pieces.append(event.text)

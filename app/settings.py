@@ -28,6 +28,7 @@ class Settings:
     n_gpu_layers: int = 0
     chat_template: str = "auto"  # auto | completion | gemma | chatml
     language: str = "auto"
+    concept_panel: bool = True  # the panel beside the chat is shown
 
     def load_params(self) -> LoadParams:
         return LoadParams(

@@ -33,6 +33,7 @@ from engine.types import (
     StopReason,
     TokenEvent,
     TokenSpan,
+    reply_reserve,
 )
 
 if TYPE_CHECKING:
@@ -245,7 +246,7 @@ class Engine:
         return head + "".join(m.content for m in messages)
 
     def reply_reserve(self, sampling: SamplingParams) -> int:
-        return max(1, min(sampling.max_tokens, self.n_ctx // 2))
+        return reply_reserve(self.n_ctx, sampling.max_tokens)
 
     def plan(
         self,

@@ -34,6 +34,11 @@ class LoadParams:
     vocab_only: bool = False
 
 
+def reply_reserve(n_ctx: int, max_tokens: int) -> int:
+    """Tokens of the window kept free for the reply: max_tokens, at most half the window."""
+    return max(1, min(max_tokens, n_ctx // 2))
+
+
 @dataclass(slots=True)
 class SamplingParams:
     temperature: float = 0.7

@@ -315,6 +315,21 @@ def test_answers_from_a_knowledge_base_with_citations(
     assert retrieved is not None and retrieved.sources
     assert "十五个工作日" in str(retrieved.sources[0]["text"])
     assert retrieved.hits[0]["in_prompt"] is True
+    # The concept panel: why each passage came back, and the knowledge in the window.
+    panel = window.concept_panel
+    assert panel is not None
+    table = panel.retrieval_view.table
+    assert table.rowCount() == len(retrieved.hits)
+    assert "手册.md" in table.item(0, 1).text()
+    assert table.item(0, 2).text() == f"{retrieved.hits[0]['vector_score']:.3f} (#" + str(
+        retrieved.hits[0]["vector_rank"]) + ")"
+    terms = retrieved.hits[0]["matched_terms"]
+    assert isinstance(terms, list) and "员工" in terms  # jieba's terms found in the passage
+    assert table.item(0, 5).text() == " ".join(terms)
+    assert table.item(0, 6).text() == str(retrieved.hits[0]["prompt_tokens"])
+    assert panel.turn_context is not None
+    knowledge = [s for s in panel.turn_context.segments if s.kind == "knowledge"]
+    assert knowledge and knowledge[0].tokens > 10
     reply = window.chat_view.messages()[-1]
     assert reply.sources and reply.sources[0]["number"] == 1
     widget = window.chat_view.message_widgets()[-1]

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import (
@@ -41,38 +42,31 @@ from app.chat import TurnRequest, normalize_turns
 from app.conversations import Conversation, ConversationStore, StoredMessage
 from app.paths import AppPaths
 from app.settings import Settings, save_settings
-from engine.types import ChatMessage
+from engine.types import ChatMessage, LoadParams, reply_reserve
 from ui.chat_view import ChatView, MessageData
 from ui.composer import Composer
 from ui.conversation_list import ConversationList
+from ui.format import human_bytes, human_count
 from ui.model_worker import (
     LoadedModel,
     LoadRequest,
     ModelThread,
     Retrieved,
+    TokenStep,
     TurnFinished,
     TurnStarted,
 )
 from ui.tasks import Lane
 
+if TYPE_CHECKING:
+    from ui.concept_panel import ConceptPanel
+    from ui.token_worker import Inspection, TokenizerThread
+
 log = logging.getLogger(__name__)
+CANDIDATES_SHOWN = 10  # next-token candidates per generated token for the concept panel
 
 OPEN_MODEL = "__open__"
 BUILTIN = "__builtin__"
-
-
-def human_count(n: int) -> str:
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}".replace(".0", "")
-    return str(n)
-
-
-def human_bytes(n: int) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n} B"
 
 
 def stats_line(stats: dict[str, object] | None) -> str:
@@ -124,9 +118,13 @@ class MainWindow(QMainWindow):
         self.kb_panel: object | None = None
         self.kb_thread: object | None = None
         self.last_retrieval: Retrieved | None = None
+        self.last_started: TurnStarted | None = None
+        self.concept_panel: ConceptPanel | None = None
+        self.concept_dock: QDockWidget | None = None
+        self.tokenizer: TokenizerThread | None = None
 
         self.setWindowTitle("明镜 Mingjing")
-        self.resize(1100, 760)
+        self.resize(1320, 800)
         self.setAcceptDrops(True)
         self._build_ui()
         self._build_actions()
@@ -253,6 +251,8 @@ class MainWindow(QMainWindow):
                          self.composer.focus_input)
         self._add_action(view_menu, self.tr("&Knowledge base panel"), QKeySequence("Ctrl+K"),
                          self.toggle_kb_panel)
+        self._add_action(view_menu, self.tr("&Concept panel"), QKeySequence("Ctrl+I"),
+                         self.toggle_concept_panel)
         settings_menu = menu.addMenu(self.tr("&Settings"))
         self._add_action(settings_menu, self.tr("&Preferences…"), QKeySequence("Ctrl+,"),
                          self.open_settings)
@@ -298,10 +298,100 @@ class MainWindow(QMainWindow):
         w.load_failed.connect(self._on_load_failed)
         w.turn_started.connect(self._on_turn_started)
         w.piece.connect(self._on_piece)
+        w.token.connect(self._on_token)
         w.turn_finished.connect(self._on_turn_finished)
         self.lane.submit(self._recover, self._on_db_ready, self._on_db_error)
+        self._start_concepts()
         self.load_model(self.settings.model_path)
         self._start_knowledge()
+        if self.concept_dock is not None and getattr(self, "kb_dock", None) is not None:
+            self.tabifyDockWidget(self.concept_dock, self.kb_dock)
+            self.concept_dock.raise_()
+
+    # -------------------------------------------------------------- concepts
+
+    def _start_concepts(self) -> None:
+        from ui.concept_panel import ConceptPanel
+        from ui.token_worker import TokenizerThread
+
+        self.tokenizer = TokenizerThread(self)
+        self.tokenizer.inspected.connect(self._on_inspected)
+        self.tokenizer.loaded.connect(lambda _path: self.inspect_draft(now=True))
+        self.tokenizer.failed.connect(lambda msg: log.warning("tokenizer thread: %s", msg))
+        panel = ConceptPanel()
+        panel.passage_activated.connect(self._open_passage)
+        panel.tab_changed.connect(lambda _key: self.inspect_draft(now=True))
+        self.concept_panel = panel
+        dock = QDockWidget(self.tr("Concept panel"), self)
+        dock.setObjectName("concept-dock")
+        dock.setWidget(panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        dock.setVisible(self.settings.concept_panel)
+        dock.visibilityChanged.connect(self._on_concept_visibility)
+        self.concept_dock = dock
+        self.resizeDocks([dock], [400], Qt.Orientation.Horizontal)
+        self.composer.text_changed.connect(lambda _text: self.inspect_draft())
+        self._update_knowledge_note()
+
+    def toggle_concept_panel(self) -> None:
+        if self.concept_dock is not None:
+            self.concept_dock.setVisible(not self.concept_dock.isVisible())
+
+    def _concepts_shown(self) -> bool:
+        return self.concept_dock is not None and self.concept_dock.isVisible()
+
+    def _on_concept_visibility(self, visible: bool) -> None:
+        if visible:
+            self.inspect_draft(now=True)
+        shown = self._concepts_shown()
+        if shown != self.settings.concept_panel and not self.isHidden():
+            self.settings.concept_panel = shown
+            self._save_settings()
+
+    def inspect_draft(self, *, now: bool = False) -> None:
+        """Ask the tokenizer thread for counts of the conversation plus what is typed."""
+        from ui.token_worker import InspectRequest
+
+        if self.tokenizer is None or self.model is None or self.concept_panel is None:
+            return
+        if not self._concepts_shown():
+            return
+        request = InspectRequest(
+            draft=self.composer.text(),
+            history=self._engine_messages(self._editing_from),
+            system=self.settings.system_prompt or None,
+            reserve=reply_reserve(self.model.n_ctx, self.settings.sampling.max_tokens),
+            spans=self.concept_panel.wants_spans(),
+        )
+        self.tokenizer.inspect(request, now=now)
+
+    def _on_inspected(self, inspection: Inspection) -> None:
+        if self.concept_panel is None:
+            return
+        self.concept_panel.show_draft(
+            inspection.draft, inspection.draft_tokens, inspection.chars_per_token,
+            inspection.context, inspection.error, inspection.spans,
+        )
+
+    def _on_token(self, conversation_id: int, step: TokenStep) -> None:
+        from ui.concept_panel import Step
+
+        if self.concept_panel is not None and conversation_id == self.streaming_cid:
+            self.concept_panel.add_step(
+                Step(step.token_id, step.piece, step.special, step.candidates))
+
+    def _update_knowledge_note(self) -> None:
+        from app.rag import DEFAULT_CONTEXT_TOKENS
+
+        if self.concept_panel is not None:
+            self.concept_panel.set_knowledge_note(self.active_kbs, DEFAULT_CONTEXT_TOKENS)
+
+    def _open_passage(self, hit: dict[str, object]) -> None:
+        from ui.source_viewer import SourceViewer
+
+        viewer = SourceViewer(dict(hit), self.lane, self)
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.show()
 
     # ------------------------------------------------------------ knowledge
 
@@ -360,6 +450,7 @@ class MainWindow(QMainWindow):
             kbs.append(name)
         self.active_kbs = kbs
         self._update_kb_button()
+        self._update_knowledge_note()
         cid = self.current_id
         if cid is not None:
             settings = {"kbs": list(kbs)}
@@ -370,6 +461,9 @@ class MainWindow(QMainWindow):
 
     def _on_retrieved(self, retrieved: Retrieved) -> None:
         self.last_retrieval = retrieved
+        if self.concept_panel is not None:
+            self.concept_panel.show_retrieval(retrieved.query, list(retrieved.hits),
+                                              retrieved.budget)
         if self.chat_view.is_streaming():
             self.chat_view.set_stream_sources(list(retrieved.sources))
         self._status(self.tr("Retrieved %d passage(s); %d fit the prompt. Generating…")
@@ -513,6 +607,11 @@ class MainWindow(QMainWindow):
         self._status(message)
         self._show_placeholder()
         self._update_send_state()
+        if self.concept_panel is not None:
+            self.concept_panel.show_model(info, loaded.n_ctx, loaded.mode)
+        if self.tokenizer is not None:
+            self.tokenizer.load(loaded.path, LoadParams(n_ctx=loaded.n_ctx),
+                                self.settings.template_arg())
         self.model_ready.emit(loaded)
 
     def _on_load_failed(self, label: str, message: str) -> None:
@@ -593,6 +692,8 @@ class MainWindow(QMainWindow):
             save_user_message=save_user_message,
             truncate_from=truncate_from,
             kbs=list(self.active_kbs),
+            candidates=CANDIDATES_SHOWN if self._concepts_shown() else 0,
+            inspect=self._concepts_shown(),
         )
         if request.conversation_id is None:
             self._streaming_new = True
@@ -626,6 +727,7 @@ class MainWindow(QMainWindow):
         self._editing_from = index
         self.composer.set_text(self.history[index].content)
         self.composer.focus_input()
+        self.inspect_draft(now=True)
         self._status(self.tr("Editing your message: sending replaces it and the reply after it."))
 
     def stop(self) -> None:
@@ -641,12 +743,16 @@ class MainWindow(QMainWindow):
                 return
 
     def _on_turn_started(self, started: TurnStarted) -> None:
+        self.last_started = started
         if self._streaming_new:
             self._streaming_new = False
             self.streaming_cid = started.conversation_id
             if self.current_id is None:
                 self.current_id = started.conversation_id
             self.refresh_conversations()
+        if self.concept_panel is not None and self._concepts_shown():
+            self.concept_panel.begin_turn(started.context, started.spans,
+                                          self.settings.sampling.temperature)
         if started.dropped:
             self._status(self.tr("%n oldest message(s) left out to fit the context window.", "",
                                  len(started.dropped)))
@@ -671,6 +777,7 @@ class MainWindow(QMainWindow):
             self.chat_view.set_messages(self.history)
             self._status(self.tr("Not sent."))
             self._update_send_state()
+            self._end_concept_turn(finished)
             self.turn_done.emit(finished)
             QMessageBox.warning(self, self.tr("Could not send"), finished.error)
             return
@@ -692,7 +799,13 @@ class MainWindow(QMainWindow):
         self._status(finished.error if finished.status == "error" else self.tr("Ready."))
         self._update_send_state()
         self.refresh_conversations()
+        self._end_concept_turn(finished)
         self.turn_done.emit(finished)
+
+    def _end_concept_turn(self, finished: TurnFinished) -> None:
+        if self.concept_panel is not None and self.concept_panel.is_streaming():
+            self.concept_panel.end_turn(finished.stats)
+        self.inspect_draft(now=True)
 
     # --------------------------------------------------------- conversations
 
@@ -705,6 +818,7 @@ class MainWindow(QMainWindow):
         self.chat_view.set_messages([])
         self._show_placeholder()
         self.composer.focus_input()
+        self.inspect_draft(now=True)
 
     def open_conversation(self, conversation_id: int) -> None:
         if conversation_id == self.current_id and self.history:
@@ -729,6 +843,7 @@ class MainWindow(QMainWindow):
                 for m in messages
             ]
             self.chat_view.set_messages(self.history)
+            self.inspect_draft(now=True)
             if not self.history:
                 self._show_placeholder()
 
@@ -799,6 +914,8 @@ class MainWindow(QMainWindow):
         self._save_settings()
         if reload:
             self.load_model(self.settings.model_path)
+        else:
+            self.inspect_draft(now=True)
 
     def _save_settings(self) -> None:
         snapshot = Settings.from_dict(self.settings.to_dict())
@@ -846,6 +963,8 @@ class MainWindow(QMainWindow):
             self.model_thread.stop()
         if self.kb_thread is not None:
             self.kb_thread.stop()  # type: ignore[attr-defined]
+        if self.tokenizer is not None:
+            self.tokenizer.stop()
         self.lane.submit(self._close_store)
         self.lane.shutdown(wait=True)
         super().closeEvent(event)

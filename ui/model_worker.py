@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.chat import TurnRequest, TurnState
-from engine.types import FinishEvent, GenerationStats, LoadParams, TokenEvent
+from engine.types import (
+    Candidate,
+    ContextMap,
+    FinishEvent,
+    GenerationStats,
+    LoadParams,
+    TokenEvent,
+    TokenSpan,
+)
 
 if TYPE_CHECKING:
     from app.conversations import ConversationStore
@@ -50,6 +58,19 @@ class TurnStarted:
     assistant_message_id: int
     dropped: list[int]
     prompt_tokens: int
+    context: ContextMap | None = None  # with TurnRequest.inspect
+    spans: list[TokenSpan] = field(default_factory=list)  # the prompt's pieces, same
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """One generated token for the concept panel: its piece and the candidates it was
+    picked from (empty when the turn asked for no candidates)."""
+
+    token_id: int
+    piece: str
+    special: bool
+    candidates: tuple[Candidate, ...]
 
 
 @dataclass
@@ -83,6 +104,8 @@ class ModelWorker(QObject):
     turn_started = Signal(object)  # TurnStarted
     retrieved = Signal(object)  # Retrieved
     piece = Signal(int, str)  # conversation id, text
+    # Every generated token with its candidates, when the turn asked for inspection.
+    token = Signal(int, object)  # conversation id, TokenStep
     turn_finished = Signal(object)  # TurnFinished
 
     def __init__(self, db_path: Path, models_dir: Path, knowledge_db: Path | None = None) -> None:
@@ -181,6 +204,8 @@ class ModelWorker(QObject):
                     s.assistant_message_id,
                     list(s.plan.dropped),
                     s.plan.prompt_tokens,
+                    s.context,
+                    list(s.spans),
                 )
             )
 
@@ -204,8 +229,14 @@ class ModelWorker(QObject):
                 knowledge=knowledge,
                 on_retrieved=retrieved,
             )
+            inspect = request.inspect
             for event in events:
                 if isinstance(event, TokenEvent):
+                    if inspect:
+                        span = self._engine.token_spans([event.token_id])[0]
+                        self.token.emit(state.conversation_id or cid,
+                                        TokenStep(event.token_id, span.text, span.special,
+                                                  event.candidates))
                     if event.text:
                         self.piece.emit(state.conversation_id or cid, event.text)
                 else:

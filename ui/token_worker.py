@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from engine.runtime import Engine
 
 log = logging.getLogger(__name__)
-DEBOUNCE_MS = 120  # typing never waits on this: counts follow a pause of this length
+# Typing never waits on counting: while keys arrive, the newest draft is counted at most
+# once per this interval (throttled, so the count stays live during a long burst), and the
+# last keystroke of a burst is always counted.
+DEBOUNCE_MS = 120
 
 
 @dataclass
@@ -146,8 +149,9 @@ class TokenizerThread(QObject):
     def inspect(self, request: InspectRequest, *, now: bool = False) -> None:
         self.worker.submit(request)
         if now:
+            self._debounce.stop()
             self._run.emit()
-        else:
+        elif not self._debounce.isActive():
             self._debounce.start()
 
     def stop(self, timeout_ms: int = 5_000) -> None:
