@@ -125,6 +125,16 @@ def test_generation_view_candidates_and_the_sent_turns_map(qtbot: QtBot, paths: 
     # While the reply streamed, the bar took the reply's tokens out of the reserve.
     reply = [s for s in panel.context_bar.shown_segments() if s.kind == "reply"]
     assert reply and reply[0].tokens == finished.stats.completion_tokens
+    # It keeps showing that turn (the tokenizer loading or a tab change leaves it) ...
+    panel.show_tab("model")
+    qtbot.wait(400)
+    assert panel.context_bar.context_map() == expected
+    # ... until the next message is typed: then the window as the next turn will fill it.
+    window.composer.set_text("And of Italy?")
+    qtbot.waitUntil(lambda: panel.context_bar.context_map() != expected, timeout=10_000)
+    nxt = panel.context_bar.context_map()
+    assert nxt is not None and [s.kind for s in nxt.segments][:3] == ["history", "history",
+                                                                      "message"]
     window.close()
 
 

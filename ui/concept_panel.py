@@ -337,8 +337,8 @@ class RetrievalView(QWidget):
         layout.addWidget(self.summary)
         self.table = QTableWidget(0, len(self.COLUMNS))
         self.table.setHorizontalHeaderLabels([
-            "#", self.tr("Source"), self.tr("Vector"), self.tr("Keyword"), self.tr("Fused rank"),
-            self.tr("Matched terms"), self.tr("Tokens"), self.tr("In prompt"),
+            "#", self.tr("Source"), self.tr("Vector"), self.tr("Keyword"), self.tr("Fused"),
+            self.tr("Terms"), self.tr("Tokens"), self.tr("Used"),
         ])
         tips = [
             "",
@@ -359,8 +359,13 @@ class RetrievalView(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.horizontalHeader().setSectionResizeMode(
-            1, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(1, 130)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.cellDoubleClicked.connect(self._activated)
         layout.addWidget(self.table, 1)
 
@@ -385,23 +390,27 @@ class RetrievalView(QWidget):
             fits = bool(h.get("in_prompt"))
             cells = [
                 str(r + 1),
-                f"{name} · {h.get('location', '')}",
+                name,
                 vector,
                 keyword,
-                f"{h.get('rank', '')} ({float(h.get('fused_score') or 0):.4f})",
+                str(h.get("rank", "")),
                 " ".join(str(t) for t in h.get("matched_terms") or []) or "—",
                 str(h.get("prompt_tokens") or h.get("token_count") or ""),
-                self.tr("yes") if fits else self.tr("no: over budget"),
+                "✓" if fits else "✗",
             ]
+            tips = {
+                1: f"{h.get('path', '')}\n{h.get('location', '')}\n\n"
+                   + str(h.get("text", ""))[:600],
+                4: self.tr("fused score %.4f") % float(h.get("fused_score") or 0),
+                7: self.tr("in the prompt") if fits else self.tr("left out: over the budget"),
+            }
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if col == 1:
-                    item.setToolTip(str(h.get("text", ""))[:600])
+                if col in tips:
+                    item.setToolTip(tips[col])
                 if not fits:
                     item.setForeground(QBrush(QColor("#8a8a8a")))
                 self.table.setItem(r, col, item)
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
 
     def clear(self) -> None:
         self.hits = []

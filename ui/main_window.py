@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self.kb_thread: object | None = None
         self.last_retrieval: Retrieved | None = None
         self.last_started: TurnStarted | None = None
+        self._showing_turn = False  # the panel shows the last turn, not the draft
         self.concept_panel: ConceptPanel | None = None
         self.concept_dock: QDockWidget | None = None
         self.tokenizer: TokenizerThread | None = None
@@ -316,11 +317,12 @@ class MainWindow(QMainWindow):
 
         self.tokenizer = TokenizerThread(self)
         self.tokenizer.inspected.connect(self._on_inspected)
-        self.tokenizer.loaded.connect(lambda _path: self.inspect_draft(now=True))
+        self.tokenizer.loaded.connect(
+            lambda _path: self.inspect_draft(now=True, idle_only=True))
         self.tokenizer.failed.connect(lambda msg: log.warning("tokenizer thread: %s", msg))
         panel = ConceptPanel()
         panel.passage_activated.connect(self._open_passage)
-        panel.tab_changed.connect(lambda _key: self.inspect_draft(now=True))
+        panel.tab_changed.connect(lambda _key: self.inspect_draft(now=True, idle_only=True))
         self.concept_panel = panel
         dock = QDockWidget(self.tr("Concept panel"), self)
         dock.setObjectName("concept-dock")
@@ -330,7 +332,7 @@ class MainWindow(QMainWindow):
         dock.visibilityChanged.connect(self._on_concept_visibility)
         self.concept_dock = dock
         self.resizeDocks([dock], [400], Qt.Orientation.Horizontal)
-        self.composer.text_changed.connect(lambda _text: self.inspect_draft())
+        self.composer.text_changed.connect(lambda _text: self.inspect_draft(fresh=True))
         self._update_knowledge_note()
 
     def toggle_concept_panel(self) -> None:
@@ -342,16 +344,27 @@ class MainWindow(QMainWindow):
 
     def _on_concept_visibility(self, visible: bool) -> None:
         if visible:
-            self.inspect_draft(now=True)
+            self.inspect_draft(now=True, idle_only=True)
         shown = self._concepts_shown()
         if shown != self.settings.concept_panel and not self.isHidden():
             self.settings.concept_panel = shown
             self._save_settings()
 
-    def inspect_draft(self, *, now: bool = False) -> None:
-        """Ask the tokenizer thread for counts of the conversation plus what is typed."""
+    def inspect_draft(self, *, now: bool = False, idle_only: bool = False,
+                      fresh: bool = True) -> None:
+        """Ask the tokenizer thread for counts of the conversation plus what is typed.
+
+        After a reply the panel keeps showing that turn (its knowledge and reply) until
+        something changes the draft or the conversation (`fresh`); calls that only
+        refresh (`idle_only`: the tokenizer loaded, a tab changed) leave it alone."""
         from ui.token_worker import InspectRequest
 
+        if idle_only:
+            fresh = False
+        if fresh:
+            self._showing_turn = False
+        elif self._showing_turn:
+            return
         if self.tokenizer is None or self.model is None or self.concept_panel is None:
             return
         if not self._concepts_shown():
@@ -804,8 +817,12 @@ class MainWindow(QMainWindow):
 
     def _end_concept_turn(self, finished: TurnFinished) -> None:
         if self.concept_panel is not None and self.concept_panel.is_streaming():
+            # The bar and prompt keep showing the turn just sent (knowledge and reply
+            # included) until the user types the next message.
             self.concept_panel.end_turn(finished.stats)
-        self.inspect_draft(now=True)
+            self._showing_turn = True
+        else:
+            self.inspect_draft(now=True)
 
     # --------------------------------------------------------- conversations
 
