@@ -220,7 +220,8 @@ class ContextBar(QWidget):
         return self.summary.text()
 
     def legend_text(self) -> str:
-        return self.legend.text()
+        """The legend's markup with non-breaking spaces read as spaces."""
+        return self.legend.text().replace("&nbsp;", " ")
 
     def hint_text(self) -> str:
         return self.tr("Nothing to show yet: the bar fills in once there is a message.")
@@ -319,7 +320,7 @@ class ContextBar(QWidget):
             color = COLORS.get(kind, "#9ca3af")
             entries.append(
                 f"<span style='background-color:{color}'>&nbsp;&nbsp;&nbsp;&nbsp;</span>"
-                f"&nbsp;{html.escape(self.kind_name(kind))}&nbsp;"
+                f"&nbsp;{html.escape(self.kind_name(kind)).replace(' ', '&nbsp;')}&nbsp;"
                 f"<span style='color:#6b7280'>{_n(totals[kind])}</span>"
             )
         return "&nbsp;&nbsp;&nbsp; ".join(entries)
