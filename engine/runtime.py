@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
 log = logging.getLogger("mingjing.llama")
+CANDIDATE_MARGIN = 8.0  # nats below the top logit searched first for the top-k candidates
 _log_sink: Any = None
 
 
@@ -387,9 +388,14 @@ class Engine:
         ptr = self._llama._ctx.get_logits_ith(-1)
         logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
         k = max(1, min(k, self.n_vocab))
-        top = np.argpartition(logits, -k)[-k:] if k < self.n_vocab else np.arange(self.n_vocab)
-        top = top[np.argsort(-logits[top])]
-        peak = float(logits[top[0]])
+        peak = float(logits.max())
+        # The top k almost always lie within a few nats of the peak: select among those
+        # (one comparison pass) instead of partitioning the whole vocabulary (~3x slower).
+        near = np.flatnonzero(logits >= peak - CANDIDATE_MARGIN)
+        pool = near if len(near) >= k else np.arange(self.n_vocab)
+        if k < len(pool):
+            pool = pool[np.argpartition(logits[pool], -k)[-k:]]
+        top = pool[np.argsort(-logits[pool], kind="stable")]
         if self._softmax_buffer is None or len(self._softmax_buffer) != self.n_vocab:
             self._softmax_buffer = np.empty(self.n_vocab, dtype=np.float32)
         buf = self._softmax_buffer
