@@ -1,12 +1,13 @@
 # Mingjing: `make run` opens the app, `make test` runs the tests.
 # Both create the virtual environment (.venv) the first time.
+# `make translations` refreshes ui/i18n/*.ts from the tr() calls and compiles the .qm files.
 
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean-venv
+.PHONY: run test lint bench translations clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,24 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Translations: every Python file in ui/ and app/ is scanned for tr()/translate() calls.
+# lupdate keeps existing translations, marks new strings unfinished (translate them in the
+# .ts, e.g. with pyside6-linguist) and drops strings no longer in the code (-no-obsolete).
+# No source locations are stored, so editing code does not churn the .ts files. Rerunning
+# on unchanged sources changes nothing. The .qm files are committed: the app never needs
+# lrelease. Only PySide6's own tools are used, so this does not depend on $(STAMP).
+TS_FILES := ui/i18n/mingjing_zh_CN.ts
+# English needs only the plural forms of "%n token(s)" messages (-pluralonly).
+EN_TS := ui/i18n/mingjing_en.ts
+I18N_SOURCES = $(sort $(wildcard ui/*.py ui/*/*.py app/*.py app/*/*.py))
+LUPDATE ?= $(VENV)/bin/pyside6-lupdate
+LRELEASE ?= $(VENV)/bin/pyside6-lrelease
+
+translations:
+	$(LUPDATE) -no-obsolete -locations none -source-language en $(I18N_SOURCES) -ts $(TS_FILES)
+	$(LUPDATE) -pluralonly -no-obsolete -locations none -source-language en -target-language en $(I18N_SOURCES) -ts $(EN_TS)
+	$(LRELEASE) -nounfinished $(TS_FILES) $(EN_TS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -376,7 +376,7 @@ def test_context_bar_dropped_line(context_bar: ContextBar) -> None:
     context_bar.set_map(make_map(two))
     assert not context_bar.dropped_label.isHidden()
     text = context_bar.dropped_text()
-    assert "2 oldest message(s)" in text
+    assert "2 oldest message" in text  # "message(s)", or "messages" with English plurals
     assert "user #1 (120 tokens)" in text and "assistant #2 (80 tokens)" in text
     assert text.index("user #1") < text.index("assistant #2")
     context_bar.set_map(make_map())
@@ -395,3 +395,17 @@ def test_context_bar_without_a_map(context_bar: ContextBar) -> None:
     assert not context_bar.legend.isHidden()
     context_bar.set_map(None)
     assert context_bar.dropped_label.isHidden() and context_bar.dropped_text() == ""
+
+
+def test_context_bar_labels_get_the_height_their_wrapped_text_needs(
+    context_bar: ContextBar, qtbot: QtBot
+) -> None:
+    context_bar.set_map(make_map(DROPPED))
+    context_bar.resize(260, context_bar.height())
+    qtbot.wait(20)
+    for label in (context_bar.legend, context_bar.dropped_label):
+        needed = label.heightForWidth(context_bar.contentsRect().width())
+        assert needed > label.fontMetrics().height() * 1.5  # it does wrap at this width
+        assert label.minimumHeight() >= needed
+    # an entry's name is never split over two lines
+    assert "&nbsp;for&nbsp;" in context_bar.legend.text().replace("\u2060", "")

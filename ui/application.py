@@ -1,4 +1,5 @@
-"""Start the window: QApplication, settings, main window; the model loads after first paint."""
+"""Start the window: QApplication, settings, translations, main window; the model loads after
+first paint."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ def run_gui(paths: AppPaths) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.settings import load_settings
+    from ui.i18n import install_translators
     from ui.main_window import MainWindow
 
     existing = QApplication.instance()
@@ -20,7 +22,19 @@ def run_gui(paths: AppPaths) -> int:
     app.setApplicationDisplayName("明镜 Mingjing")
     app.setOrganizationName("Mingjing")
     settings = load_settings(paths.settings_file)
+    install_translators(app, settings.language)  # before any widget exists: texts are set once
     window = MainWindow(paths, settings)
     window.show()
     QTimer.singleShot(0, window.start)
     return app.exec()
+
+
+def restart_arguments() -> list[str]:
+    """Arguments for sys.executable that start Mingjing again the way it was started.
+
+    sys.orig_argv keeps `-m app` and interpreter options, which sys.argv loses (it would
+    run app/__main__.py as a plain script, where `import app` fails)."""
+    original = list(getattr(sys, "orig_argv", []))
+    if len(original) > 1:
+        return original[1:]
+    return list(sys.argv)

@@ -17,6 +17,8 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidge
 
 from engine.types import ContextMap, ContextSegment
 
+WORD_JOINER = "\u2060"
+
 BAR_HEIGHT = 26
 KIND_ORDER = ("system", "knowledge", "history", "message", "reply", "reserve", "free")
 COLORS: dict[str, str] = {
@@ -151,6 +153,12 @@ def segment_edges(tokens: list[int], width: int) -> list[tuple[int, int]]:
     return edges
 
 
+def _unbreakable(text: str) -> str:
+    """Escaped text that wraps as a whole: non-breaking spaces between its words and word
+    joiners between its characters (Chinese may otherwise break between any two)."""
+    return html.escape(WORD_JOINER.join(text)).replace(" ", "&nbsp;")
+
+
 class ContextBar(QWidget):
     """A stacked bar over the context window, a legend per kind with token totals, a usage
     summary, and a warning line naming the old messages that will be left out."""
@@ -182,6 +190,19 @@ class ContextBar(QWidget):
         self._refresh()
 
     # ------------------------------------------------------------------ public
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit_heights()
+
+    def _fit_heights(self) -> None:
+        """Give the wrapping labels the height their text needs at this width: docks and
+        scroll areas do not always ask for height-for-width, and a wrapped second line
+        would otherwise be cut off."""
+        width = self.contentsRect().width()
+        for label in (self.legend, self.dropped_label):
+            label.setMinimumHeight(label.heightForWidth(width) if label.text() else 0)
 
     def set_map(self, cmap: ContextMap | None) -> None:
         if cmap == self._map:
@@ -221,7 +242,7 @@ class ContextBar(QWidget):
 
     def legend_text(self) -> str:
         """The legend's markup with non-breaking spaces read as spaces."""
-        return self.legend.text().replace("&nbsp;", " ")
+        return self.legend.text().replace("&nbsp;", " ").replace(WORD_JOINER, "")
 
     def hint_text(self) -> str:
         return self.tr("Nothing to show yet: the bar fills in once there is a message.")
@@ -290,7 +311,10 @@ class ContextBar(QWidget):
             self.dropped_label.hide()
             self.bar.setToolTip("")
             return
-        self.legend.setText(self._legend_html())
+        legend = self._legend_html()
+        if legend != self.legend.text():
+            self.legend.setText(legend)
+            self._fit_heights()
         self.legend.show()
         used = sum(s.tokens for s in self._shown if s.kind not in ("reserve", "free"))
         percent = round(100 * used / cmap.n_ctx) if cmap.n_ctx else 0
@@ -304,7 +328,9 @@ class ContextBar(QWidget):
             )
             text = self.tr("To make room, %n oldest message(s) will be left out: %s", "",
                            len(cmap.dropped)) % items
-            self.dropped_label.setText(text)
+            if text != self.dropped_label.text():
+                self.dropped_label.setText(text)
+                self._fit_heights()
             self.dropped_label.show()
         else:
             self.dropped_label.setText("")
@@ -320,7 +346,7 @@ class ContextBar(QWidget):
             color = COLORS.get(kind, "#9ca3af")
             entries.append(
                 f"<span style='background-color:{color}'>&nbsp;&nbsp;&nbsp;&nbsp;</span>"
-                f"&nbsp;{html.escape(self.kind_name(kind)).replace(' ', '&nbsp;')}&nbsp;"
+                f"&nbsp;{_unbreakable(self.kind_name(kind))}&nbsp;"
                 f"<span style='color:#6b7280'>{_n(totals[kind])}</span>"
             )
         return "&nbsp;&nbsp;&nbsp; ".join(entries)

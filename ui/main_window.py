@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QProcess, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -72,20 +72,33 @@ BUILTIN = "__builtin__"
 def stats_line(stats: dict[str, object] | None) -> str:
     if not stats:
         return ""
-    parts = [f"{stats.get('completion_tokens', 0)} tokens"]
+    translate = QCoreApplication.translate
+    parts = [translate("MainWindow", "%s tokens") % stats.get("completion_tokens", 0)]
     rate = stats.get("decode_tok_s")
     if isinstance(rate, int | float) and rate > 0:
-        parts.append(f"{rate:.1f} tok/s")
+        parts.append(translate("MainWindow", "%.1f tok/s") % rate)
     ttft = stats.get("time_to_first_token_s")
     if isinstance(ttft, int | float):
-        parts.append(f"first token {ttft:.2f} s")
+        parts.append(translate("MainWindow", "first token %.2f s") % ttft)
     reused, total = stats.get("reused_prompt_tokens"), stats.get("prompt_tokens")
     if total:
-        parts.append(f"prompt {total} ({reused} reused)")
+        parts.append(translate("MainWindow", "prompt %s (%s reused)") % (total, reused))
     reason = stats.get("stop_reason")
     if reason and reason != "eos":
-        parts.append(f"stopped: {reason}")
+        parts.append(translate("MainWindow", "stopped: %s") % _stop_reason_text(str(reason)))
     return " · ".join(parts)
+
+
+def _stop_reason_text(reason: str) -> str:
+    """The engine's stop reason for people; the English text is the reason's own name."""
+    translate = QCoreApplication.translate
+    texts = {
+        "stop_string": translate("MainWindow", "stop_string", "stop reason: a stop string"),
+        "max_tokens": translate("MainWindow", "max_tokens", "stop reason: reply length limit"),
+        "cancelled": translate("MainWindow", "cancelled", "stop reason: the user pressed Stop"),
+        "context_full": translate("MainWindow", "context_full", "stop reason: context is full"),
+    }
+    return texts.get(reason, reason)
 
 
 class MainWindow(QMainWindow):
@@ -600,8 +613,10 @@ class MainWindow(QMainWindow):
             f" · {human_bytes(info.file_size)} · {kind}"
         )
         self.model_label.setToolTip(
-            f"{info.path}\n{info.architecture}, {info.parameter_count:,} parameters, "
-            f"{info.bits_per_weight:.2f} bits/weight\n"
+            f"{info.path}\n"
+            + self.tr("%s, %s parameters, %.2f bits/weight")
+            % (info.architecture, f"{info.parameter_count:,}", info.bits_per_weight)
+            + "\n"
             + self.tr("context in use: %d tokens (trained: %s)")
             % (loaded.n_ctx, info.context_length)
         )
@@ -927,12 +942,49 @@ class MainWindow(QMainWindow):
             return
         new = dialog.result_settings()
         reload = SettingsDialog.needs_reload(self.settings, new)
+        old_language = self.settings.language
         self.settings = new
         self._save_settings()
         if reload:
             self.load_model(self.settings.model_path)
         else:
             self.inspect_draft(now=True)
+        if new.language != old_language:
+            self._apply_language(old_language, new.language)
+
+    def _apply_language(self, old: str, new: str) -> None:
+        """Load the new language now (dialogs opened from here on use it) and offer a restart,
+        which shows it everywhere: existing widgets keep the texts they were built with."""
+        from ui.application import restart_arguments
+        from ui.i18n import install_translators, resolve_language
+
+        app = QApplication.instance()
+        if app is not None:
+            install_translators(app, new)
+        if resolve_language(old) == resolve_language(new):
+            return  # e.g. "auto" to the language the system already gave
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Language changed"),
+                          self.tr("Restart Mingjing now to show the new language?"),
+                          QMessageBox.StandardButton.NoButton, self)
+        # Own buttons: standard ones would be retranslated by the language change just posted.
+        restart = box.addButton(self.tr("Restart now"), QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(self.tr("Later"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(restart)
+        box.exec()
+        if box.clickedButton() is not restart:
+            return
+
+        def relaunch(_saved: object) -> None:
+            started, _pid = QProcess.startDetached(sys.executable, restart_arguments())
+            if started:
+                self.close()  # closeEvent stops the model and knowledge threads cleanly
+            else:
+                QMessageBox.warning(self, self.tr("Could not restart"),
+                                    self.tr("Please start Mingjing again yourself."))
+
+        # Saved on the lane, after any earlier save, so the new process reads these settings.
+        snapshot, path = Settings.from_dict(self.settings.to_dict()), self.paths.settings_file
+        self.lane.submit(lambda: save_settings(snapshot, path), relaunch, self._on_db_error)
 
     def _save_settings(self) -> None:
         snapshot = Settings.from_dict(self.settings.to_dict())

@@ -146,7 +146,7 @@ class ModelWorker(QObject):
         from engine.gguf import read_model_info
         from engine.runtime import Engine
 
-        label = request.path or "built-in model"
+        label = request.path or self.tr("built-in model")
         self.load_started.emit(label)
         t0 = time.perf_counter()
         try:
@@ -161,7 +161,7 @@ class ModelWorker(QObject):
             return
         except Exception as exc:  # a bug, but the app must keep running
             log.exception("unexpected error while loading %s", label)
-            self.load_failed.emit(label, f"{label}: unexpected error: {exc}")
+            self.load_failed.emit(label, self.tr("%s: unexpected error: %s") % (label, exc))
             return
         self._engine = engine
         self._model_path = str(path)
@@ -188,7 +188,8 @@ class ModelWorker(QObject):
         cid = request.conversation_id or -1
         if self._engine is None:
             self.turn_finished.emit(
-                TurnFinished(cid, None, "", "error", error="no model is loaded", rejected=True)
+                TurnFinished(cid, None, "", "error", error=self.tr("no model is loaded"),
+                             rejected=True)
             )
             return
         self._cancel.clear()
@@ -261,7 +262,7 @@ class ModelWorker(QObject):
                     state.assistant_message_id,
                     "".join(state.pieces),
                     "error",
-                    error=f"unexpected error: {exc}",
+                    error=self.tr("unexpected error: %s") % exc,
                     rejected=state.assistant_message_id is None,
                 )
             )

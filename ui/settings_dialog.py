@@ -1,4 +1,5 @@
-"""Preferences: sampling, system prompt, context size, threads, GPU layers and chat format."""
+"""Preferences: sampling, system prompt, context size, threads, GPU layers, chat format and the
+interface language."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.settings import TEMPLATE_CHOICES, Settings
 from engine.types import SamplingParams, default_threads
+from ui.i18n import available_languages
 
 
 class SettingsDialog(QDialog):
@@ -83,6 +85,16 @@ class SettingsDialog(QDialog):
         mform.addRow("", note)
         layout.addWidget(model)
 
+        interface = QGroupBox(self.tr("Interface"))
+        iform = QFormLayout(interface)
+        self.language = QComboBox()
+        for code, name in available_languages():  # each name in its own language
+            self.language.addItem(name, code)
+        self.language.setToolTip(self.tr("The new language shows fully after Mingjing restarts"))
+        # Both languages in the label, so whoever cannot read the current one still finds it.
+        iform.addRow(self.tr("Language / 语言"), self.language)
+        layout.addWidget(interface)
+
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -122,6 +134,7 @@ class SettingsDialog(QDialog):
         self.n_threads.setValue(s.n_threads)
         self.n_gpu_layers.setValue(s.n_gpu_layers)
         self.template.setCurrentIndex(max(0, self.template.findData(s.chat_template)))
+        self.language.setCurrentIndex(max(0, self.language.findData(s.language)))
 
     def result_settings(self) -> Settings:
         """A copy of the original settings with the dialog's values."""
@@ -141,6 +154,7 @@ class SettingsDialog(QDialog):
         s.n_threads = self.n_threads.value()
         s.n_gpu_layers = self.n_gpu_layers.value()
         s.chat_template = str(self.template.currentData())
+        s.language = str(self.language.currentData())
         return s
 
     @staticmethod
