@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Build the Mingjing bundle (PyInstaller onedir) and, on Debian/Ubuntu, the .deb.
+#
+#   packaging/build.sh            # bundle + .deb   (what `make package` runs)
+#   packaging/build.sh --bundle   # bundle only (also what the Windows/macOS workflows use)
+#
+# Outputs: dist/mingjing/ (the bundle), dist/mingjing_<version>_<arch>.deb,
+# dist/size-report.txt. The build environment is packaging/build/venv: the app's
+# dependencies without the optional torch stack (packaging/deps.py), PyInstaller, and the
+# app itself installed non-editable from a copy of this checkout.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BUILD=packaging/build
+VENV=$BUILD/venv
+PYTHON=${PYTHON:-python3}
+MODE=${1:-all}
+case "$(uname -s)" in MINGW*|MSYS*|CYGWIN*) BIN=Scripts ;; *) BIN=bin ;; esac
+PY=$VENV/$BIN/python
+
+start=$(date +%s)
+if [ ! -x "$PY" ] && [ ! -x "$PY.exe" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ] \
+   || [ packaging/deps.py -nt "$VENV/.installed" ]; then
+  echo "== build environment ($VENV)"
+  "$PY" -m pip install --quiet --upgrade pip
+  # llama-cpp-python builds llama.cpp from source (~8 min on 2 cores) unless pip's wheel
+  # cache has it from an earlier install.
+  "$PY" packaging/deps.py > "$BUILD/requirements.txt"
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc 2>/dev/null || echo 2) \
+    "$PY" -m pip install --quiet -r "$BUILD/requirements.txt"
+  touch "$VENV/.installed"
+fi
+
+echo "== the app, from this checkout"
+rm -rf "$BUILD/src" && mkdir -p "$BUILD/src"
+cp -r app ui engine kb pyproject.toml README.md "$BUILD/src/"
+find "$BUILD/src" -name __pycache__ -prune -exec rm -rf {} +
+"$PY" -m pip install --quiet --no-deps --force-reinstall --no-build-isolation "$BUILD/src" \
+  2>/dev/null || "$PY" -m pip install --quiet --no-deps --force-reinstall "$BUILD/src"
+
+echo "== PyInstaller"
+"$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath dist \
+  --workpath "$BUILD/work" packaging/mingjing.spec
+INTERNAL=dist/mingjing/_internal
+[ -d "$INTERNAL" ] || INTERNAL=dist/mingjing   # (older PyInstaller layouts)
+
+if [ "$(uname -s)" = Linux ]; then
+  # llama-cpp-python's Linux wheel holds copies, not links, of libx.so and libx.so.0.
+  for so in "$INTERNAL"/llama_cpp/lib/lib*.so; do
+    if [ -f "$so.0" ] && [ ! -L "$so" ] && cmp -s "$so" "$so.0"; then
+      ln -sf "$(basename "$so").0" "$so"
+    fi
+  done
+fi
+echo "bundle built in $(( $(date +%s) - start )) s"
+
+"$PY" packaging/size_report.py dist/mingjing | tee dist/size-report.txt
+
+if [ "$MODE" != "--bundle" ] && [ "$(uname -s)" = Linux ] && command -v dpkg-deb >/dev/null; then
+  echo "== .deb"
+  packaging/linux/make_deb.sh
+  ls -l dist/*.deb | tee -a dist/size-report.txt
+fi
+echo "done in $(( $(date +%s) - start )) s"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Check the bundle the way a first launch meets it: an empty data folder and no network.
+# `mingjing ask` must assemble the built-in model from the bundle and answer; the
+# knowledge base (USE embedder, sqlite-vec, jieba, OpenCC, charset detection, HTML/DOCX
+# extraction) must import and search. Builds the bundle first if there is none.
+#
+#   packaging/check_bundle.sh [BUNDLE_DIR]      (default dist/mingjing; `make package-check`)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BUNDLE=${1:-dist/mingjing}
+EXE=$BUNDLE/mingjing
+[ -x "$EXE" ] || [ -x "$EXE.exe" ] || packaging/build.sh --bundle
+[ -x "$EXE" ] || EXE=$EXE.exe
+
+# No network: unshare -n where we may (root or user namespaces), else run as is.
+NONET=()
+if command -v unshare >/dev/null && unshare -n true 2>/dev/null; then NONET=(unshare -n)
+elif command -v unshare >/dev/null && unshare -rn true 2>/dev/null; then NONET=(unshare -rn)
+else echo "note: cannot cut the network here (no unshare); running with it" >&2; fi
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+export MINGJING_HOME=$WORK/home QT_QPA_PLATFORM=offscreen
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+echo "== ask (first launch: empty data folder, ${NONET[*]:-network on})"
+t0=$(date +%s.%N)
+"${NONET[@]}" "$EXE" ask --max-tokens 8 --temperature 0 --seed 1 "The capital of France is" \
+  > "$WORK/answer.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "ask exited $?"; }
+t1=$(date +%s.%N)
+answer=$(tr -d '[:space:]' < "$WORK/answer.txt")
+[ -n "$answer" ] || { cat "$WORK/err.txt"; fail "empty answer"; }
+echo "answer: $(cat "$WORK/answer.txt")"
+printf 'first launch (assembles the model): %.1f s\n' "$(echo "$t1 - $t0" | bc)"
+[ -s "$MINGJING_HOME/models/gemma-3-270m-q4_k_m.gguf" ] || fail "the built-in model was not assembled"
+
+t0=$(date +%s.%N)
+"${NONET[@]}" "$EXE" ask --max-tokens 8 --temperature 0 --seed 1 "The capital of France is" > /dev/null
+t1=$(date +%s.%N)
+printf 'second launch: %.1f s\n' "$(echo "$t1 - $t0" | bc)"
+
+echo "== model info"
+"${NONET[@]}" "$EXE" model info | head -5
+
+echo "== knowledge base"
+mkdir -p "$WORK/docs"
+printf '明镜在本地运行大语言模型。\n知識庫使用混合檢索：向量搜索和關鍵詞搜索。\n' \
+  | iconv -f utf-8 -t gb18030 > "$WORK/docs/说明.txt"   # GB18030 text, traditional chars
+printf '<html><body><h1>上下文窗口</h1><p>上下文窗口决定模型一次能读多少词元。</p></body></html>' \
+  > "$WORK/docs/page.html"
+"${NONET[@]}" "$EXE" kb add --kb check "$WORK/docs" > "$WORK/kb.txt" 2>&1 \
+  || { cat "$WORK/kb.txt"; fail "kb add"; }
+tail -1 "$WORK/kb.txt"
+"${NONET[@]}" "$EXE" kb search --kb check --json "混合检索是什么" > "$WORK/search.json"
+grep -q '"matched_terms": \["混合", "检索"\]' "$WORK/search.json" \
+  || { cat "$WORK/search.json"; fail "search did not match the folded terms"; }
+echo "search: top hit matched 混合 检索 (traditional 檢索 folded)"
+
+echo "== window (offscreen): starts and stays up for 5 s"
+set +e
+"${NONET[@]}" timeout 5 "$EXE" > "$WORK/gui.txt" 2>&1
+rc=$?
+set -e
+[ "$rc" = 124 ] || { cat "$WORK/gui.txt"; fail "the window exited early (code $rc)"; }
+echo "OK: the bundle works offline from an empty data folder"
