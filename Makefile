@@ -40,9 +40,9 @@ clean-venv:
 package:
 	PYTHON=$(PYTHON) packaging/build.sh
 
-# The bundle answers `mingjing ask` offline from an empty data folder (builds if needed).
+# Build the bundle and check it answers `mingjing ask` offline from an empty data folder.
 package-check:
-	packaging/check_bundle.sh
+	PYTHON=$(PYTHON) packaging/check_bundle.sh --build
 
 # Install the .deb into a clean Debian root; run it there offline and under Xvfb (root).
 package-check-root:

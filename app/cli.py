@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("gui", parents=[common], help="open the window (the default)")
+    gui = sub.add_parser("gui", parents=[common], help="open the window (the default)")
+    gui.add_argument("--model", metavar="PATH", help="GGUF file to open (`mingjing FILE.gguf`)")
 
     ask = sub.add_parser("ask", parents=[common], help="answer one prompt, streamed to stdout")
     ask.add_argument("prompt", metavar="PROMPT", help="the prompt; '-' reads standard input")

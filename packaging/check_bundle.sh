@@ -4,13 +4,18 @@
 # knowledge base (USE embedder, sqlite-vec, jieba, OpenCC, charset detection, HTML/DOCX
 # extraction) must import and search. Builds the bundle first if there is none.
 #
-#   packaging/check_bundle.sh [BUNDLE_DIR]      (default dist/mingjing; `make package-check`)
+#   packaging/check_bundle.sh [--build] [BUNDLE_DIR]   (default dist/mingjing)
+#   --build: rebuild the bundle first (`make package-check` and the pytest do)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+BUILD=0
+if [ "${1:-}" = --build ]; then BUILD=1; shift; fi
 BUNDLE=${1:-dist/mingjing}
 EXE=$BUNDLE/mingjing
-[ -x "$EXE" ] || [ -x "$EXE.exe" ] || packaging/build.sh --bundle
+if [ "$BUILD" = 1 ] || { [ ! -x "$EXE" ] && [ ! -x "$EXE.exe" ]; }; then
+  packaging/build.sh --bundle
+fi
 [ -x "$EXE" ] || EXE=$EXE.exe
 
 # No network: unshare -n where we may (root or user namespaces), else run as is.

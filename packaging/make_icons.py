@@ -46,7 +46,8 @@ def glyph_path(size: float = 256.0) -> str:
 
 
 def svg() -> str:
-    return f"""<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" viewBox="0 0 256 256">
+    return f"""<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256"
+     viewBox="0 0 256 256">
   <title>明镜 Mingjing</title>
   <defs>
     <radialGradient id="rim" cx="50%" cy="40%" r="60%">
