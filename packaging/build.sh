@@ -49,6 +49,11 @@ INTERNAL=dist/mingjing/_internal
 [ -d "$INTERNAL" ] || INTERNAL=dist/mingjing   # (older PyInstaller layouts)
 
 if [ "$(uname -s)" = Linux ]; then
+  # Debug symbols: Python's own library (a local build: 17 MB of them), SQLite (sqlean),
+  # and the Rust extensions. Not the auditwheel-repaired libraries (numpy.libs and the
+  # like): patchelf moved their segments, and strip breaks them.
+  ( cd "$INTERNAL" && strip --strip-unneeded libpython3*.so.* python3*/lib-dynload/*.so \
+      sqlean/*.so semantic_text_splitter/*.so cryptography/hazmat/bindings/*.so 2>/dev/null ) || true
   # llama-cpp-python's Linux wheel holds copies, not links, of libx.so and libx.so.0.
   for so in "$INTERNAL"/llama_cpp/lib/lib*.so; do
     if [ -f "$so.0" ] && [ ! -L "$so" ] && cmp -s "$so" "$so.0"; then

@@ -54,9 +54,16 @@ printf '明镜在本地运行大语言模型。\n知識庫使用混合檢索：�
   | iconv -f utf-8 -t gb18030 > "$WORK/docs/说明.txt"   # GB18030 text, traditional chars
 printf '<html><body><h1>上下文窗口</h1><p>上下文窗口决定模型一次能读多少词元。</p></body></html>' \
   > "$WORK/docs/page.html"
+N_DOCS=2
+FIXTURE_PY=packaging/build/venv/bin/python
+if [ -x "$FIXTURE_PY" ]; then   # a DOCX and an AES-encrypted PDF (python-docx, pypdf+cryptography)
+  "$FIXTURE_PY" packaging/make_fixtures.py "$WORK/docs" && N_DOCS=4
+fi
 "${NONET[@]}" "$EXE" kb add --kb check "$WORK/docs" > "$WORK/kb.txt" 2>&1 \
   || { cat "$WORK/kb.txt"; fail "kb add"; }
 tail -1 "$WORK/kb.txt"
+grep -q "check: $N_DOCS indexed, 0 unchanged, 0 removed, 0 failed" "$WORK/kb.txt" \
+  || { cat "$WORK/kb.txt"; fail "not all $N_DOCS documents were indexed"; }
 "${NONET[@]}" "$EXE" kb search --kb check --json "混合检索是什么" > "$WORK/search.json"
 grep -q '"matched_terms": \["混合", "检索"\]' "$WORK/search.json" \
   || { cat "$WORK/search.json"; fail "search did not match the folded terms"; }
