@@ -40,7 +40,7 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 echo "== ask (first launch: empty data folder, ${NONET[*]:-network on})"
 t0=$(now)
-"${NONET[@]}" "$EXE" ask --max-tokens 8 --temperature 0 --seed 1 "The capital of France is" \
+${NONET[@]+"${NONET[@]}"} "$EXE" ask --max-tokens 8 --temperature 0 --seed 1 "The capital of France is" \
   > "$WORK/answer.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "ask exited $?"; }
 t1=$(now)
 answer=$(tr -d '[:space:]' < "$WORK/answer.txt")
@@ -50,12 +50,12 @@ echo "first launch (assembles the model): $(elapsed "$t0" "$t1") s"
 [ -s "$MINGJING_HOME/models/gemma-3-270m-q4_k_m.gguf" ] || fail "the built-in model was not assembled"
 
 t0=$(now)
-"${NONET[@]}" "$EXE" ask --max-tokens 8 --temperature 0 --seed 1 "The capital of France is" > /dev/null
+${NONET[@]+"${NONET[@]}"} "$EXE" ask --max-tokens 8 --temperature 0 --seed 1 "The capital of France is" > /dev/null
 t1=$(now)
 echo "second launch: $(elapsed "$t0" "$t1") s"
 
 echo "== model info"
-"${NONET[@]}" "$EXE" model info | head -5
+${NONET[@]+"${NONET[@]}"} "$EXE" model info | head -5
 
 echo "== knowledge base"
 mkdir -p "$WORK/docs"
@@ -69,19 +69,19 @@ FIXTURE_PY=packaging/build/venv/bin/python
 if [ -x "$FIXTURE_PY" ]; then   # a DOCX and an AES-encrypted PDF (python-docx, pypdf+cryptography)
   "$FIXTURE_PY" packaging/make_fixtures.py "$WORK/docs" && N_DOCS=4
 fi
-"${NONET[@]}" "$EXE" kb add --kb check "$WORK/docs" > "$WORK/kb.txt" 2>&1 \
+${NONET[@]+"${NONET[@]}"} "$EXE" kb add --kb check "$WORK/docs" > "$WORK/kb.txt" 2>&1 \
   || { cat "$WORK/kb.txt"; fail "kb add"; }
 tail -1 "$WORK/kb.txt"
 grep -q "check: $N_DOCS indexed, 0 unchanged, 0 removed, 0 failed" "$WORK/kb.txt" \
   || { cat "$WORK/kb.txt"; fail "not all $N_DOCS documents were indexed"; }
-"${NONET[@]}" "$EXE" kb search --kb check --json "混合检索是什么" > "$WORK/search.json"
+${NONET[@]+"${NONET[@]}"} "$EXE" kb search --kb check --json "混合检索是什么" > "$WORK/search.json"
 grep -q '"matched_terms": \["混合", "检索"\]' "$WORK/search.json" \
   || { cat "$WORK/search.json"; fail "search did not match the folded terms"; }
 echo "search: top hit matched 混合 检索 (traditional 檢索 folded)"
 
 echo "== window (offscreen): paints its first frame"
 # MINGJING_EXIT_AFTER_PAINT: the window prints "first-paint" and quits once painted.
-MINGJING_EXIT_AFTER_PAINT=1 "${NONET[@]}" "$EXE" > "$WORK/gui.txt" 2>&1 \
+MINGJING_EXIT_AFTER_PAINT=1 ${NONET[@]+"${NONET[@]}"} "$EXE" > "$WORK/gui.txt" 2>&1 \
   || { cat "$WORK/gui.txt"; fail "the window failed"; }
 grep -q first-paint "$WORK/gui.txt" || { cat "$WORK/gui.txt"; fail "the window did not paint"; }
 echo "OK: the bundle works offline from an empty data folder"

@@ -12,6 +12,12 @@ import sys
 import tomllib
 from pathlib import Path
 
+# Requirements the bundle takes only where they are needed and available.
+MARKERS = {
+    # sqlean.py (a SQLite that loads extensions) has no Windows wheel; python.org's Windows
+    # Python can load extensions with its own sqlite3, which kb/db.py then uses.
+    "sqlean.py": "sys_platform != 'win32'",
+}
 # Optional embedders only (kb/embedders.py imports them lazily); the default embedder is
 # USE multilingual (numpy). Leaving them out saves ~1 GB installed.
 OPTIONAL = {"torch", "sentence-transformers", "transformers"}
@@ -29,8 +35,10 @@ def main(argv: list[str]) -> int:
         project.get("optional-dependencies", {}).get("package", []))
     keep_optional = "--with-torch" in argv
     for requirement in requirements:
-        if keep_optional or name_of(requirement) not in OPTIONAL:
-            print(requirement.split("#")[0].strip())
+        name = name_of(requirement)
+        if keep_optional or name not in OPTIONAL:
+            line = requirement.split("#")[0].strip()
+            print(f"{line}; {MARKERS[name]}" if name in MARKERS and ";" not in line else line)
     return 0
 
 

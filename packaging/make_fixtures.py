@@ -15,7 +15,8 @@ def write_docx(path: Path) -> None:
 
     document = docx.Document()
     document.add_heading("量化", level=1)
-    document.add_paragraph("量化把模型权重从十六位浮点数压缩到四位整数。Quantization shrinks weights.")
+    document.add_paragraph("量化把模型权重从十六位浮点数压缩到四位整数。")
+    document.add_paragraph("Quantization shrinks weights.")
     document.save(str(path))
 
 

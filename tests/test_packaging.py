@@ -46,7 +46,8 @@ def test_opening_a_gguf_file_selects_it_for_the_window(
 def test_bundle_answers_offline_from_an_empty_data_folder() -> None:
     if shutil.which("bash") is None:
         pytest.skip("needs bash")
-    result = subprocess.run(["bash", str(REPO / "packaging" / "check_bundle.sh"), "--build"], cwd=REPO,
+    script = REPO / "packaging" / "check_bundle.sh"
+    result = subprocess.run(["bash", str(script), "--build"], cwd=REPO,
                             capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "OK: the bundle works offline" in result.stdout
