@@ -6,14 +6,19 @@
 #
 # Outputs: dist/mingjing/ (the bundle), dist/mingjing_<version>_<arch>.deb,
 # dist/size-report.txt. The build environment is packaging/build/venv: the app's
-# dependencies without the optional torch stack (packaging/deps.py), PyInstaller, and the
-# app itself installed non-editable from a copy of this checkout.
+# dependencies without the optional torch stack (packaging/deps.py) and PyInstaller; the
+# app's own code and data files are taken from this checkout.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 BUILD=packaging/build
 VENV=$BUILD/venv
+DEPS_ARGS=()
+if [ "${MINGJING_WITH_TORCH:-}" = 1 ]; then  # keep the optional sentence-transformers stack
+  VENV=$BUILD/venv-torch
+  DEPS_ARGS=(--with-torch)
+fi
 PYTHON=${PYTHON:-python3}
 MODE=${1:-all}
 case "$(uname -s)" in MINGW*|MSYS*|CYGWIN*) BIN=Scripts ;; *) BIN=bin ;; esac
@@ -29,20 +34,16 @@ if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ] \
   "$PY" -m pip install --quiet --upgrade pip
   # llama-cpp-python builds llama.cpp from source (~8 min on 2 cores) unless pip's wheel
   # cache has it from an earlier install.
-  "$PY" packaging/deps.py > "$BUILD/requirements.txt"
+  "$PY" packaging/deps.py ${DEPS_ARGS[@]+"${DEPS_ARGS[@]}"} > "$BUILD/requirements.txt"
+  if [ "${MINGJING_WITH_TORCH:-}" = 1 ]; then  # pinned first: unpinned pulls a CUDA build
+    "$PY" -m pip install --quiet "$(grep '^torch' "$BUILD/requirements.txt")"
+  fi
   CMAKE_BUILD_PARALLEL_LEVEL=$(nproc 2>/dev/null || echo 2) \
     "$PY" -m pip install --quiet -r "$BUILD/requirements.txt"
   touch "$VENV/.installed"
 fi
 
-echo "== the app, from this checkout"
-rm -rf "$BUILD/src" && mkdir -p "$BUILD/src"
-cp -r app ui engine kb pyproject.toml README.md "$BUILD/src/"
-find "$BUILD/src" -name __pycache__ -prune -exec rm -rf {} +
-"$PY" -m pip install --quiet --no-deps --force-reinstall --no-build-isolation "$BUILD/src" \
-  2>/dev/null || "$PY" -m pip install --quiet --no-deps --force-reinstall "$BUILD/src"
-
-echo "== PyInstaller"
+echo "== PyInstaller"  # the app's packages (app, ui, engine, kb) come from this checkout
 "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath dist \
   --workpath "$BUILD/work" packaging/mingjing.spec
 INTERNAL=dist/mingjing/_internal
