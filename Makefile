@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench translations clean-venv
+.PHONY: run test lint bench translations clean-venv package package-check package-check-root
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,3 +53,16 @@ translations:
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Installer (packaging/README.md): the PyInstaller bundle dist/mingjing/ and, on Debian or
+# Ubuntu, dist/mingjing_<version>_<arch>.deb. Uses its own environment, packaging/build/venv.
+package:
+	PYTHON=$(PYTHON) packaging/build.sh
+
+# Build the bundle and check it answers `mingjing ask` offline from an empty data folder.
+package-check:
+	PYTHON=$(PYTHON) packaging/check_bundle.sh --build
+
+# Install the .deb into a clean Debian root; run it there offline and under Xvfb (root).
+package-check-root:
+	packaging/check_clean_root.sh

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    sub.add_parser("gui", parents=[common], help="open the window (the default)")
+    gui = sub.add_parser("gui", parents=[common], help="open the window (the default)")
+    gui.add_argument("--model", metavar="PATH", help="GGUF file to open (`mingjing FILE.gguf`)")
 
     ask = sub.add_parser("ask", parents=[common], help="answer one prompt, streamed to stdout")
     ask.add_argument("prompt", metavar="PROMPT", help="the prompt; '-' reads standard input")
@@ -343,11 +344,14 @@ def run_cli(args: argparse.Namespace, paths: AppPaths) -> int:
         return cmd_tokens(args, paths)
     if args.command == "kb":
         from app import kb_cli
+        from kb.embedders import EmbedderError
 
         try:
             return kb_cli.run(args, paths)
         except KnowledgeError as exc:
             return _fail(str(exc), EXIT_FAILED)
+        except EmbedderError as exc:  # e.g. `kb add --embedder FOLDER` that holds no model
+            return _fail(str(exc), EXIT_BAD_INPUT)
     if args.command == "model":
         return cmd_model_info(args, paths)
     raise AssertionError(f"unknown command {args.command}")

@@ -102,7 +102,12 @@ class SentenceTransformerEmbedder:
         try:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
-
+        except ImportError as exc:  # the installer ships without torch
+            raise EmbedderError(
+                f"{path}: sentence-transformers is not installed here ({exc.name or exc}); "
+                "use the built-in embedder"
+            ) from exc
+        try:
             hf_logging.disable_progress_bar()
 
             self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)

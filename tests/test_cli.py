@@ -194,6 +194,19 @@ def test_kb_add_reports_failures_with_exit_1(home: Path, tmp_path: Path) -> None
     assert "fake.pdf:" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_kb_add_with_an_unusable_embedder_is_one_line(home: Path, tmp_path: Path) -> None:
+    not_a_model = tmp_path / "not-a-model"
+    not_a_model.mkdir()
+    (not_a_model / "readme.txt").write_text("nothing here", encoding="utf-8")
+    for spec in (str(not_a_model), str(tmp_path / "missing")):
+        result = mingjing("kb", "add", "--kb", "x", "--embedder", spec, str(KB_DOCS), home=home)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    listed = mingjing("kb", "list", home=home)
+    assert listed.returncode == 0 and "x" not in listed.stdout.split()  # nothing half-made
+
+
 def test_ask_with_kb_cites_sources(home: Path) -> None:
     assert mingjing("kb", "add", "--kb", "手册", str(KB_DOCS / "employee_handbook.md"),
                     home=home).returncode == 0

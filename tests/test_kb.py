@@ -404,3 +404,15 @@ def test_sqlite_module_choice(tmp_path: Path) -> None:
     assert conn.execute("SELECT vec_version()").fetchone()[0].startswith("v")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
+
+
+def test_sentence_transformers_missing_is_a_clear_embedder_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The installer ships without torch: a sentence-transformers folder then gets a
+    one-line EmbedderError naming the built-in embedder, not an ImportError traceback."""
+    from kb.embedders import EmbedderError, load_embedder
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails
+    with pytest.raises(EmbedderError, match=r"not installed.*built-in embedder"):
+        load_embedder(str(tmp_path))

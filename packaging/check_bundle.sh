@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Check the bundle the way a first launch meets it: an empty data folder and no network.
+# `mingjing ask` must assemble the built-in model from the bundle and answer; the
+# knowledge base (USE embedder, sqlite-vec, jieba, OpenCC, charset detection, HTML/DOCX
+# extraction) must import and search. Builds the bundle first if there is none.
+#
+#   packaging/check_bundle.sh [--build] [BUNDLE_DIR]   (default dist/mingjing)
+#   --build: rebuild the bundle first (`make package-check` and the pytest do)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BUILD=0
+if [ "${1:-}" = --build ]; then BUILD=1; shift; fi
+BUNDLE=${1:-dist/mingjing}
+find_exe() {  # Linux: mingjing; Windows: mingjing.exe (the console one); macOS: Mingjing
+  for name in mingjing.exe mingjing Mingjing; do
+    if [ -f "$BUNDLE/$name" ] && [ -x "$BUNDLE/$name" ]; then echo "$BUNDLE/$name"; return; fi
+  done
+}
+if [ "$BUILD" = 1 ] || [ -z "$(find_exe)" ]; then
+  packaging/build.sh --bundle
+fi
+EXE=$(find_exe)
+[ -n "$EXE" ] || { echo "no executable in $BUNDLE" >&2; exit 1; }
+PYNOW=$(command -v python3 || command -v python)
+now() { "$PYNOW" -c 'import time; print(time.time())'; }
+elapsed() { "$PYNOW" -c "print(f'{$2 - $1:.1f}')"; }
+
+# No network: unshare -n where we may (root or user namespaces), else run as is.
+NONET=()
+if command -v unshare >/dev/null && unshare -n true 2>/dev/null; then NONET=(unshare -n)
+elif command -v unshare >/dev/null && unshare -rn true 2>/dev/null; then NONET=(unshare -rn)
+else echo "note: cannot cut the network here (no unshare); running with it" >&2; fi
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+command -v cygpath >/dev/null && WORK=$(cygpath -m "$WORK")  # Windows (Git Bash): C:/...
+export MINGJING_HOME=$WORK/home QT_QPA_PLATFORM=offscreen
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+echo "== ask (first launch: empty data folder, ${NONET[*]:-network on})"
+t0=$(now)
+${NONET[@]+"${NONET[@]}"} "$EXE" ask --max-tokens 8 --temperature 0 --seed 1 "The capital of France is" \
+  > "$WORK/answer.txt" 2> "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "ask exited $?"; }
+t1=$(now)
+answer=$(tr -d '[:space:]' < "$WORK/answer.txt")
+[ -n "$answer" ] || { cat "$WORK/err.txt"; fail "empty answer"; }
+echo "answer: $(cat "$WORK/answer.txt")"
+echo "first launch (assembles the model): $(elapsed "$t0" "$t1") s"
+[ -s "$MINGJING_HOME/models/gemma-3-270m-q4_k_m.gguf" ] || fail "the built-in model was not assembled"
+
+t0=$(now)
+${NONET[@]+"${NONET[@]}"} "$EXE" ask --max-tokens 8 --temperature 0 --seed 1 "The capital of France is" > /dev/null
+t1=$(now)
+echo "second launch: $(elapsed "$t0" "$t1") s"
+
+echo "== model info"
+${NONET[@]+"${NONET[@]}"} "$EXE" model info | head -5
+
+echo "== knowledge base"
+mkdir -p "$WORK/docs"
+printf '明镜在本地运行大语言模型。\n知識庫使用混合檢索：向量搜索和關鍵詞搜索。\n' \
+  | iconv -f utf-8 -t gb18030 > "$WORK/docs/说明.txt"   # GB18030 text, traditional chars
+printf '<html><body><h1>上下文窗口</h1><p>上下文窗口决定模型一次能读多少词元。</p></body></html>' \
+  > "$WORK/docs/page.html"
+N_DOCS=2
+FIXTURE_PY=packaging/build/venv/bin/python
+[ -x "$FIXTURE_PY" ] || FIXTURE_PY=packaging/build/venv/Scripts/python.exe
+if [ -x "$FIXTURE_PY" ]; then   # a DOCX and an AES-encrypted PDF (python-docx, pypdf+cryptography)
+  "$FIXTURE_PY" packaging/make_fixtures.py "$WORK/docs" && N_DOCS=4
+fi
+${NONET[@]+"${NONET[@]}"} "$EXE" kb add --kb check "$WORK/docs" > "$WORK/kb.txt" 2>&1 \
+  || { cat "$WORK/kb.txt"; fail "kb add"; }
+tail -1 "$WORK/kb.txt"
+grep -q "check: $N_DOCS indexed, 0 unchanged, 0 removed, 0 failed" "$WORK/kb.txt" \
+  || { cat "$WORK/kb.txt"; fail "not all $N_DOCS documents were indexed"; }
+${NONET[@]+"${NONET[@]}"} "$EXE" kb search --kb check --json "混合检索是什么" > "$WORK/search.json"
+grep -q '"matched_terms": \["混合", "检索"\]' "$WORK/search.json" \
+  || { cat "$WORK/search.json"; fail "search did not match the folded terms"; }
+echo "search: top hit matched 混合 检索 (traditional 檢索 folded)"
+
+echo "== window (offscreen): paints its first frame"
+# MINGJING_EXIT_AFTER_PAINT: the window prints "first-paint" and quits once painted.
+MINGJING_EXIT_AFTER_PAINT=1 ${NONET[@]+"${NONET[@]}"} "$EXE" > "$WORK/gui.txt" 2>&1 \
+  || { cat "$WORK/gui.txt"; fail "the window failed"; }
+grep -q first-paint "$WORK/gui.txt" || { cat "$WORK/gui.txt"; fail "the window did not paint"; }
+echo "OK: the bundle works offline from an empty data folder"
