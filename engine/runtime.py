@@ -389,13 +389,7 @@ class Engine:
         logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
         k = max(1, min(k, self.n_vocab))
         peak = float(logits.max())
-        # The top k almost always lie within a few nats of the peak: select among those
-        # (one comparison pass) instead of partitioning the whole vocabulary (~3x slower).
-        near = np.flatnonzero(logits >= peak - CANDIDATE_MARGIN)
-        pool = near if len(near) >= k else np.arange(self.n_vocab)
-        if k < len(pool):
-            pool = pool[np.argpartition(logits[pool], -k)[-k:]]
-        top = pool[np.argsort(-logits[pool], kind="stable")]
+        top = top_k_tokens(logits, k, peak)
         if self._softmax_buffer is None or len(self._softmax_buffer) != self.n_vocab:
             self._softmax_buffer = np.empty(self.n_vocab, dtype=np.float32)
         buf = self._softmax_buffer
@@ -543,6 +537,28 @@ class Engine:
         yield FinishEvent(text, stats)
 
 
+def top_k_tokens(logits: Any, k: int, peak: float) -> Any:
+    """Indices of the k largest logits, largest first; `peak` is the largest logit.
+
+    The top k almost always lie within a few nats of the peak: select among those (one
+    comparison pass) instead of partitioning the whole vocabulary (~3x slower). A flat
+    distribution has fewer than k there: the margin widens before the whole vocabulary is
+    searched."""
+    import numpy as np
+
+    pool = None
+    for margin in (CANDIDATE_MARGIN, 2 * CANDIDATE_MARGIN, 4 * CANDIDATE_MARGIN):
+        near = np.flatnonzero(logits >= peak - margin)
+        if len(near) >= k:
+            pool = near
+            break
+    if pool is None:
+        pool = np.arange(len(logits))
+    if k < len(pool):
+        pool = pool[np.argpartition(logits[pool], -k)[-k:]]
+    return pool[np.argsort(-logits[pool], kind="stable")]
+
+
 def _softmax_at(logits: Any, top: Any, peak: float, temperature: float, buf: Any) -> Any:
     """Probabilities of the `top` tokens under softmax(logits / temperature) over the
     whole vocabulary, computed stably around the peak logit in a reused buffer (this runs
@@ -553,7 +569,7 @@ def _softmax_at(logits: Any, top: Any, peak: float, temperature: float, buf: Any
     if temperature != 1.0:
         np.divide(buf, temperature, out=buf)
     np.exp(buf, out=buf)
-    total = float(buf.sum(dtype=np.float64))
+    total = float(buf.sum())  # numpy's pairwise float32 sum: ~1e-7 relative error, 3x faster
     return buf[top].astype(np.float64) / total
 
 

@@ -386,3 +386,27 @@ def test_token_spans_mark_special_tokens(chat_engine: Engine) -> None:
     assert {"<bos>", "<start_of_turn>", "<end_of_turn>"} <= specials
     assert not any(s.special for s in spans if s.text == "你好")
     assert "".join(texts) == plan.text
+
+
+@pytest.mark.parametrize("case", ["peaked", "nine_near", "flat", "two_far_groups"])
+def test_top_k_tokens_match_a_full_sort(case: str) -> None:
+    import numpy as np
+
+    from engine.runtime import top_k_tokens
+
+    rng = np.random.default_rng(7)
+    logits = (rng.standard_normal(50_000) * 3).astype(np.float32)
+    if case == "peaked":
+        logits[123] = 40.0
+    elif case == "nine_near":  # fewer than k within the first margin: it must widen
+        logits[:9] = 60.0 - np.arange(9, dtype=np.float32)
+        logits[9:] -= 10.0
+    elif case == "flat":
+        logits = (rng.standard_normal(50_000) * 0.01).astype(np.float32)
+    else:  # one token far above everything: the whole vocabulary is searched
+        logits[0] = 500.0
+    for k in (1, 10, 40):
+        got = top_k_tokens(logits, k, float(logits.max()))
+        want = np.argsort(-logits, kind="stable")[:k]
+        assert len(got) == k
+        assert np.array_equal(logits[got], logits[want])  # same values, largest first
