@@ -132,7 +132,7 @@ MODEL=$(find "$R/opt/mingjing" -name gemma-3-270m-q4_k_m.gguf | head -1); MODEL=
 # show it, so the screenshot proves CJK glyphs render and non-ASCII paths open.
 OPENED=/home/tester/模型/明镜测试模型.gguf
 as_user sh -c "mkdir -p ~/模型 && cp '$MODEL' '$OPENED'"
-as_user env DISPLAY=":$DISPLAY_NUM" LANG=zh_CN.UTF-8 QT_QPA_PLATFORM=xcb \
+as_user env DISPLAY=":$DISPLAY_NUM" LANG=zh_CN.UTF-8 LC_ALL=zh_CN.UTF-8 QT_QPA_PLATFORM=xcb \
   timeout 25 mingjing "$OPENED" > "$WORK/gui.txt" 2>&1 &
 GUI=$!
 sleep "${GUI_WAIT:-15}"
@@ -146,7 +146,7 @@ step "uninstall: the program goes, the user's data stays"
 in_root apt-get remove -y -qq mingjing >> "$LOG" 2>&1
 [ ! -e "$R/opt/mingjing" ] && [ ! -e "$R/usr/bin/mingjing" ] || fail "files left after remove"
 in_root apt-get purge -y -qq mingjing >> "$LOG" 2>&1
-[ -s "$R$MODEL" ] && [ -f "$R/home/tester/.local/share/Mingjing/knowledge.db" ] \
+[ -s "$R$OPENED" ] && [ -f "$R/home/tester/.local/share/Mingjing/knowledge.db" ] \
   || fail "user data was removed"
 echo "removed and purged; ~/.local/share/Mingjing kept: $(ls "$R/home/tester/.local/share/Mingjing" | tr '\n' ' ')" | tee -a "$LOG"
 echo; echo "OK: clean-root install check passed (log: $LOG)" | tee -a "$LOG"
