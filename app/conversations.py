@@ -396,7 +396,7 @@ class ConversationStore:
                 # foreign database is refused before anything (even the WAL switch, which
                 # rewrites the header) is written.
                 self._check_ownership(conn)
-                self._configure(conn)
+                self._configure(conn, busy_timeout_ms / 1000)
                 self._migrate(conn)
         except BaseException:
             self._conn = None
@@ -478,8 +478,10 @@ class ConversationStore:
                 _rollback_quietly(conn)
                 raise
 
-    def _configure(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    def _configure(self, conn: sqlite3.Connection, timeout_s: float) -> None:
+        from kb.db import enable_wal
+
+        enable_wal(conn, timeout_s)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.create_function("mj_casefold", 1, _casefold, deterministic=True)

@@ -7,6 +7,7 @@ drop-in `sqlean` module, which bundles a recent SQLite with extension loading, i
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,6 +34,25 @@ def sqlite_module() -> ModuleType:
     return sqlean  # type: ignore[no-any-return,unused-ignore]
 
 
+def enable_wal(conn: Any, timeout_s: float) -> None:
+    """PRAGMA journal_mode=WAL, retried for up to `timeout_s` while another connection holds
+    the lock. SQLite answers SQLITE_BUSY to this without calling the busy handler, so on a
+    fresh file opened by several connections at once it would otherwise fail at once."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            return
+        except Exception as exc:  # sqlite3's or sqlean's OperationalError
+            message = str(exc).lower()
+            if ("locked" not in message and "busy" not in message) \
+                    or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 def connect(path: Path | str, *, module: ModuleType | None = None) -> Any:
     """Open a connection with sqlite-vec loaded, WAL on, foreign keys enforced."""
     import sqlite_vec
@@ -45,7 +65,7 @@ def connect(path: Path | str, *, module: ModuleType | None = None) -> Any:
         conn.enable_load_extension(True)
         sqlite_vec.load(conn)
         conn.enable_load_extension(False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        enable_wal(conn, 10.0)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
     except mod.DatabaseError as exc:

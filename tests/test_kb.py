@@ -416,3 +416,30 @@ def test_sentence_transformers_missing_is_a_clear_embedder_error(
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails
     with pytest.raises(EmbedderError, match=r"not installed.*built-in embedder"):
         load_embedder(str(tmp_path))
+
+
+def test_many_connections_open_a_fresh_knowledge_db_at_once(tmp_path: Path) -> None:
+    """The WAL switch on a fresh file answers SQLITE_BUSY without waiting; it is retried."""
+    for round_ in range(5):
+        path = tmp_path / f"fresh{round_}.db"
+        barrier = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def opener(path: Path = path, barrier: threading.Barrier = barrier,
+                   errors: list[BaseException] = errors) -> None:
+            try:
+                barrier.wait(timeout=30)
+                conn = connect(path)
+                try:
+                    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+                finally:
+                    conn.close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=opener) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
