@@ -409,3 +409,12 @@ def test_context_bar_labels_get_the_height_their_wrapped_text_needs(
         assert label.minimumHeight() >= needed
     # an entry's name is never split over two lines
     assert "&nbsp;for&nbsp;" in context_bar.legend.text().replace("\u2060", "")
+
+
+def test_fill_numbered_placeholders_in_one_pass() -> None:
+    from ui.format import fill
+
+    assert fill("%2 个提示词词元中有 %1 个复用", 5, 30) == "30 个提示词词元中有 5 个复用"
+    # a value that itself contains a placeholder (a user's question) is not filled again
+    assert fill("“%1”: %2 passage(s)", "100%2 sure", 3) == "“100%2 sure”: 3 passage(s)"
+    assert fill("%1 and %3", "a") == "a and %3"

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
@@ -36,10 +35,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.types import Candidate, ContextMap, GenerationStats, TokenSpan
+from engine.types import ContextMap, GenerationStats, TokenSpan
 from ui.context_bar import ContextBar
-from ui.format import human_bytes, human_count, visible_piece
+from ui.format import fill, human_bytes, human_count, visible_piece
 from ui.prompt_view import PromptView
+
+if TYPE_CHECKING:
+    from ui.model_worker import TokenStep
 
 MUTED = "color: palette(mid);"
 
@@ -105,22 +107,6 @@ def probability_color(p: float) -> QColor:
     return QColor.fromHsv(hue, 70, 250)
 
 
-@dataclass(frozen=True)
-class Step:
-    """A generated token as the panel shows it (the model thread's TokenStep)."""
-
-    token_id: int
-    piece: str
-    special: bool
-    candidates: tuple[Candidate, ...]
-
-    def chosen(self) -> Candidate | None:
-        for c in self.candidates:
-            if c.token_id == self.token_id:
-                return c
-        return None
-
-
 # --------------------------------------------------------------------------- generation
 
 
@@ -130,7 +116,7 @@ class GenerationView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.steps: list[Step] = []
+        self.steps: list[TokenStep] = []
         self._follow = True  # select the newest token while streaming
         self._temperature = 1.0
         layout = QVBoxLayout(self)
@@ -207,7 +193,7 @@ class GenerationView(QWidget):
     def temperature(self) -> float:
         return self._temperature
 
-    def add_steps(self, steps: Sequence[Step]) -> None:
+    def add_steps(self, steps: Sequence[TokenStep]) -> None:
         if not steps:
             return
         self.strip.setUpdatesEnabled(False)
@@ -237,9 +223,8 @@ class GenerationView(QWidget):
             self.tr("%n token(s)", "", stats.completion_tokens),
             self.tr("%.1f tokens/s") % stats.decode_tok_s,
             self.tr("first token after %.2f s") % stats.time_to_first_token_s,
-            self.tr("%1 of %2 prompt tokens reused from the last turn")
-            .replace("%1", str(stats.reused_prompt_tokens))
-            .replace("%2", str(stats.prompt_tokens)),
+            fill(self.tr("%1 of %2 prompt tokens reused from the last turn"),
+                 stats.reused_prompt_tokens, stats.prompt_tokens),
         ]
         self.stats.setText(" · ".join(parts))
         self.stats.setToolTip(self.tr(
@@ -306,9 +291,8 @@ class GenerationView(QWidget):
                     cell.setFont(font)
                 self.table.setItem(r, col, cell)
         shown = sum(c.probability for c in cands)
-        note = self.tr("Step %1: these %2 candidates hold %3 % of the probability.")
-        note = (note.replace("%1", str(row + 1)).replace("%2", str(len(cands)))
-                .replace("%3", f"{100 * shown:.1f}"))
+        note = fill(self.tr("Step %1: these %2 candidates hold %3 % of the probability."),
+                    row + 1, len(cands), f"{100 * shown:.1f}")
         if cands and not chosen_in:
             note += " " + self.tr("The token picked (id %d) was not among them: the sampler "
                                   "drew a less likely one.") % step.token_id
@@ -373,20 +357,18 @@ class RetrievalView(QWidget):
         self.hits = list(hits)
         used = [h for h in hits if h.get("in_prompt")]
         tokens = sum(int(h.get("prompt_tokens") or 0) for h in used)
-        self.summary.setText(
+        self.summary.setText(fill(
             self.tr("“%1”: %2 passage(s) found, %3 in the prompt (%4 of %5 budget tokens). "
-                    "Double-click a row to open the passage.")
-            .replace("%1", query[:80]).replace("%2", str(len(hits)))
-            .replace("%3", str(len(used))).replace("%4", str(tokens))
-            .replace("%5", str(budget))
-        )
+                    "Double-click a row to open the passage."),
+            query[:80], len(hits), len(used), tokens, budget,
+        ))
         self.table.setRowCount(len(hits))
         for r, h in enumerate(hits):
             vs, vr = h.get("vector_score"), h.get("vector_rank")
             ks, kr = h.get("keyword_score"), h.get("keyword_rank")
             vector = f"{vs:.3f} (#{vr})" if isinstance(vs, int | float) else "—"
             keyword = f"{ks:.2f} (#{kr})" if isinstance(ks, int | float) else "—"
-            name = str(h.get("path", "")).replace("\\", "/").rsplit("/", 1)[-1]
+            name = _file_name(h)
             fits = bool(h.get("in_prompt"))
             cells = [
                 str(r + 1),
@@ -420,8 +402,12 @@ class RetrievalView(QWidget):
         if 0 <= row < len(self.hits):
             hit = dict(self.hits[row])
             hit.setdefault("number", row + 1)
-            hit.setdefault("name", str(hit.get("path", "")).replace("\\", "/").rsplit("/", 1)[-1])
+            hit.setdefault("name", _file_name(hit))
             self.passage_activated.emit(hit)
+
+
+def _file_name(hit: dict[str, Any]) -> str:
+    return str(hit.get("path", "")).replace("\\", "/").rsplit("/", 1)[-1]
 
 
 # ---------------------------------------------------------------------------- model card
@@ -458,12 +444,11 @@ class ModelCard(QWidget):
             template = self.tr("None: a base model, it continues text")
 
         def tokens(n: int) -> str:
-            return self.tr("%1 tokens").replace("%1", f"{n:,}")
+            return fill(self.tr("%1 tokens"), f"{n:,}")
 
-        memory = (self.tr("about %1 (weights %2 + KV cache %3)")
-                  .replace("%1", human_bytes(info.file_size + kv))
-                  .replace("%2", human_bytes(info.file_size))
-                  .replace("%3", human_bytes(kv))) if kv is not None else self.tr("unknown")
+        memory = fill(self.tr("about %1 (weights %2 + KV cache %3)"),
+                      human_bytes(info.file_size + kv), human_bytes(info.file_size),
+                      human_bytes(kv)) if kv is not None else self.tr("unknown")
         rows = [
             ("name", self.tr("Name"), str(info.name), ""),
             ("architecture", self.tr("Architecture"), str(info.architecture),
@@ -474,8 +459,8 @@ class ModelCard(QWidget):
              self.tr("The learned numbers (weights). More usually means more capable, "
                      "bigger and slower.")),
             ("quantization", self.tr("Quantization"),
-             self.tr("%1, %2 bits per weight").replace("%1", str(info.quantization))
-             .replace("%2", f"{info.bits_per_weight:.2f}"),
+             fill(self.tr("%1, %2 bits per weight"), info.quantization,
+                  f"{info.bits_per_weight:.2f}"),
              self.tr("Weights stored with fewer bits than the 16 they were trained in: "
                      "smaller and faster, slightly less precise.")),
             ("file_size", self.tr("File size"), human_bytes(info.file_size),
@@ -534,7 +519,7 @@ class ConceptPanel(QWidget):
         super().__init__(parent)
         self.setMinimumWidth(300)
         self._reply_tokens = 0
-        self._pending_steps: list[Step] = []
+        self._pending_steps: list[TokenStep] = []
         self._streaming = False
         # The last draft inspection shown (for tests and the window's status).
         self.draft_tokens = 0
@@ -635,11 +620,10 @@ class ConceptPanel(QWidget):
         if not draft:
             self.input_label.setText(self.tr("Type a message to count its tokens."))
         else:
-            self.input_label.setText(
-                self.tr("%1 characters → %2 tokens (%3 characters per token)")
-                .replace("%1", str(len(draft))).replace("%2", str(tokens))
-                .replace("%3", f"{chars_per_token:.2f}")
-            )
+            self.input_label.setText(fill(
+                self.tr("%1 characters → %2 tokens (%3 characters per token)"),
+                len(draft), tokens, f"{chars_per_token:.2f}",
+            ))
         if self._streaming:
             return  # the bar shows the turn being generated until it ends
         if error:
@@ -651,10 +635,11 @@ class ConceptPanel(QWidget):
 
     def set_knowledge_note(self, kbs: Sequence[str], budget: int) -> None:
         if kbs:
-            self.knowledge_note.setText(
+            self.knowledge_note.setText(fill(
                 self.tr("Knowledge on (%1): up to %2 tokens of retrieved passages are added "
-                        "from the free space when you send.")
-                .replace("%1", ", ".join(kbs)).replace("%2", str(budget)))
+                        "from the free space when you send."),
+                ", ".join(kbs), budget,
+            ))
             self.knowledge_note.show()
         else:
             self.knowledge_note.hide()
@@ -674,7 +659,7 @@ class ConceptPanel(QWidget):
         self.generation_view.begin(temperature)
         self._step_timer.start()
 
-    def add_step(self, step: Step) -> None:
+    def add_step(self, step: TokenStep) -> None:
         self._pending_steps.append(step)
 
     def end_turn(self, stats: GenerationStats | None) -> None:

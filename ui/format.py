@@ -1,6 +1,22 @@
-"""Short human-readable numbers for labels: 268M parameters, 253.1 MB, "↵" for newlines."""
+"""Short human-readable numbers for labels: 268M parameters, 253.1 MB, "↵" for newlines;
+`fill` for translated texts with numbered placeholders."""
 
 from __future__ import annotations
+
+import re
+
+_PLACEHOLDER = re.compile(r"%(\d+)")
+
+
+def fill(template: str, *values: object) -> str:
+    """QString.arg for Python strings: %1, %2, ... become `values` in one pass, so a
+    translation may reorder them and a value containing "%2" is left as it is."""
+
+    def value(match: re.Match[str]) -> str:
+        i = int(match.group(1))
+        return str(values[i - 1]) if 1 <= i <= len(values) else match.group(0)
+
+    return _PLACEHOLDER.sub(value, template)
 
 
 def human_count(n: int) -> str:

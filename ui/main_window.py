@@ -400,11 +400,8 @@ class MainWindow(QMainWindow):
         )
 
     def _on_token(self, conversation_id: int, step: TokenStep) -> None:
-        from ui.concept_panel import Step
-
         if self.concept_panel is not None and conversation_id == self.streaming_cid:
-            self.concept_panel.add_step(
-                Step(step.token_id, step.piece, step.special, step.candidates))
+            self.concept_panel.add_step(step)
 
     def _update_knowledge_note(self) -> None:
         from app.rag import DEFAULT_CONTEXT_TOKENS

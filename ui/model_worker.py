@@ -72,6 +72,13 @@ class TokenStep:
     special: bool
     candidates: tuple[Candidate, ...]
 
+    def chosen(self) -> Candidate | None:
+        """The picked token among the candidates, None when the sampler drew one outside."""
+        for c in self.candidates:
+            if c.token_id == self.token_id:
+                return c
+        return None
+
 
 @dataclass
 class Retrieved:

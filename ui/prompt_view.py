@@ -64,15 +64,6 @@ def hex_bytes(raw: bytes) -> str:
     return raw.hex(" ")
 
 
-def display_text(span: TokenSpan) -> str:
-    """What the view draws for one token (before its newlines are marked)."""
-    if span.special:
-        return span.text
-    if not is_valid_piece(span):
-        return f"<{hex_bytes(span.raw)}>"
-    return span.text.replace("\r", CARRIAGE_RETURN_MARK)
-
-
 class _TokenEdit(QPlainTextEdit):
     """The read-only text area; tooltips come from the owning PromptView."""
 
