@@ -9,13 +9,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench translations clean-venv package package-check package-check-root
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml packaging/llama_wheel.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# llama.cpp for the portable x86-64 baseline (AVX2; never -march=native, never AMX),
+	@# built once per flag set (~8 min on 2 cores) into ~/.cache/mingjing/wheels.
+	$(PY) packaging/llama_wheel.py install portable
 	@# torch first and pinned, so sentence-transformers does not pull a CUDA build.
 	$(PY) -m pip install --quiet "torch==2.13.0"
-	@# llama-cpp-python builds llama.cpp from source (~8 min on 2 cores, cached afterwards).
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
 run: $(STAMP)

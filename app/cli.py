@@ -136,8 +136,17 @@ def cmd_model_info(args: argparse.Namespace, paths: AppPaths) -> int:
         return _fail(str(exc))
     except DefaultModelError as exc:
         return _fail(str(exc), EXIT_FAILED)
+    from engine.cpu_backend import ensure_loaded
+    from engine.errors import EngineError
+
+    try:
+        build = ensure_loaded()  # what llama.cpp will run on: its CPU variant and features
+    except EngineError as exc:
+        return _fail(str(exc), EXIT_FAILED)
     if args.json:
-        print(json.dumps(model_info_dict(info), ensure_ascii=False, indent=2))
+        data = model_info_dict(info)
+        data["engine"] = build.to_dict()
+        print(json.dumps(data, ensure_ascii=False, indent=2))
         return EXIT_OK
     rows = [
         ("file", str(info.path)),
@@ -150,11 +159,23 @@ def cmd_model_info(args: argparse.Namespace, paths: AppPaths) -> int:
         ("chat template", "yes" if info.has_chat_template else "none (base model: continues text)"),
         ("special tokens", ", ".join(f"{t.name}={t.id} {t.text or ''}".strip()
                                      for t in info.special_tokens)),
+        ("engine", engine_summary(build)),
+        ("cpu", build.cpu or "unknown"),
     ]
+    rows += [("llama.cpp", build.system_info)]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
     return EXIT_OK
+
+
+def engine_summary(build: Any) -> str:
+    """`llama.cpp CPU variant zen4: AVX AVX2 ...` or, for a build with one CPU backend,
+    `llama.cpp CPU: AVX AVX2 ...`."""
+    features = " ".join(build.features) or "no SIMD extensions"
+    if build.variant:
+        return f"llama.cpp CPU variant {build.variant}: {features}"
+    return f"llama.cpp CPU: {features}"
 
 
 def model_info_dict(info: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import codecs
 import ctypes
-import logging
 import random
 import threading
 import time
@@ -39,26 +38,9 @@ from engine.types import (
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
-log = logging.getLogger("mingjing.llama")
+    from engine.cpu_backend import EngineBuild
+
 CANDIDATE_MARGIN = 8.0  # nats below the top logit searched first for the top-k candidates
-_log_sink: Any = None
-
-
-def _route_llama_logs() -> None:
-    """Send llama.cpp's own log lines to Python logging instead of the terminal."""
-    global _log_sink
-    if _log_sink is not None:
-        return
-    import llama_cpp
-
-    def sink(level: int, text: bytes, _user_data: Any) -> None:
-        line = text.decode("utf-8", errors="replace").rstrip()
-        if line:
-            # ggml levels: 1 debug, 2 info, 3 warn, 4 error, 5 continuation
-            log.log(logging.WARNING if level == 4 else logging.DEBUG, "%s", line)
-
-    _log_sink = llama_cpp.llama_log_callback(sink)
-    llama_cpp.llama_log_set(_log_sink, ctypes.c_void_p(0))
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -97,6 +79,7 @@ class Engine:
         self.add_bos: bool = bool(llama._model.add_bos_token())
         self.bos_text: str = llama._model.token_get_text(self.bos_id) if self.bos_id >= 0 else ""
         self.n_vocab: int = llama.n_vocab()
+        self.build: EngineBuild | None = None  # what llama.cpp runs on (CPU variant)
 
     # ----------------------------------------------------------------- loading
 
@@ -120,10 +103,12 @@ class Engine:
         if info.context_length:
             n_ctx = min(n_ctx, info.context_length)
         try:
+            from engine.cpu_backend import ensure_loaded
+
+            build = ensure_loaded()  # the CPU check, and the CPU variant of a bundle
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - install problem
             raise EngineError(f"llama-cpp-python is not installed: {exc}") from exc
-        _route_llama_logs()
         try:
             llama = Llama(
                 model_path=str(path),
@@ -152,6 +137,7 @@ class Engine:
         else:
             source = BUILTIN_TEMPLATES.get(template, template)
         engine = cls(llama, info, params, None)
+        engine.build = build
         if source:
             eos_text = llama._model.token_get_text(engine.eos_id) if engine.eos_id >= 0 else ""
             engine.template = ChatTemplate(source, bos_token=engine.bos_text, eos_token=eos_text)

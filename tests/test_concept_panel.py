@@ -209,13 +209,17 @@ def test_temperature_preview_matches_the_engines_softmax(completion_engine: Engi
 
 
 def test_model_card_explains_memory(qtbot: QtBot, default_model_path: Path) -> None:
+    from engine.cpu_features import read_cpu_features
     from engine.gguf import read_model_info
 
     info = read_model_info(default_model_path)
     panel = ConceptPanel()
     qtbot.addWidget(panel)
-    panel.show_model(info, 4096, "completion")
+    from engine.cpu_backend import ensure_loaded
+
+    panel.show_model(info, 4096, "completion", ensure_loaded())
     values = panel.model_card.values
+    assert "AVX2" in values["engine"] or read_cpu_features() is None
     assert values["architecture"] == "gemma3"
     kv = info.kv_cache_bytes(4096)
     assert kv is not None and kv > 0

@@ -29,6 +29,33 @@ def run_gui(paths: AppPaths) -> int:
     return app.exec()
 
 
+def show_cpu_unsupported(paths: AppPaths, missing: list[str]) -> None:
+    """Say, in a dialog, that this processor cannot run the engine (the one-line message is
+    already on stderr). Qt itself runs on such CPUs; nothing built for AVX2 is loaded."""
+    import os
+
+    from PySide6.QtCore import QCoreApplication, QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from app.settings import load_settings
+    from ui.format import fill
+    from ui.i18n import install_translators
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv)
+    install_translators(app, load_settings(paths.settings_file).language)
+    box = QMessageBox(QMessageBox.Icon.Critical, "明镜 Mingjing", QCoreApplication.translate(
+        "Startup", "This computer's processor cannot run Mingjing"))
+    box.setInformativeText(fill(QCoreApplication.translate(
+        "Startup", "It lacks %1, which the language-model engine needs. Mingjing runs on "
+        "x86-64 processors with AVX2: Intel Haswell (2013), AMD Excavator (2015) or newer."),
+        ", ".join(missing)))
+    if os.environ.get("MINGJING_EXIT_AFTER_PAINT"):  # checks: show it, say so, close
+        QTimer.singleShot(0, lambda: (print("cpu-unsupported-dialog", flush=True),
+                                      box.close()))
+    box.exec()
+
+
 def restart_arguments() -> list[str]:
     """Arguments for sys.executable that start Mingjing again the way it was started.
 

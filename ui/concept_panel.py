@@ -432,8 +432,9 @@ class ModelCard(QWidget):
         self.values: dict[str, str] = {}
         self.form.addRow(QLabel(self.tr("No model loaded yet.")))
 
-    def set_model(self, info: Any, n_ctx: int, mode: str) -> None:
-        """`info` is the engine's ModelInfo; `n_ctx` the context size in use."""
+    def set_model(self, info: Any, n_ctx: int, mode: str, build: Any = None) -> None:
+        """`info` is the engine's ModelInfo; `n_ctx` the context size in use; `build` the
+        engine's EngineBuild (which CPU code llama.cpp runs), when known."""
         while self.form.rowCount():
             self.form.removeRow(0)
         kv = info.kv_cache_bytes(n_ctx)
@@ -483,6 +484,16 @@ class ModelCard(QWidget):
              self.tr("Weights plus the KV cache, which stores each token of the window for "
                      "every layer and grows with the context size.")),
         ]
+        if build is not None:
+            features = " ".join(build.features) or "-"
+            engine = (fill(self.tr("CPU variant %1: %2"), build.variant, features)
+                      if build.variant else fill(self.tr("CPU: %1"), features))
+            if build.cpu:
+                engine += f"\n{build.cpu}"
+            rows.append(("engine", self.tr("Engine"), engine,
+                         self.tr("The instruction sets llama.cpp uses on this processor: wider "
+                                 "vector instructions (AVX2, AVX-512) multiply more numbers "
+                                 "per step.")))
         self.values = {}
         for key, label, value, explanation in rows:
             self.values[key] = value
@@ -671,8 +682,8 @@ class ConceptPanel(QWidget):
     def show_retrieval(self, query: str, hits: list[dict[str, Any]], budget: int) -> None:
         self.retrieval_view.set_retrieval(query, hits, budget)
 
-    def show_model(self, info: Any, n_ctx: int, mode: str) -> None:
-        self.model_card.set_model(info, n_ctx, mode)
+    def show_model(self, info: Any, n_ctx: int, mode: str, build: Any = None) -> None:
+        self.model_card.set_model(info, n_ctx, mode, build)
 
     def is_streaming(self) -> bool:
         return self._streaming

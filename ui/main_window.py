@@ -633,7 +633,7 @@ class MainWindow(QMainWindow):
         self._show_placeholder()
         self._update_send_state()
         if self.concept_panel is not None:
-            self.concept_panel.show_model(info, loaded.n_ctx, loaded.mode)
+            self.concept_panel.show_model(info, loaded.n_ctx, loaded.mode, loaded.build)
         if self.tokenizer is not None:
             self.tokenizer.load(loaded.path, LoadParams(n_ctx=loaded.n_ctx),
                                 self.settings.template_arg())

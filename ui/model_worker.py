@@ -27,6 +27,7 @@ from engine.types import (
 if TYPE_CHECKING:
     from app.conversations import ConversationStore
     from app.rag import RagContext
+    from engine.cpu_backend import EngineBuild
     from engine.gguf import ModelInfo
     from engine.runtime import Engine
     from kb.store import KnowledgeStore
@@ -49,6 +50,7 @@ class LoadedModel:
     n_ctx: int
     load_s: float
     is_default: bool
+    build: EngineBuild | None = None  # the CPU code llama.cpp runs
 
 
 @dataclass
@@ -180,6 +182,7 @@ class ModelWorker(QObject):
                 n_ctx=engine.n_ctx,
                 load_s=time.perf_counter() - t0,
                 is_default=request.path is None,
+                build=engine.build,
             )
         )
 

@@ -1198,6 +1198,22 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <source>Weights plus the KV cache, which stores each token of the window for every layer and grows with the context size.</source>
         <translation>权重加上 KV 缓存。KV 缓存为每一层保存窗口中的每个词元，随上下文大小增长。</translation>
     </message>
+    <message>
+        <source>CPU variant %1: %2</source>
+        <translation>CPU 变体 %1：%2</translation>
+    </message>
+    <message>
+        <source>CPU: %1</source>
+        <translation>处理器：%1</translation>
+    </message>
+    <message>
+        <source>Engine</source>
+        <translation>推理引擎</translation>
+    </message>
+    <message>
+        <source>The instruction sets llama.cpp uses on this processor: wider vector instructions (AVX2, AVX-512) multiply more numbers per step.</source>
+        <translation>llama.cpp 在这颗处理器上使用的指令集：更宽的向量指令（AVX2、AVX-512）每一步能同时乘更多的数。</translation>
+    </message>
 </context>
 <context>
     <name>ModelWorker</name>
@@ -1494,6 +1510,17 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>Could not open the document (%s); showing the indexed passage.</source>
         <translation>无法打开文档（%s）；这里显示的是索引中的段落。</translation>
+    </message>
+</context>
+<context>
+    <name>Startup</name>
+    <message>
+        <source>This computer&apos;s processor cannot run Mingjing</source>
+        <translation>这台电脑的处理器无法运行明镜</translation>
+    </message>
+    <message>
+        <source>It lacks %1, which the language-model engine needs. Mingjing runs on x86-64 processors with AVX2: Intel Haswell (2013), AMD Excavator (2015) or newer.</source>
+        <translation>它缺少语言模型引擎所需的 %1。明镜需要支持 AVX2 的 x86-64 处理器：Intel Haswell（2013 年）、AMD Excavator（2015 年）或更新的型号。</translation>
     </message>
 </context>
 </TS>

@@ -1,0 +1,185 @@
+"""Build llama-cpp-python for a named CPU profile, cache the wheel by its flags, install it.
+
+The one place that says how llama.cpp is compiled, for development, tests and installers:
+
+    python packaging/llama_wheel.py install portable [--python PY]   # make run / make test
+    python packaging/llama_wheel.py install bundle   [--python PY]   # packaging/build.sh
+    python packaging/llama_wheel.py flags PROFILE                    # print the CMake flags
+    python packaging/llama_wheel.py key PROFILE                      # print the cache key
+
+Profiles (x86-64; other architectures drop the x86 instruction-set flags):
+- portable: one CPU backend for the x86-64-v3 baseline (AVX, AVX2, FMA, F16C, BMI2: Intel
+  Haswell 2013, AMD Excavator 2015 and later), never `-march=native`, never AMX. The
+  development environment and CI use it, so the suite runs the same code on every CPU of
+  that baseline, whatever the build machine itself supports.
+- bundle: llama.cpp's own multi-variant CPU build (GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS):
+  one libggml-cpu-<variant> per instruction-set level, chosen at run time by
+  engine/cpu_backend.py. packaging/mingjing.spec ships the variants that measured faster
+  (bench/cpu_variants.py).
+- native: `-march=native`, for bench/cpu_variants.py only (the best build that runs on the
+  benchmark machine); never installed into an environment.
+
+llama.cpp defaults to GGML_NATIVE=ON (-march=native of the machine running pip), and pip's
+wheel cache is keyed by the source, not by CMAKE_ARGS: a wheel built natively on one machine
+would be reused silently. So pip's cache is bypassed for this package (--no-cache-dir,
+--no-binary) and the wheel is kept in a cache of our own, keyed by version, flags, Python
+and platform: `$MINGJING_WHEEL_CACHE` or ~/.cache/mingjing/wheels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "llama-cpp-python"
+
+# x86-64-v3 without MOVBE/LZCNT flags llama.cpp has no switch for; AVX-512 and AMX stay off.
+X86_BASELINE = ["-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C=ON",
+                "-DGGML_BMI2=ON", "-DGGML_AVX512=OFF", "-DGGML_AMX_TILE=OFF",
+                "-DGGML_AMX_INT8=OFF", "-DGGML_AMX_BF16=OFF"]
+COMMON = ["-DGGML_NATIVE=OFF", "-DLLAVA_BUILD=OFF"]
+PROFILES = ("portable", "bundle", "native")
+
+
+def is_x86_64() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def profile_flags(profile: str) -> list[str]:
+    if profile == "portable":
+        return COMMON + (X86_BASELINE if is_x86_64() else [])
+    if profile == "bundle":
+        if is_x86_64():
+            return [*COMMON, "-DGGML_BACKEND_DL=ON", "-DGGML_CPU_ALL_VARIANTS=ON"]
+        return COMMON  # Apple silicon: one arm64 build (M1 and later), Metal on by default
+    if profile == "native":  # bench/cpu_variants.py only: the best build for this machine
+        return ["-DGGML_NATIVE=ON", "-DLLAVA_BUILD=OFF"]
+    raise SystemExit(f"unknown profile {profile!r} ({', '.join(PROFILES)})")
+
+
+def pinned_requirement() -> str:
+    """`llama-cpp-python==X.Y.Z` exactly as pyproject.toml pins it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    for requirement in project["dependencies"]:
+        if re.match(rf"\s*{re.escape(PACKAGE)}\s*==", requirement, re.IGNORECASE):
+            return requirement.split(";")[0].split("#")[0].strip()
+    raise SystemExit(f"pyproject.toml does not pin {PACKAGE}==VERSION")
+
+
+def python_tag(python: str) -> dict[str, str]:
+    code = ("import json, platform, sys, sysconfig; print(json.dumps({'impl': "
+            "sys.implementation.cache_tag, 'platform': sysconfig.get_platform(), "
+            "'machine': platform.machine()}))")
+    out = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def cache_key(profile: str, python: str) -> str:
+    """What the wheel depends on: the pinned version, the flags, the Python and platform."""
+    data = {"requirement": pinned_requirement(), "flags": profile_flags(profile),
+            "python": python_tag(python)}
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{profile}-{digest}"
+
+
+def cache_dir() -> Path:
+    if os.environ.get("MINGJING_WHEEL_CACHE"):
+        return Path(os.environ["MINGJING_WHEEL_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mingjing" / "wheels"
+
+
+def build(profile: str, python: str, target: Path) -> Path:
+    """Build the wheel into `target` (a fresh folder per key) and return its path."""
+    flags = profile_flags(profile)
+    env = dict(os.environ, CMAKE_ARGS=" ".join(flags), FORCE_CMAKE="1")
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+    print(f"llama_wheel: building {pinned_requirement()} for profile {profile!r} "
+          f"({' '.join(flags)}); about 8 minutes on 2 cores (the bundle's variants: longer)",
+          file=sys.stderr, flush=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
+        subprocess.run(
+            [python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir",
+             "--no-binary", PACKAGE, "--wheel-dir", tmp, pinned_requirement()],
+            check=True, env=env)
+        wheels = list(Path(tmp).glob("llama_cpp_python-*.whl"))
+        if len(wheels) != 1:
+            raise SystemExit(f"llama_wheel: expected one wheel, found {wheels}")
+        staged = Path(tmp) / "out"
+        staged.mkdir()
+        shutil.move(str(wheels[0]), staged / wheels[0].name)
+        (staged / "flags.json").write_text(json.dumps(
+            {"requirement": pinned_requirement(), "profile": profile, "flags": flags,
+             "python": python_tag(python)}, indent=2), encoding="utf-8")
+        try:
+            os.replace(staged, target)  # atomic: a half-built wheel is never found
+        except OSError:
+            if not target.is_dir():  # another build finished first: use that one
+                raise
+    return wheel_in(target)
+
+
+def wheel_in(folder: Path) -> Path:
+    wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
+    if not wheels:
+        raise FileNotFoundError(folder)
+    return wheels[0]
+
+
+def ensure_wheel(profile: str, python: str) -> Path:
+    folder = cache_dir() / cache_key(profile, python)
+    try:
+        return wheel_in(folder)
+    except FileNotFoundError:
+        return build(profile, python, folder)
+
+
+def install(profile: str, python: str) -> None:
+    """Install the profile's wheel into `python`'s environment unless it is there already
+    (a stamp in the environment records the key of the wheel installed last)."""
+    key = cache_key(profile, python)
+    prefix = subprocess.run([python, "-c", "import sys; print(sys.prefix)"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    stamp = Path(prefix) / ".llama-cpp-build"
+    have = subprocess.run([python, "-c", "import llama_cpp"], capture_output=True).returncode == 0
+    if have and stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == key:
+        return
+    wheel = ensure_wheel(profile, python)
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-cache-dir",
+                    "--force-reinstall", str(wheel)], check=True)
+    stamp.write_text(key + "\n", encoding="utf-8")
+    print(f"llama_wheel: installed {wheel.name} ({key})", file=sys.stderr)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=("install", "wheel", "flags", "key"))
+    parser.add_argument("profile", choices=PROFILES)
+    parser.add_argument("--python", default=sys.executable,
+                        help="the environment's Python (default: this one)")
+    args = parser.parse_args(argv)
+    if args.action == "flags":
+        print(" ".join(profile_flags(args.profile)))
+    elif args.action == "key":
+        print(cache_key(args.profile, args.python))
+    elif args.action == "wheel":
+        print(ensure_wheel(args.profile, args.python))
+    else:
+        install(args.profile, args.python)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
