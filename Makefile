@@ -7,7 +7,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench translations clean-venv package package-check package-check-root
+.PHONY: run test lint bench translations clean-venv package package-check package-check-root \
+	package-check-cpus
 
 $(STAMP): pyproject.toml packaging/llama_wheel.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +65,11 @@ package:
 # Build the bundle and check it answers `mingjing ask` offline from an empty data folder.
 package-check:
 	PYTHON=$(PYTHON) packaging/check_bundle.sh --build
+
+# The bundle under emulated older CPUs (qemu-user): Haswell answers, Nehalem and Sandy
+# Bridge get one line and exit code 2.
+package-check-cpus:
+	packaging/check_cpu_compat.sh
 
 # Install the .deb into a clean Debian root; run it there offline and under Xvfb (root).
 package-check-root:

@@ -7,9 +7,9 @@ import json
 import signal
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 
+from app import model_cli
 from app.paths import AppPaths
 from kb.db import DatabaseError as KnowledgeError
 
@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     ask = sub.add_parser("ask", parents=[common], help="answer one prompt, streamed to stdout")
     ask.add_argument("prompt", metavar="PROMPT", help="the prompt; '-' reads standard input")
-    ask.add_argument("--model", metavar="PATH", help="GGUF file (default: the built-in model)")
+    ask.add_argument("--model", metavar="MODEL",
+                     help=f"{model_cli.MODEL_HELP} (default: the model chosen in the window, "
+                          "at first the built-in chat model)")
     ask.add_argument("--system", metavar="TEXT", help="system prompt")
     ask.add_argument("--max-tokens", type=int, metavar="N", help="reply length limit")
     ask.add_argument("--temperature", type=float, metavar="T")
@@ -97,16 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     kb_emb.add_argument("spec", metavar="SPEC",
                         help="'use-multilingual-v3' or a sentence-transformers folder")
 
-    tokens = sub.add_parser("tokens", parents=[common], help="show how a text becomes tokens")
-    tokens.add_argument("text", metavar="TEXT", help="the text; '-' reads standard input")
-    tokens.add_argument("--model", metavar="PATH", help="GGUF file (default: the built-in model)")
-    tokens.add_argument("--json", action="store_true")
-
-    model = sub.add_parser("model", parents=[common], help="model files")
-    model_sub = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
-    info = model_sub.add_parser("info", parents=[common], help="show a GGUF file's metadata")
-    info.add_argument("path", nargs="?", metavar="PATH", help="GGUF file (default: built-in)")
-    info.add_argument("--json", action="store_true")
+    model_cli.add_parsers(sub, common)
     return parser
 
 
@@ -115,97 +108,13 @@ def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
     return code
 
 
-def _resolve_model(paths: AppPaths, model: str | None, settings_model: str | None) -> Path:
-    from app.default_model import ensure_default_model
-
-    chosen = model or settings_model
-    if chosen:
-        return Path(chosen).expanduser()
-    return ensure_default_model(paths.models_dir)
-
-
-def cmd_model_info(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.default_model import DefaultModelError
-    from engine.errors import ModelFileError
-    from engine.gguf import read_model_info
-
-    try:
-        path = _resolve_model(paths, args.path, None)
-        info = read_model_info(path)
-    except ModelFileError as exc:
-        return _fail(str(exc))
-    except DefaultModelError as exc:
-        return _fail(str(exc), EXIT_FAILED)
-    from engine.cpu_backend import ensure_loaded
-    from engine.errors import EngineError
-
-    try:
-        build = ensure_loaded()  # what llama.cpp will run on: its CPU variant and features
-    except EngineError as exc:
-        return _fail(str(exc), EXIT_FAILED)
-    if args.json:
-        data = model_info_dict(info)
-        data["engine"] = build.to_dict()
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-        return EXIT_OK
-    rows = [
-        ("file", str(info.path)),
-        ("name", info.name),
-        ("architecture", info.architecture),
-        ("parameters", f"{info.parameter_count:,}"),
-        ("quantization", f"{info.quantization} ({info.bits_per_weight:.2f} bits per weight)"),
-        ("file size", f"{info.file_size / 1e6:,.1f} MB"),
-        ("trained context", str(info.context_length)),
-        ("chat template", "yes" if info.has_chat_template else "none (base model: continues text)"),
-        ("special tokens", ", ".join(f"{t.name}={t.id} {t.text or ''}".strip()
-                                     for t in info.special_tokens)),
-        ("engine", engine_summary(build)),
-        ("cpu", build.cpu or "unknown"),
-    ]
-    rows += [("llama.cpp", build.system_info)]
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
-    return EXIT_OK
-
-
-def engine_summary(build: Any) -> str:
-    """`llama.cpp CPU variant zen4: AVX AVX2 ...` or, for a build with one CPU backend,
-    `llama.cpp CPU: AVX AVX2 ...`."""
-    features = " ".join(build.features) or "no SIMD extensions"
-    if build.variant:
-        return f"llama.cpp CPU variant {build.variant}: {features}"
-    return f"llama.cpp CPU: {features}"
-
-
-def model_info_dict(info: Any) -> dict[str, Any]:
-    return {
-        "path": str(info.path),
-        "name": info.name,
-        "architecture": info.architecture,
-        "parameter_count": info.parameter_count,
-        "quantization": info.quantization,
-        "file_type": info.file_type,
-        "bits_per_weight": info.bits_per_weight,
-        "file_size": info.file_size,
-        "context_length": info.context_length,
-        "embedding_length": info.embedding_length,
-        "block_count": info.block_count,
-        "vocab_size": info.vocab_size,
-        "has_chat_template": info.has_chat_template,
-        "is_base_model": info.is_base_model,
-        "special_tokens": [
-            {"name": t.name, "id": t.id, "text": t.text} for t in info.special_tokens
-        ],
-    }
-
-
 def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.default_model import DefaultModelError
+    from app.chat_service import ChatService, Started, TurnRequest
+    from app.rag import RetrievalError
     from app.settings import load_settings
-    from engine.errors import EngineError, ModelFileError
-    from engine.runtime import Engine
+    from engine.errors import EngineError
     from engine.types import ChatMessage, FinishEvent, TokenEvent
+    from models.open import open_backend
 
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
@@ -237,55 +146,38 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
     system = args.system if args.system is not None else (settings.system_prompt or None)
 
     try:
-        model_path = _resolve_model(paths, args.model, None)
-        engine = Engine.load(model_path, load, template=None if template == "auto" else template)
-    except ModelFileError as exc:
-        return _fail(str(exc))
-    except (DefaultModelError, EngineError) as exc:
-        return _fail(str(exc), EXIT_FAILED)
+        ref = model_cli.parse_ref(args.model, paths)
+        backend = open_backend(ref, paths.models_dir, load,
+                               template=None if template == "auto" else template)
+    except EngineError as exc:
+        return _fail(str(exc), model_cli.engine_error_code(exc))
 
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
-    if engine.mode == "completion" and not args.json and sys.stderr.isatty():
+    if backend.mode == "completion" and not args.json and sys.stderr.isatty():
         print("(base model: continuing your text)", file=sys.stderr)
-    rag_context = None
+    top_k = args.show_top_k if args.json else 0
+    request = TurnRequest(None, [ChatMessage("user", prompt)], sampling, system=system,
+                          kbs=list(args.kb or []), top_k=args.k, candidates=top_k,
+                          inspect=args.json, persist=False)
+    knowledge = None
+    finish: FinishEvent | None = None
+    steps: list[dict[str, Any]] = []
+    state = None
     try:
-        messages = [ChatMessage("user", prompt)]
-        reserve = engine.reply_reserve(sampling)
-        plan = engine.plan(messages, system=system, reserve=reserve)
-        if args.kb:
-            from app.rag import (
-                DEFAULT_CONTEXT_TOKENS,
-                RetrievalError,
-                augmented_question,
-                build_context,
-                retrieve,
-            )
+        if request.kbs:
             from kb.store import KnowledgeStore
 
-            try:
-                with KnowledgeStore(paths.knowledge_db) as knowledge:
-                    hits = retrieve(knowledge, args.kb, prompt, k=args.k)
-            except (RetrievalError, KnowledgeError) as exc:
-                return _fail(str(exc), EXIT_FAILED)
-            budget = min(DEFAULT_CONTEXT_TOKENS, engine.n_ctx - reserve - plan.prompt_tokens - 8)
-            rag_context = build_context(prompt, hits, engine.count_tokens, max(0, budget))
-            messages = [ChatMessage("user", augmented_question(prompt, rag_context,
-                                                               mode=engine.mode))]
-            plan = engine.plan(messages, system=system, reserve=reserve)
-        finish: FinishEvent | None = None
-        context = engine.context_map(
-            messages, system=system, reserve=reserve,
-            knowledge=rag_context.block if rag_context is not None and rag_context.used else None,
-        )
-        steps: list[dict[str, Any]] = []
-        top_k = args.show_top_k if args.json else 0
-        for event in engine.generate(plan.tokens, sampling, cancel=cancel, candidates=top_k):
-            if isinstance(event, TokenEvent):
+            knowledge = KnowledgeStore(paths.knowledge_db)
+        service = ChatService(backend, knowledge=knowledge, model_ref=str(ref))
+        for event in service.run(request, cancel):
+            if isinstance(event, Started):
+                state = event.state
+            elif isinstance(event, TokenEvent):
                 if top_k:
                     steps.append({
                         "id": event.token_id,
-                        "piece": engine.token_bytes(event.token_id).decode("utf-8", "replace"),
+                        "piece": backend.detokenize([event.token_id]),
                         "candidates": [
                             {"id": c.token_id, "piece": c.piece, "p": c.probability,
                              "p_at_temperature": c.probability_at_temperature}
@@ -295,22 +187,31 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
                 if not args.json and event.text:
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
-            else:
+            elif isinstance(event, FinishEvent):
                 finish = event
+    except (RetrievalError, KnowledgeError) as exc:
+        return _fail(str(exc), EXIT_FAILED)
     except EngineError as exc:
         return _fail(str(exc), EXIT_FAILED)
     finally:
         signal.signal(signal.SIGINT, previous)
-        engine.close()
-    assert finish is not None
+        if knowledge is not None:
+            knowledge.close()
+        description = backend.description
+        backend.close()
+    assert finish is not None and state is not None and state.planned is not None
+    planned = state.planned
+    rag_context = planned.rag
     if args.json:
         out: dict[str, Any] = {
             "reply": finish.text,
-            "mode": plan.mode,
-            "model": model_info_dict(engine.info),
-            "prompt": plan.text,
+            "mode": planned.plan.mode,
+            "model": {"ref": str(ref), **(model_cli.model_info_dict(description.info)
+                                          if description.info is not None else {})},
+            "prompt": planned.plan.text,
+            "prompt_token_ids": list(planned.plan.tokens),
             "stats": finish.stats.to_dict(),
-            "context": context.to_dict(),
+            "context": planned.context.to_dict() if planned.context else None,
         }
         if top_k:
             out["tokens"] = steps
@@ -327,42 +228,11 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
     return 130 if finish.stats.stop_reason == "cancelled" else EXIT_OK
 
 
-def cmd_tokens(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.default_model import DefaultModelError
-    from engine.errors import EngineError, ModelFileError
-    from engine.runtime import Engine
-    from engine.types import LoadParams
-
-    text = sys.stdin.read() if args.text == "-" else args.text
-    try:
-        engine = Engine.load(_resolve_model(paths, args.model, None), LoadParams(n_ctx=256))
-    except ModelFileError as exc:
-        return _fail(str(exc))
-    except (DefaultModelError, EngineError) as exc:
-        return _fail(str(exc), EXIT_FAILED)
-    try:
-        ids = engine.tokenize(text)  # no BOS: the text's own tokens
-        pieces = [engine.token_bytes(t).decode("utf-8", errors="replace") for t in ids]
-    finally:
-        engine.close()
-    ratio = len(text) / len(ids) if ids else 0.0
-    if args.json:
-        print(json.dumps({
-            "count": len(ids),
-            "tokens": [{"id": t, "piece": p} for t, p in zip(ids, pieces, strict=True)],
-            "chars_per_token": round(ratio, 3),
-        }, ensure_ascii=False))
-        return EXIT_OK
-    print(" | ".join(pieces))
-    print(f"{len(ids)} tokens for {len(text)} characters ({ratio:.2f} characters per token)")
-    return EXIT_OK
-
-
 def run_cli(args: argparse.Namespace, paths: AppPaths) -> int:
     if args.command == "ask":
         return cmd_ask(args, paths)
-    if args.command == "tokens":
-        return cmd_tokens(args, paths)
+    if args.command in ("tokens", "compare", "model"):
+        return model_cli.run(args, paths)
     if args.command == "kb":
         from app import kb_cli
         from kb.embedders import EmbedderError
@@ -373,6 +243,4 @@ def run_cli(args: argparse.Namespace, paths: AppPaths) -> int:
             return _fail(str(exc), EXIT_FAILED)
         except EmbedderError as exc:  # e.g. `kb add --embedder FOLDER` that holds no model
             return _fail(str(exc), EXIT_BAD_INPUT)
-    if args.command == "model":
-        return cmd_model_info(args, paths)
     raise AssertionError(f"unknown command {args.command}")

@@ -56,9 +56,10 @@ def configure_engine(paths: AppPaths) -> None:
     from engine import cpu_backend
 
     def probe_model() -> Path | None:
-        from app.default_model import ensure_default_model
+        from models.builtin import GEMMA, ensure_builtin
 
-        return ensure_default_model(paths.models_dir)
+        # Gemma's Q4_K/Q6_K weights reach the kernels (AMX among them) a variant can fault in.
+        return ensure_builtin(GEMMA, paths.models_dir)
 
     cpu_backend.configure(state_file=paths.root / "cpu-backend.json", probe_model=probe_model)
 
@@ -66,10 +67,10 @@ def configure_engine(paths: AppPaths) -> None:
 def _select_model(paths: AppPaths, model: str) -> None:
     """Make MODEL the one the window loads (as choosing it in the window would)."""
     from app.settings import load_settings, save_settings
+    from models.refs import ModelRef
 
     settings = load_settings(paths.settings_file)
-    settings.model_path = str(Path(model).expanduser().resolve())
-    settings.remember_model(settings.model_path)
+    settings.choose_model(ModelRef.file(model))
     save_settings(settings, paths.settings_file)
 
 

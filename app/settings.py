@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.types import LoadParams, SamplingParams, default_threads
+from models.refs import DEFAULT_REF, ModelRef, parse_or_default
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +20,8 @@ TEMPLATE_CHOICES = ("auto", "completion", "gemma", "chatml")
 
 @dataclass
 class Settings:
-    model_path: str | None = None  # None: the embedded default model
-    recent_models: list[str] = field(default_factory=list)
+    model: str = str(DEFAULT_REF)  # a model reference: builtin:ID or file:PATH
+    recent_models: list[str] = field(default_factory=list)  # file references, newest first
     system_prompt: str = ""
     sampling: SamplingParams = field(default_factory=SamplingParams)
     n_ctx: int = 4096
@@ -38,9 +39,17 @@ class Settings:
     def template_arg(self) -> str | None:
         return None if self.chat_template == "auto" else self.chat_template
 
-    def remember_model(self, path: str) -> None:
-        self.recent_models = [path] + [p for p in self.recent_models if p != path]
-        del self.recent_models[MAX_RECENT_MODELS:]
+    @property
+    def model_ref(self) -> ModelRef:
+        return parse_or_default(self.model)
+
+    def choose_model(self, ref: ModelRef) -> None:
+        """Make `ref` the model to open; files join the recent list."""
+        self.model = str(ref)
+        if ref.kind == "file":
+            text = str(ref)
+            self.recent_models = [text] + [r for r in self.recent_models if r != text]
+            del self.recent_models[MAX_RECENT_MODELS:]
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -49,6 +58,7 @@ class Settings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
+        data = migrate(data)
         settings = cls()
         for key, value in data.items():
             if key == "sampling" and isinstance(value, dict):
@@ -60,6 +70,28 @@ class Settings:
         if settings.chat_template not in TEMPLATE_CHOICES:
             settings.chat_template = "auto"
         return settings
+
+
+def migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Settings written by earlier versions: `model_path` (a path, or null for the built-in
+    model of its day, the base Gemma) becomes a model reference. A settings file that never
+    chose a model gets today's default, the built-in chat model; an explicit file stays."""
+    data = dict(data)
+    if "model_path" in data:
+        old = data.pop("model_path")
+        if "model" not in data:
+            data["model"] = str(ModelRef.file(old)) if isinstance(old, str) and old else \
+                str(DEFAULT_REF)
+    recent = data.get("recent_models")
+    if isinstance(recent, list):
+        refs = []
+        for item in recent:
+            if not isinstance(item, str) or not item:
+                continue
+            refs.append(item if item.startswith(("file:", "builtin:")) else
+                        str(ModelRef.file(item)))
+        data["recent_models"] = refs
+    return data
 
 
 def load_settings(path: Path) -> Settings:

@@ -10,12 +10,18 @@ import time
 from pathlib import Path
 
 
-def model_path() -> Path:
-    from app.default_model import ensure_default_model
+def model_path(model_id: str = "gemma-3-270m") -> Path:
+    """A built-in model's file (default: the small base model the older benchmarks use)."""
     from app.paths import AppPaths
+    from models.builtin import ensure_builtin, get_builtin
 
     home = os.environ.get("MINGJING_HOME") or str(Path(tempfile.gettempdir()) / "mingjing-bench")
-    return ensure_default_model(AppPaths.create(home).models_dir)
+    return ensure_builtin(get_builtin(model_id), AppPaths.create(home).models_dir)
+
+
+def chat_model_path() -> Path:
+    """The built-in chat model (Qwen2.5-Coder 0.5B Instruct)."""
+    return model_path("qwen2.5-coder-0.5b-instruct")
 
 
 def threads() -> int:

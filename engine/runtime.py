@@ -14,15 +14,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.backend import Capabilities, ModelBackend, ModelDescription
 from engine.errors import ContextOverflowError, EngineError, ModelFileError
 from engine.gguf import ModelInfo, read_model_info
 from engine.template import BUILTIN_TEMPLATES, ChatTemplate
 from engine.types import (
     Candidate,
     ChatMessage,
-    ContextMap,
     ContextPlan,
-    ContextSegment,
     FinishEvent,
     GenerationEvent,
     GenerationStats,
@@ -32,7 +31,6 @@ from engine.types import (
     StopReason,
     TokenEvent,
     TokenSpan,
-    reply_reserve,
 )
 
 if TYPE_CHECKING:
@@ -52,8 +50,12 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-class Engine:
-    """A loaded model. Create with `Engine.load`; close with `close()`."""
+class Engine(ModelBackend):
+    """A GGUF model run in this process by llama.cpp: the local backend. Create with
+    `Engine.load`; close with `close()`."""
+
+    capabilities = Capabilities(exact_token_counts=True, candidates=True, prefix_reuse=True,
+                                token_pieces=True)
 
     def __init__(
         self,
@@ -153,6 +155,11 @@ class Engine:
     def mode(self) -> Mode:
         return "chat" if self.template is not None else "completion"
 
+    @property
+    def description(self) -> ModelDescription:
+        return ModelDescription(name=self.info.name, source=str(self.info.path), mode=self.mode,
+                                n_ctx=self.n_ctx, info=self.info, build=self.build)
+
     def reset_cache(self) -> None:
         """Forget the KV cache: the next prompt is evaluated from its first token."""
         self._llama.reset()
@@ -232,128 +239,15 @@ class Engine:
         head = f"{system}\n\n" if system else ""
         return head + "".join(m.content for m in messages)
 
-    def reply_reserve(self, sampling: SamplingParams) -> int:
-        return reply_reserve(self.n_ctx, sampling.max_tokens)
-
-    def plan(
+    def stream(
         self,
-        messages: Sequence[ChatMessage],
-        *,
-        system: str | None = None,
-        reserve: int | None = None,
-    ) -> ContextPlan:
-        """Fit a conversation into n_ctx - reserve, dropping the oldest turns (never the
-        system prompt, never the last message). Raises ContextOverflowError when even the
-        last message alone does not fit."""
-        if not messages:
-            raise EngineError("nothing to send: the conversation is empty")
-        if reserve is None:
-            reserve = self.reply_reserve(SamplingParams())
-        budget = self.n_ctx - reserve
-        start = 0
-        while True:
-            kept = list(range(start, len(messages)))
-            text = self.render([messages[i] for i in kept], system)
-            tokens = self.prompt_tokens(text)
-            if len(tokens) <= budget:
-                return ContextPlan(
-                    mode=self.mode,
-                    text=text,
-                    tokens=tokens,
-                    kept=kept,
-                    dropped=list(range(start)),
-                    n_ctx=self.n_ctx,
-                    reserve=reserve,
-                )
-            start = self._next_start(messages, start)
-            if start >= len(messages):
-                raise ContextOverflowError(needed=len(tokens), available=budget)
-
-    def context_map(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        system: str | None = None,
-        reserve: int | None = None,
-        knowledge: str | None = None,
-    ) -> ContextMap:
-        """What fills the window for this conversation, exactly: the segments of the
-        templated prompt (system, each kept history message, retrieved knowledge, this
-        message with the template's tokens), the reply reserve and what is free; and the
-        messages the plan drops. `knowledge` is the retrieved block inside the last message.
-        Raises ContextOverflowError like `plan`."""
-        plan = self.plan(messages, system=system, reserve=reserve)
-        kept = [messages[i] for i in plan.kept]
-        total = plan.prompt_tokens
-        # Token count of the prompt up to the end of each kept message. Templates render a
-        # prefix of a conversation as a prefix of its text, so the differences are the
-        # messages' shares (the last share also holds the generation prompt).
-        bounds = [
-            len(self.prompt_tokens(self.render(kept[: j + 1], system,
-                                               add_generation_prompt=False)))
-            for j in range(len(kept) - 1)
-        ]
-        segments: list[ContextSegment] = []
-        previous = 0
-        system_tokens = self.count_tokens(system) if system else 0
-        for j, index in enumerate(plan.kept):
-            end = bounds[j] if j < len(bounds) else total
-            share = max(0, end - previous)
-            previous = max(previous, end)
-            if j == 0 and system_tokens:
-                taken = min(system_tokens, share)
-                segments.append(ContextSegment("system", "system prompt", taken))
-                share -= taken
-            message = messages[index]
-            last = j == len(plan.kept) - 1
-            if last and knowledge:
-                taken = min(self.count_tokens(knowledge), share)
-                segments.append(ContextSegment("knowledge", "retrieved passages", taken, index))
-                share -= taken
-            kind = "message" if last else "history"
-            segments.append(ContextSegment(kind, f"{message.role} #{index + 1}", share, index))
-        used = sum(s.tokens for s in segments)
-        if used != total:  # a template that is not prefix-stable: the last part absorbs it
-            fixed = segments[-1]
-            segments[-1] = ContextSegment(fixed.kind, fixed.label,
-                                          max(0, fixed.tokens + total - used),
-                                          fixed.message_index)
-        segments.append(ContextSegment("reserve", "reserved for the reply", plan.reserve))
-        segments.append(ContextSegment("free", "free", max(0, plan.free_tokens)))
-        dropped = tuple(
-            ContextSegment("dropped", f"{messages[i].role} #{i + 1}",
-                           self.count_tokens(messages[i].content), i)
-            for i in plan.dropped
-        )
-        return ContextMap(self.n_ctx, total, tuple(segments), dropped)
-
-    def _next_start(self, messages: Sequence[ChatMessage], start: int) -> int:
-        last = len(messages) - 1
-        if start >= last:
-            return last + 1  # only the newest message is left and it does not fit
-        nxt = start + 1
-        if self.mode == "chat":
-            # Drop whole turns: the kept history must start with a user message.
-            while nxt < last and messages[nxt].role != "user":
-                nxt += 1
-        return min(nxt, last)
-
-    # ------------------------------------------------------------ generation
-
-    def respond(
-        self,
-        messages: Sequence[ChatMessage],
+        plan: ContextPlan,
         sampling: SamplingParams,
         *,
-        system: str | None = None,
         cancel: threading.Event | None = None,
+        candidates: int = 0,
     ) -> Iterator[GenerationEvent]:
-        """Plan the prompt for a conversation and generate the next reply."""
-        plan = self.plan(messages, system=system, reserve=self.reply_reserve(sampling))
-        for event in self.generate(plan.tokens, sampling, cancel=cancel):
-            if isinstance(event, FinishEvent):
-                event.stats.dropped_messages = list(plan.dropped)
-            yield event
+        return self.generate(plan.tokens, sampling, cancel=cancel, candidates=candidates)
 
     def next_token_distribution(self, temperature: float = 1.0) -> Any:
         """The full next-token probability distribution (n_vocab float64) at the last

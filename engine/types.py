@@ -124,6 +124,9 @@ class ContextPlan:
     dropped: list[int]  # indices of the oldest messages dropped to fit
     n_ctx: int
     reserve: int  # tokens kept free for the reply
+    messages: tuple[ChatMessage, ...] = ()  # the kept messages (what a remote server is sent)
+    system: str | None = None
+    exact: bool = True  # token counts from the model's own tokenizer, not an estimate
 
     @property
     def prompt_tokens(self) -> int:
@@ -153,11 +156,13 @@ class ContextMap:
     prompt_tokens: int
     segments: tuple[ContextSegment, ...]
     dropped: tuple[ContextSegment, ...]
+    exact: bool = True  # False: counted by an estimate, not the model's own tokenizer
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "n_ctx": self.n_ctx,
             "prompt_tokens": self.prompt_tokens,
+            "exact": self.exact,
             "segments": [asdict(s) for s in self.segments],
             "dropped": [asdict(s) for s in self.dropped],
         }

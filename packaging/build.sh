@@ -29,11 +29,14 @@ if [ ! -x "$PY" ] && [ ! -x "$PY.exe" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ] \
-   || [ packaging/deps.py -nt "$VENV/.installed" ]; then
+   || [ packaging/deps.py -nt "$VENV/.installed" ] \
+   || [ packaging/llama_wheel.py -nt "$VENV/.installed" ] \
+   || [ packaging/llama_cpu_variants.cmake -nt "$VENV/.installed" ]; then
   echo "== build environment ($VENV)"
   "$PY" -m pip install --quiet --upgrade pip
-  # llama-cpp-python builds llama.cpp from source (~8 min on 2 cores) unless pip's wheel
-  # cache has it from an earlier install.
+  # llama.cpp as installers need it: every x86-64 CPU variant, chosen at run time
+  # (packaging/llama_wheel.py; ~12 min on 2 cores the first time, then from its cache).
+  "$PY" packaging/llama_wheel.py install bundle
   "$PY" packaging/deps.py ${DEPS_ARGS[@]+"${DEPS_ARGS[@]}"} > "$BUILD/requirements.txt"
   if [ "${MINGJING_WITH_TORCH:-}" = 1 ]; then  # pinned first: unpinned pulls a CUDA build
     "$PY" -m pip install --quiet "$(grep '^torch' "$BUILD/requirements.txt")"

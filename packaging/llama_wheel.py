@@ -49,6 +49,8 @@ X86_BASELINE = ["-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C
                 "-DGGML_BMI2=ON", "-DGGML_AVX512=OFF", "-DGGML_AMX_TILE=OFF",
                 "-DGGML_AMX_INT8=OFF", "-DGGML_AMX_BF16=OFF"]
 COMMON = ["-DGGML_NATIVE=OFF", "-DLLAVA_BUILD=OFF"]
+# llama-cpp-python installs no CPU variant library by itself; this CMake file does.
+VARIANTS_CMAKE = Path(__file__).resolve().parent / "llama_cpu_variants.cmake"
 PROFILES = ("portable", "bundle", "native")
 
 
@@ -61,7 +63,8 @@ def profile_flags(profile: str) -> list[str]:
         return COMMON + (X86_BASELINE if is_x86_64() else [])
     if profile == "bundle":
         if is_x86_64():
-            return [*COMMON, "-DGGML_BACKEND_DL=ON", "-DGGML_CPU_ALL_VARIANTS=ON"]
+            return [*COMMON, "-DGGML_BACKEND_DL=ON", "-DGGML_CPU_ALL_VARIANTS=ON",
+                    f"-DCMAKE_PROJECT_INCLUDE={VARIANTS_CMAKE.as_posix()}"]
         return COMMON  # Apple silicon: one arm64 build (M1 and later), Metal on by default
     if profile == "native":  # bench/cpu_variants.py only: the best build for this machine
         return ["-DGGML_NATIVE=ON", "-DLLAVA_BUILD=OFF"]
@@ -87,7 +90,9 @@ def python_tag(python: str) -> dict[str, str]:
 
 def cache_key(profile: str, python: str) -> str:
     """What the wheel depends on: the pinned version, the flags, the Python and platform."""
-    data = {"requirement": pinned_requirement(), "flags": profile_flags(profile),
+    flags = [f.replace(VARIANTS_CMAKE.as_posix(), "variants-" + hashlib.sha256(
+        VARIANTS_CMAKE.read_bytes()).hexdigest()[:12]) for f in profile_flags(profile)]
+    data = {"requirement": pinned_requirement(), "flags": flags,
             "python": python_tag(python)}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
     return f"{profile}-{digest}"

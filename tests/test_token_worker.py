@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from engine.runtime import Engine
 from engine.types import ChatMessage, LoadParams
+from models.refs import ModelRef
 from ui.token_worker import Inspection, InspectRequest, TokenizerThread
 
 
@@ -18,7 +19,8 @@ from ui.token_worker import Inspection, InspectRequest, TokenizerThread
 def tokenizer(qtbot: QtBot, default_model_path: Path) -> Iterator[TokenizerThread]:
     thread = TokenizerThread()
     with qtbot.waitSignal(thread.loaded, timeout=30_000):
-        thread.load(str(default_model_path), LoadParams(n_ctx=1024), "gemma")
+        thread.load(ModelRef.file(default_model_path), default_model_path.parent,
+                    LoadParams(n_ctx=1024), "gemma")
     yield thread
     thread.stop()
 

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.chat import TurnRequest, normalize_turns
+from app.chat_service import TurnRequest, normalize_turns
 from app.conversations import Conversation, ConversationStore, StoredMessage
 from app.paths import AppPaths
 from app.settings import Settings, save_settings
@@ -59,6 +59,8 @@ from ui.model_worker import (
 from ui.tasks import Lane
 
 if TYPE_CHECKING:
+    from models.refs import ModelRef
+    from ui.compare_window import CompareWindow
     from ui.concept_panel import ConceptPanel
     from ui.token_worker import Inspection, TokenizerThread
 
@@ -66,7 +68,6 @@ log = logging.getLogger(__name__)
 CANDIDATES_SHOWN = 10  # next-token candidates per generated token for the concept panel
 
 OPEN_MODEL = "__open__"
-BUILTIN = "__builtin__"
 
 
 def stats_line(stats: dict[str, object] | None) -> str:
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
         self.concept_panel: ConceptPanel | None = None
         self.concept_dock: QDockWidget | None = None
         self.tokenizer: TokenizerThread | None = None
+        self.compare_window: CompareWindow | None = None
 
         self.setWindowTitle("明镜 Mingjing")
         self.resize(1320, 800)
@@ -267,6 +269,8 @@ class MainWindow(QMainWindow):
                          self.toggle_kb_panel)
         self._add_action(view_menu, self.tr("&Concept panel"), QKeySequence("Ctrl+I"),
                          self.toggle_concept_panel)
+        self._add_action(view_menu, self.tr("Co&mpare models…"), QKeySequence("Ctrl+Shift+M"),
+                         self.open_compare)
         settings_menu = menu.addMenu(self.tr("&Settings"))
         self._add_action(settings_menu, self.tr("&Preferences…"), QKeySequence("Ctrl+,"),
                          self.open_settings)
@@ -316,7 +320,7 @@ class MainWindow(QMainWindow):
         w.turn_finished.connect(self._on_turn_finished)
         self.lane.submit(self._recover, self._on_db_ready, self._on_db_error)
         self._start_concepts()
-        self.load_model(self.settings.model_path)
+        self.load_model(self.settings.model_ref)
         self._start_knowledge()
         if self.concept_dock is not None and getattr(self, "kb_dock", None) is not None:
             self.tabifyDockWidget(self.concept_dock, self.kb_dock)
@@ -415,6 +419,17 @@ class MainWindow(QMainWindow):
         viewer = SourceViewer(dict(hit), self.lane, self)
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.show()
+
+    def open_compare(self) -> None:
+        """Base vs instruction-tuned, and two tokenizers, in a window of their own."""
+        from ui.compare_window import CompareWindow
+
+        if self.compare_window is None:
+            self.compare_window = CompareWindow(self.paths.models_dir,
+                                                list(self.settings.recent_models), self)
+        self.compare_window.show()
+        self.compare_window.raise_()
+        self.compare_window.activateWindow()
 
     # ------------------------------------------------------------ knowledge
 
@@ -535,29 +550,39 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- models
 
     def _fill_model_picker(self) -> None:
+        from models.builtin import BUILTIN_MODELS
+        from models.refs import ModelRef
+
         self.model_picker.blockSignals(True)
         self.model_picker.clear()
-        self.model_picker.addItem(self.tr("Built-in: Gemma 3 270M (base)"), BUILTIN)
-        for path in self.settings.recent_models:
-            self.model_picker.addItem(Path(path).name, path)
-            self.model_picker.setItemData(self.model_picker.count() - 1, path,
+        for model in BUILTIN_MODELS:
+            label = (self.tr("%s (built-in, chat)") if model.is_chat
+                     else self.tr("%s (built-in, base model)")) % model.label
+            self.model_picker.addItem(label, str(ModelRef.builtin(model)))
+            self.model_picker.setItemData(
+                self.model_picker.count() - 1,
+                self.tr("Instruction-tuned: it answers.") if model.is_chat else
+                self.tr("Pretrained only: it continues text."), Qt.ItemDataRole.ToolTipRole)
+        for text in self.settings.recent_models:
+            ref = ModelRef.parse(text)
+            self.model_picker.addItem(ref.display_name, str(ref))
+            self.model_picker.setItemData(self.model_picker.count() - 1, ref.value,
                                           Qt.ItemDataRole.ToolTipRole)
         self.model_picker.insertSeparator(self.model_picker.count())
         self.model_picker.addItem(self.tr("Open model file…"), OPEN_MODEL)
-        current = self.settings.model_path or BUILTIN
-        index = self.model_picker.findData(current)
+        index = self.model_picker.findData(str(self.settings.model_ref))
         self.model_picker.setCurrentIndex(max(0, index))
         self.model_picker.blockSignals(False)
 
     def _model_picked(self, index: int) -> None:
+        from models.refs import ModelRef
+
         data = self.model_picker.itemData(index)
         if data == OPEN_MODEL:
             self._fill_model_picker()  # restore the shown selection until a file is chosen
             self.open_model_dialog()
-        elif data == BUILTIN:
-            self.load_model(None)
         elif isinstance(data, str):
-            self.load_model(data)
+            self.load_model(ModelRef.parse(data))
 
     def open_model_dialog(self) -> None:
         recent = self.settings.recent_models
@@ -569,16 +594,18 @@ class MainWindow(QMainWindow):
             self.tr("GGUF models (*.gguf);;All files (*)"),
         )
         if path:
-            self.load_model(path)
+            from models.refs import ModelRef
 
-    def load_model(self, path: str | None) -> None:
+            self.load_model(ModelRef.file(path))
+
+    def load_model(self, ref: ModelRef) -> None:
         if self.model_thread is None:
             return
         if self.streaming_cid is not None or self._streaming_new:
             self.model_thread.cancel()
         self.model_thread.load(
             LoadRequest(
-                path=path,
+                ref=ref,
                 params=self.settings.load_params(),
                 template=self.settings.template_arg(),
             )
@@ -596,11 +623,7 @@ class MainWindow(QMainWindow):
         self.model = loaded
         self.progress.hide()
         self.model_picker.setEnabled(True)
-        if not loaded.is_default:
-            self.settings.remember_model(loaded.path)
-            self.settings.model_path = loaded.path
-        else:
-            self.settings.model_path = None
+        self.settings.choose_model(loaded.ref)
         self._save_settings()
         self._fill_model_picker()
         info = loaded.info
@@ -621,7 +644,7 @@ class MainWindow(QMainWindow):
             self.banner.setText(self.tr(
                 "<b>Base model.</b> %s has no chat template: it was only pretrained, so it "
                 "continues whatever text you give it instead of answering. Type the start of "
-                "a text. For conversations, open an instruction-tuned GGUF (Ctrl+O)."
+                "a text. To chat, pick the built-in chat model in the Model list."
             ) % info.name)
             self.banner.show()
         else:
@@ -635,7 +658,7 @@ class MainWindow(QMainWindow):
         if self.concept_panel is not None:
             self.concept_panel.show_model(info, loaded.n_ctx, loaded.mode, loaded.build)
         if self.tokenizer is not None:
-            self.tokenizer.load(loaded.path, LoadParams(n_ctx=loaded.n_ctx),
+            self.tokenizer.load(loaded.ref, self.paths.models_dir, LoadParams(n_ctx=loaded.n_ctx),
                                 self.settings.template_arg())
         self.model_ready.emit(loaded)
 
@@ -943,7 +966,7 @@ class MainWindow(QMainWindow):
         self.settings = new
         self._save_settings()
         if reload:
-            self.load_model(self.settings.model_path)
+            self.load_model(self.settings.model_ref)
         else:
             self.inspect_draft(now=True)
         if new.language != old_language:
@@ -1012,7 +1035,9 @@ class MainWindow(QMainWindow):
             return
         event.acceptProposedAction()
         if models:
-            self.load_model(models[0])
+            from models.refs import ModelRef
+
+            self.load_model(ModelRef.file(models[0]))
         if documents and self.kb_panel is not None:
             self._show_kb_panel()
             self.kb_panel.add_paths(documents)  # type: ignore[attr-defined]
@@ -1031,6 +1056,8 @@ class MainWindow(QMainWindow):
             self.kb_thread.stop()  # type: ignore[attr-defined]
         if self.tokenizer is not None:
             self.tokenizer.stop()
+        if self.compare_window is not None:
+            self.compare_window.shutdown()
         self.lane.submit(self._close_store)
         self.lane.shutdown(wait=True)
         super().closeEvent(event)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from app.chat import TurnRequest, TurnState
+from app.chat_service import TurnRequest, TurnState
 from engine.types import (
     Candidate,
     ContextMap,
@@ -23,13 +23,13 @@ from engine.types import (
     TokenEvent,
     TokenSpan,
 )
+from models.refs import ModelRef
 
 if TYPE_CHECKING:
     from app.conversations import ConversationStore
-    from app.rag import RagContext
+    from engine.backend import ModelBackend
     from engine.cpu_backend import EngineBuild
     from engine.gguf import ModelInfo
-    from engine.runtime import Engine
     from kb.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
@@ -37,19 +37,19 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoadRequest:
-    path: str | None  # None: the built-in model
+    ref: ModelRef
     params: LoadParams = field(default_factory=LoadParams)
     template: str | None = None
 
 
 @dataclass
 class LoadedModel:
-    path: str
+    ref: ModelRef
+    path: str  # the GGUF file (a built-in model's assembled or bundled copy)
     info: ModelInfo
     mode: str
     n_ctx: int
     load_s: float
-    is_default: bool
     build: EngineBuild | None = None  # the CPU code llama.cpp runs
 
 
@@ -62,6 +62,7 @@ class TurnStarted:
     prompt_tokens: int
     context: ContextMap | None = None  # with TurnRequest.inspect
     spans: list[TokenSpan] = field(default_factory=list)  # the prompt's pieces, same
+    tokens: list[int] = field(default_factory=list)  # the prompt's token ids
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,9 @@ class ModelWorker(QObject):
         self._models_dir = models_dir
         self._knowledge_db = knowledge_db
         self._knowledge: KnowledgeStore | None = None
-        self._engine: Engine | None = None
+        self._engine: ModelBackend | None = None
         self._store: ConversationStore | None = None
-        self._model_path: str | None = None
+        self._model_ref: str | None = None
         self._cancel = threading.Event()
 
     # Called from the GUI thread: only touches a thread-safe Event.
@@ -150,22 +151,20 @@ class ModelWorker(QObject):
     def load_model(self, request: LoadRequest) -> None:
         import time
 
-        from app.default_model import DefaultModelError, ensure_default_model
         from engine.errors import EngineError
-        from engine.gguf import read_model_info
-        from engine.runtime import Engine
+        from models.open import check_model, open_backend
 
-        label = request.path or self.tr("built-in model")
+        label = request.ref.display_name
         self.load_started.emit(label)
         t0 = time.perf_counter()
         try:
-            path = Path(request.path) if request.path else ensure_default_model(self._models_dir)
-            read_model_info(path)  # reject a broken file before giving up the current model
-            if self._engine is not None:
+            check_model(request.ref, self._models_dir)  # reject a broken file first,
+            if self._engine is not None:  # before giving up the current model
                 self._engine.close()
                 self._engine = None
-            engine = Engine.load(path, request.params, template=request.template)
-        except (EngineError, DefaultModelError) as exc:
+            engine = open_backend(request.ref, self._models_dir, request.params,
+                                  template=request.template)
+        except EngineError as exc:
             self.load_failed.emit(label, str(exc))
             return
         except Exception as exc:  # a bug, but the app must keep running
@@ -173,22 +172,25 @@ class ModelWorker(QObject):
             self.load_failed.emit(label, self.tr("%s: unexpected error: %s") % (label, exc))
             return
         self._engine = engine
-        self._model_path = str(path)
+        self._model_ref = str(request.ref)
+        description = engine.description
+        assert description.info is not None  # a local model
         self.loaded.emit(
             LoadedModel(
-                path=str(path),
-                info=engine.info,
+                ref=request.ref,
+                path=description.source,
+                info=description.info,
                 mode=engine.mode,
                 n_ctx=engine.n_ctx,
                 load_s=time.perf_counter() - t0,
-                is_default=request.path is None,
-                build=engine.build,
+                build=description.build,
             )
         )
 
     @Slot(object)
     def run_turn(self, request: TurnRequest) -> None:
-        from app.chat import run_turn
+        from app.chat_service import ChatService, Started
+        from app.chat_service import Retrieved as RetrievedEvent
         from app.conversations import StoreError
         from app.rag import RetrievalError
         from engine.errors import EngineError
@@ -204,44 +206,14 @@ class ModelWorker(QObject):
             return
         self._cancel.clear()
         state = TurnState()
-
-        def started(s: TurnState) -> None:
-            assert s.conversation_id is not None and s.assistant_message_id is not None
-            assert s.plan is not None
-            self.turn_started.emit(
-                TurnStarted(
-                    s.conversation_id,
-                    s.user_message_id,
-                    s.assistant_message_id,
-                    list(s.plan.dropped),
-                    s.plan.prompt_tokens,
-                    s.context,
-                    list(s.spans),
-                )
-            )
-
-        def retrieved(rag: RagContext) -> None:
-            self.retrieved.emit(
-                Retrieved(request.conversation_id, rag.query, rag.sources(),
-                          rag.retrieval_report(), rag.budget)
-            )
-
         finish: FinishEvent | None = None
         try:
-            knowledge = self._get_knowledge() if request.kbs else None
-            events = run_turn(
-                self._engine,
-                self._get_store(),
-                request,
-                state,
-                cancel=self._cancel,
-                on_started=started,
-                model_path=self._model_path,
-                knowledge=knowledge,
-                on_retrieved=retrieved,
-            )
+            service = ChatService(
+                self._engine, store=self._get_store(),
+                knowledge=self._get_knowledge() if request.kbs else None,
+                model_ref=self._model_ref)
             inspect = request.inspect
-            for event in events:
+            for event in service.run(request, self._cancel, state=state):
                 if isinstance(event, TokenEvent):
                     if inspect:
                         span = self._engine.token_spans([event.token_id])[0]
@@ -250,6 +222,13 @@ class ModelWorker(QObject):
                                                   event.candidates))
                     if event.text:
                         self.piece.emit(state.conversation_id or cid, event.text)
+                elif isinstance(event, RetrievedEvent):
+                    rag = event.rag
+                    self.retrieved.emit(
+                        Retrieved(request.conversation_id, rag.query, rag.sources(),
+                                   rag.retrieval_report(), rag.budget))
+                elif isinstance(event, Started):
+                    self._emit_started(event.state)
                 else:
                     finish = event
         except (EngineError, StoreError, RetrievalError, DatabaseError, EmbedderError) as exc:
@@ -287,6 +266,22 @@ class ModelWorker(QObject):
                 status,
                 stats=finish.stats,
                 sources=state.rag.sources() if state.rag is not None else [],
+            )
+        )
+
+    def _emit_started(self, s: TurnState) -> None:
+        assert s.conversation_id is not None and s.assistant_message_id is not None
+        assert s.planned is not None
+        self.turn_started.emit(
+            TurnStarted(
+                s.conversation_id,
+                s.user_message_id,
+                s.assistant_message_id,
+                list(s.planned.plan.dropped),
+                s.planned.plan.prompt_tokens,
+                s.planned.context,
+                list(s.planned.spans),
+                list(s.planned.plan.tokens),
             )
         )
 

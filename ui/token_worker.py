@@ -18,7 +18,8 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 from engine.types import ChatMessage, ContextMap, LoadParams, TokenSpan
 
 if TYPE_CHECKING:
-    from engine.runtime import Engine
+    from engine.backend import ModelBackend
+    from models.refs import ModelRef
 
 log = logging.getLogger(__name__)
 # Typing never waits on counting: while keys arrive, the newest draft is counted at most
@@ -47,31 +48,32 @@ class Inspection:
 
 
 class TokenizerWorker(QObject):
-    loaded = Signal(str)  # model path
+    loaded = Signal(str)  # model reference
     inspected = Signal(object)  # Inspection
     failed = Signal(str)
 
     def __init__(self) -> None:
         super().__init__()
-        self._engine: Engine | None = None
+        self._engine: ModelBackend | None = None
         self._pending: InspectRequest | None = None
         self._lock = threading.Lock()
 
-    @Slot(str, object, object)
-    def load(self, path: str, params: LoadParams, template: str | None) -> None:
+    @Slot(object, object, object, object)
+    def load(self, ref: ModelRef, models_dir: Path, params: LoadParams,
+             template: str | None) -> None:
         from engine.errors import EngineError
-        from engine.runtime import Engine
+        from models.open import open_backend
 
         if self._engine is not None:
             self._engine.close()
             self._engine = None
         vocab_params = LoadParams(n_ctx=params.n_ctx, n_threads=1, vocab_only=True)
         try:
-            self._engine = Engine.load(Path(path), vocab_params, template=template)
+            self._engine = open_backend(ref, models_dir, vocab_params, template=template)
         except EngineError as exc:
             self.failed.emit(str(exc))
             return
-        self.loaded.emit(path)
+        self.loaded.emit(str(ref))
 
     def submit(self, request: InspectRequest) -> None:
         """Called from the GUI thread: keep only the newest request."""
@@ -93,7 +95,7 @@ class TokenizerWorker(QObject):
             self._engine = None
 
 
-def inspect(engine: Engine, request: InspectRequest) -> Inspection:
+def inspect(engine: ModelBackend, request: InspectRequest) -> Inspection:
     """Count the draft and map the window the conversation plus draft would fill."""
     from engine.errors import EngineError
 
@@ -119,9 +121,9 @@ class TokenizerThread(QObject):
     """Owns the tokenizer thread; `inspect()` from the GUI thread is debounced."""
 
     inspected = Signal(object)  # Inspection, delivered on the GUI thread
-    loaded = Signal(str)  # model path, on the GUI thread
+    loaded = Signal(str)  # model reference, on the GUI thread
     failed = Signal(str)
-    _load = Signal(str, object, object)
+    _load = Signal(object, object, object, object)
     _run = Signal()
     _shutdown = Signal()
 
@@ -143,8 +145,9 @@ class TokenizerThread(QObject):
         self._debounce.timeout.connect(self._run.emit)
         self.qthread.start()
 
-    def load(self, path: str, params: LoadParams, template: str | None) -> None:
-        self._load.emit(path, params, template)
+    def load(self, ref: ModelRef, models_dir: Path, params: LoadParams,
+             template: str | None) -> None:
+        self._load.emit(ref, models_dir, params, template)
 
     def inspect(self, request: InspectRequest, *, now: bool = False) -> None:
         self.worker.submit(request)

@@ -13,6 +13,105 @@
     </message>
 </context>
 <context>
+    <name>CompareWindow</name>
+    <message>
+        <source>chat</source>
+        <translation>对话</translation>
+    </message>
+    <message>
+        <source>base</source>
+        <translation>基础</translation>
+    </message>
+    <message>
+        <source>Compare models</source>
+        <translation>模型对比</translation>
+    </message>
+    <message>
+        <source>Base vs instruction-tuned</source>
+        <translation>基础模型 vs 指令微调模型</translation>
+    </message>
+    <message>
+        <source>Two tokenizers</source>
+        <translation>两个分词器</translation>
+    </message>
+    <message>
+        <source>A &lt;b&gt;base&lt;/b&gt; model was only pretrained: it learned to continue text, so it carries on from your words.&lt;br&gt;An &lt;b&gt;instruction-tuned&lt;/b&gt; model was then trained on conversations: its chat template marks whose turn it is, and it answers.</source>
+        <translation>&lt;b&gt;基础模型&lt;/b&gt;只经过预训练：它学会的是续写文本，所以会顺着你的话往下写。&lt;br&gt;&lt;b&gt;指令微调模型&lt;/b&gt;又在对话数据上训练过：它的聊天模板标明轮到谁说话，所以它会回答。</translation>
+    </message>
+    <message>
+        <source>A prompt for both models (Ctrl+Enter sends)</source>
+        <translation>发给两个模型的提示词（Ctrl+Enter 发送）</translation>
+    </message>
+    <message>
+        <source>The capital of France is</source>
+        <translation>法国的首都是</translation>
+    </message>
+    <message>
+        <source>Send to both</source>
+        <translation>发给两个模型</translation>
+    </message>
+    <message>
+        <source>One model after the other (Ctrl+Enter)</source>
+        <translation>两个模型依次运行（Ctrl+Enter）</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <source>Loading the first model…</source>
+        <translation>正在加载第一个模型…</translation>
+    </message>
+    <message>
+        <source>chat template: it answers</source>
+        <translation>有聊天模板：它会回答</translation>
+    </message>
+    <message>
+        <source>no chat template: it continues the text</source>
+        <translation>没有聊天模板：它续写文本</translation>
+    </message>
+    <message>
+        <source>%1 is writing…</source>
+        <translation>%1 正在生成…</translation>
+    </message>
+    <message>
+        <source>%1 tokens read · %2 written · %3 tokens/s</source>
+        <translation>读入 %1 个词元 · 生成 %2 个 · 每秒 %3 个词元</translation>
+    </message>
+    <message>
+        <source>Loading the second model…</source>
+        <translation>正在加载第二个模型…</translation>
+    </message>
+    <message>
+        <source>Could not run: %1</source>
+        <translation>无法运行：%1</translation>
+    </message>
+    <message>
+        <source>Stopped.</source>
+        <translation>已停止。</translation>
+    </message>
+    <message>
+        <source>Done.</source>
+        <translation>完成。</translation>
+    </message>
+    <message>
+        <source>Every model comes with its own tokenizer, learned from its training text: the same words become different pieces and a different number of tokens.&lt;br&gt;Chinese is usually one or two characters per token; the window size and the speed are counted in these tokens.</source>
+        <translation>每个模型都有自己的分词器，是从它的训练文本中学来的：同样的文字会被切成不同的片段、不同数量的词元。&lt;br&gt;中文通常每个词元一到两个汉字；上下文窗口的大小和生成速度都以这些词元计。</translation>
+    </message>
+    <message>
+        <source>我今天吃了狮子头和蔬菜。Large language models read tokens, not characters.</source>
+        <translation>我今天吃了狮子头和蔬菜。Large language models read tokens, not characters.</translation>
+    </message>
+    <message>
+        <source>Counting…</source>
+        <translation>正在计数…</translation>
+    </message>
+    <message>
+        <source>%1 tokens for %2 characters (%3 characters per token) · vocabulary of %4 tokens</source>
+        <translation>%2 个字符 → %1 个词元（每个词元 %3 个字符）· 词表共 %4 个词元</translation>
+    </message>
+</context>
+<context>
     <name>Composer</name>
     <message>
         <source>Message — Enter to send, Shift+Enter for a new line</source>
@@ -801,6 +900,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>概念面板(&amp;C)</translation>
     </message>
     <message>
+        <source>Co&amp;mpare models…</source>
+        <translation>模型对比(&amp;M)…</translation>
+    </message>
+    <message>
         <source>&amp;Settings</source>
         <translation>设置(&amp;S)</translation>
     </message>
@@ -855,8 +958,24 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>无法使用对话历史</translation>
     </message>
     <message>
-        <source>Built-in: Gemma 3 270M (base)</source>
-        <translation>内置：Gemma 3 270M（基础模型）</translation>
+        <source>%s (built-in, chat)</source>
+        <translation>%s（内置，对话）</translation>
+    </message>
+    <message>
+        <source>%s (built-in, base model)</source>
+        <translation>%s（内置，基础模型）</translation>
+    </message>
+    <message>
+        <source>Instruction-tuned: it answers.</source>
+        <translation>指令微调模型：它会回答。</translation>
+    </message>
+    <message>
+        <source>Pretrained only: it continues text.</source>
+        <translation>仅预训练：它只会续写文本。</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Base model.&lt;/b&gt; %s has no chat template: it was only pretrained, so it continues whatever text you give it instead of answering. Type the start of a text. To chat, pick the built-in chat model in the Model list.</source>
+        <translation>&lt;b&gt;基础模型。&lt;/b&gt;%s 没有对话模板：它只经过预训练，所以会续写你给它的任何文本，而不是回答问题。请输入一段文字的开头。如需对话，请在“模型”列表中选择内置的对话模型。</translation>
     </message>
     <message>
         <source>Open model file…</source>
@@ -889,10 +1008,6 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>context in use: %d tokens (trained: %s)</source>
         <translation>当前上下文窗口：%d 个词元（训练时：%s）</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Base model.&lt;/b&gt; %s has no chat template: it was only pretrained, so it continues whatever text you give it instead of answering. Type the start of a text. For conversations, open an instruction-tuned GGUF (Ctrl+O).</source>
-        <translation>&lt;b&gt;基础模型。&lt;/b&gt;%s 没有对话模板：它只经过预训练，所以会续写你给它的任何文本，而不是回答问题。请输入一段文字的开头。如需对话，请打开一个指令微调的 GGUF 模型（Ctrl+O）。</translation>
     </message>
     <message>
         <source>Model loaded in %.1f s.</source>
@@ -1218,10 +1333,6 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
 <context>
     <name>ModelWorker</name>
     <message>
-        <source>built-in model</source>
-        <translation>内置模型</translation>
-    </message>
-    <message>
         <source>%s: unexpected error: %s</source>
         <translation>%s：意外错误：%s</translation>
     </message>
@@ -1521,6 +1632,17 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>It lacks %1, which the language-model engine needs. Mingjing runs on x86-64 processors with AVX2: Intel Haswell (2013), AMD Excavator (2015) or newer.</source>
         <translation>它缺少语言模型引擎所需的 %1。明镜需要支持 AVX2 的 x86-64 处理器：Intel Haswell（2013 年）、AMD Excavator（2015 年）或更新的型号。</translation>
+    </message>
+</context>
+<context>
+    <name>_Column</name>
+    <message>
+        <source>&lt;b&gt;What the model reads&lt;/b&gt; (the prompt after its chat template)</source>
+        <translation>&lt;b&gt;模型读到的内容&lt;/b&gt;（套用聊天模板后的提示词）</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;What it writes&lt;/b&gt;</source>
+        <translation>&lt;b&gt;模型写出的内容&lt;/b&gt;</translation>
     </message>
 </context>
 </TS>

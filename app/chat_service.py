@@ -1,0 +1,283 @@
+"""The chat service: the single place a turn is planned, run and kept.
+
+The window (through ui/model_worker.py), `mingjing ask`, the comparison views and, later,
+the HTTP API all call it, so every caller builds the same prompt from the same
+conversation and knowledge: retrieval, the passages' token budget, the augmented question
+and the context plan are decided here and nowhere else.
+
+A turn: plan the prompt (retrieving passages first when knowledge bases are chosen); store
+the user's message; stream the reply from the backend into the store, checkpointed so a
+kill -9 keeps the partial reply; finalise it with its stats and sources. A message too
+large for the window raises ContextOverflowError before anything is written.
+
+Plain Python, no Qt: a script or a test drives it the same way."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from app.conversations import ConversationStore, suggest_title
+from app.rag import (
+    DEFAULT_CONTEXT_TOKENS,
+    DEFAULT_TOP_K,
+    RagContext,
+    RetrievalError,
+    augmented_question,
+    build_context,
+    retrieve,
+)
+from engine.backend import ModelBackend
+from engine.types import (
+    ChatMessage,
+    ContextMap,
+    ContextPlan,
+    FinishEvent,
+    GenerationEvent,
+    SamplingParams,
+    TokenEvent,
+    TokenSpan,
+)
+from kb.embedders import Embedder, load_embedder
+from kb.store import KnowledgeStore
+
+CHECKPOINT_INTERVAL_S = 0.5
+
+
+@dataclass
+class TurnRequest:
+    conversation_id: int | None  # None: create a new conversation for this turn
+    messages: list[ChatMessage]  # the conversation to answer; the last one is the user's
+    sampling: SamplingParams
+    system: str | None = None
+    save_user_message: bool = True  # False when regenerating (it is already stored)
+    truncate_from: int | None = None  # drop stored messages at/after this position first
+    kbs: list[str] = field(default_factory=list)  # knowledge bases to answer from
+    top_k: int = DEFAULT_TOP_K
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS
+    # For the concept panel: the top-N next-token candidates at each step (0: off), and the
+    # turn's context map and prompt token pieces before generation starts.
+    candidates: int = 0
+    inspect: bool = False
+    persist: bool = True  # False: nothing is stored (`mingjing ask`, a comparison)
+
+
+@dataclass
+class PlannedTurn:
+    """The prompt of a turn, decided before anything is generated or stored."""
+
+    messages: list[ChatMessage]  # what the model is given: the last one carries the passages
+    plan: ContextPlan
+    rag: RagContext | None = None
+    context: ContextMap | None = None  # with TurnRequest.inspect: what fills the window
+    spans: list[TokenSpan] = field(default_factory=list)  # with inspect: the prompt's pieces
+
+
+@dataclass
+class TurnState:
+    """What the turn has done so far; the caller reads it while iterating."""
+
+    planned: PlannedTurn | None = None
+    conversation_id: int | None = None
+    user_message_id: int | None = None
+    assistant_message_id: int | None = None
+    text: str = ""
+    pieces: list[str] = field(default_factory=list)
+
+    @property
+    def plan(self) -> ContextPlan | None:
+        return self.planned.plan if self.planned else None
+
+    @property
+    def rag(self) -> RagContext | None:
+        return self.planned.rag if self.planned else None
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieved:
+    """Passages found for the question, before the reply starts."""
+
+    rag: RagContext
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The prompt is planned and the turn stored: the reply streams next."""
+
+    state: TurnState
+
+
+TurnEvent = Retrieved | Started | TokenEvent | FinishEvent
+
+
+class ChatService:
+    """Turns on one backend. `store`: where turns are kept (None: nothing is); `knowledge`:
+    the knowledge-base store retrieval reads (needed only for requests with `kbs`)."""
+
+    def __init__(
+        self,
+        backend: ModelBackend,
+        *,
+        store: ConversationStore | None = None,
+        knowledge: KnowledgeStore | None = None,
+        model_ref: str | None = None,
+        embedder_loader: Callable[[str], Embedder] = load_embedder,
+    ) -> None:
+        self.backend = backend
+        self.store = store
+        self.knowledge = knowledge
+        self.model_ref = model_ref  # stored with each new conversation
+        self._embedder_loader = embedder_loader
+
+    def plan_turn(self, request: TurnRequest) -> PlannedTurn:
+        """The exact prompt for a request: retrieval, the passages that fit, the plan.
+        Raises ContextOverflowError, RetrievalError (and the stores' errors)."""
+        backend = self.backend
+        reserve = backend.reply_reserve(request.sampling)
+        messages = list(request.messages)
+        plan = backend.plan(messages, system=request.system, reserve=reserve)
+        rag = None
+        if request.kbs:
+            if self.knowledge is None:
+                raise RetrievalError("no knowledge base store is open")
+            question = messages[-1].content
+            hits = retrieve(self.knowledge, request.kbs, question, k=request.top_k,
+                            embedder_loader=self._embedder_loader)
+            free = backend.n_ctx - reserve - plan.prompt_tokens - 8
+            budget = max(0, min(request.context_tokens, free))
+            rag = build_context(question, hits, backend.count_tokens, budget)
+            messages[-1] = ChatMessage("user", augmented_question(question, rag,
+                                                                  mode=backend.mode))
+            plan = backend.plan(messages, system=request.system, reserve=reserve)
+        planned = PlannedTurn(messages, plan, rag)
+        if request.inspect:
+            knowledge = rag.block if rag is not None and rag.used else None
+            planned.context = backend.context_map(messages, system=request.system,
+                                                  reserve=reserve, knowledge=knowledge)
+            if backend.capabilities.token_pieces:
+                planned.spans = backend.token_spans(plan.tokens)
+        return planned
+
+    def run(
+        self,
+        request: TurnRequest,
+        cancel: threading.Event | None = None,
+        *,
+        state: TurnState | None = None,
+        checkpoint_interval: float = CHECKPOINT_INTERVAL_S,
+    ) -> Iterator[TurnEvent]:
+        """Plan, store and generate the reply to `request`, yielding Retrieved (with
+        knowledge bases), Started, then the backend's TokenEvents and one FinishEvent."""
+        state = state if state is not None else TurnState()
+        planned = self.plan_turn(request)
+        state.planned = planned
+        if planned.rag is not None:
+            yield Retrieved(planned.rag)
+        store = self.store if request.persist else None
+        reply_id = self._store_start(store, request, state) if store is not None else None
+        yield Started(state)
+        yield from self._generate(store, reply_id, request, state, cancel,
+                                  checkpoint_interval)
+
+    def _store_start(self, store: ConversationStore, request: TurnRequest,
+                     state: TurnState) -> int:
+        if request.conversation_id is None:
+            conversation = store.create_conversation(
+                system_prompt=request.system, model_path=self.model_ref,
+                mode=self.backend.mode,
+                settings={"kbs": list(request.kbs)} if request.kbs else None,
+            )
+            cid = conversation.id
+        else:
+            cid = request.conversation_id
+        state.conversation_id = cid
+        if request.truncate_from is not None:
+            store.delete_messages_from(cid, request.truncate_from)
+        if request.save_user_message:
+            user = request.messages[-1]
+            state.user_message_id = store.add_message(cid, "user", user.content).id
+            current = store.get_conversation(cid)
+            if current is not None and not current.title:
+                store.rename_conversation(cid, suggest_title(user.content))
+        reply = store.add_message(cid, "assistant", "", status="streaming")
+        state.assistant_message_id = reply.id
+        return reply.id
+
+    def _generate(
+        self,
+        store: ConversationStore | None,
+        reply_id: int | None,
+        request: TurnRequest,
+        state: TurnState,
+        cancel: threading.Event | None,
+        checkpoint_interval: float,
+    ) -> Iterator[GenerationEvent]:
+        assert state.planned is not None
+        plan = state.planned.plan
+        last_save = time.monotonic()
+        saved_len = 0
+        finished = False
+        try:
+            for event in self.backend.stream(plan, request.sampling, cancel=cancel,
+                                             candidates=request.candidates):
+                if isinstance(event, TokenEvent):
+                    if event.text:
+                        state.pieces.append(event.text)
+                    now = time.monotonic()
+                    if store is not None and reply_id is not None \
+                            and now - last_save >= checkpoint_interval:
+                        state.text = "".join(state.pieces)
+                        if len(state.text) != saved_len:
+                            store.update_message(reply_id, content=state.text)
+                            saved_len = len(state.text)
+                        last_save = now
+                else:
+                    event.stats.dropped_messages = list(plan.dropped)
+                    state.text = event.text
+                    if store is not None and reply_id is not None:
+                        cancelled = event.stats.stop_reason == "cancelled"
+                        stats = event.stats.to_dict()
+                        if state.rag is not None:
+                            stats["sources"] = state.rag.sources()
+                        store.update_message(reply_id, content=event.text,
+                                             status="cancelled" if cancelled else "complete",
+                                             stats=stats)
+                    finished = True
+                yield event
+        except BaseException as exc:
+            if finished or store is None or reply_id is None:
+                raise
+            # Keep whatever was produced; mark why it ended.
+            text = "".join(state.pieces)
+            status = "interrupted" if isinstance(exc, GeneratorExit) else "error"
+            store.update_message(reply_id, content=text, status=status, error=str(exc) or None)
+            raise
+
+
+def collect(events: Iterator[TurnEvent]) -> FinishEvent:
+    """Drain a turn, returning its FinishEvent."""
+    finish: FinishEvent | None = None
+    for event in events:
+        if isinstance(event, FinishEvent):
+            finish = event
+    if finish is None:
+        raise RuntimeError("generation ended without a FinishEvent")
+    return finish
+
+
+def normalize_turns(messages: list[ChatMessage]) -> list[ChatMessage]:
+    """Make a history a chat template accepts: no empty messages, roles alternating (two
+    user messages in a row, left by a failed reply, are joined)."""
+    out: list[ChatMessage] = []
+    for m in messages:
+        if not m.content.strip() or m.role == "system":
+            continue
+        if out and out[-1].role == m.role:
+            out[-1] = ChatMessage(m.role, out[-1].content + "\n\n" + m.content)
+        else:
+            out.append(m)
+    while out and out[0].role != "user":
+        out.pop(0)
+    return out

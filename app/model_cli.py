@@ -1,0 +1,272 @@
+"""The model commands of the CLI: `model info`, `model list`, `tokens` and `compare`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from app.paths import AppPaths
+from engine.errors import EngineError, ModelFileError
+from models.refs import ModelRef
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+MODEL_HELP = ("a built-in model id (qwen2.5-coder-0.5b-instruct, gemma-3-270m), "
+              "builtin:ID, or a GGUF file")
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(f"mingjing: {message}", file=sys.stderr)
+    return code
+
+
+def parse_ref(text: str | None, paths: AppPaths) -> ModelRef:
+    """A reference from the command line, else the model chosen in the window (by default
+    the built-in chat model)."""
+    if text:
+        return ModelRef.parse(text)
+    from app.settings import load_settings
+
+    return load_settings(paths.settings_file).model_ref
+
+
+def engine_error_code(exc: EngineError) -> int:
+    """A bad model file or reference is bad input (2); anything else failed (1)."""
+    from models.builtin import UnknownModelError
+
+    return EXIT_BAD_INPUT if isinstance(exc, ModelFileError | UnknownModelError) else EXIT_FAILED
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    tokens = sub.add_parser("tokens", parents=[common], help="show how a text becomes tokens")
+    tokens.add_argument("text", metavar="TEXT", help="the text; '-' reads standard input")
+    tokens.add_argument("--model", action="append", metavar="MODEL",
+                        help=f"{MODEL_HELP}; twice to compare two tokenizers "
+                             "(default: the model chosen in the window)")
+    tokens.add_argument("--json", action="store_true")
+
+    compare = sub.add_parser(
+        "compare", parents=[common],
+        help="one prompt to the base and the instruction-tuned built-in models")
+    compare.add_argument("prompt", metavar="PROMPT", help="the prompt; '-' reads standard input")
+    compare.add_argument("--model", action="append", metavar="MODEL",
+                         help=f"{MODEL_HELP} (repeatable; default: the two built-in models)")
+    compare.add_argument("--max-tokens", type=int, default=96, metavar="N")
+    compare.add_argument("--temperature", type=float, default=0.0, metavar="T")
+    compare.add_argument("--json", action="store_true")
+
+    model = sub.add_parser("model", parents=[common], help="models")
+    model_sub = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
+    info = model_sub.add_parser("info", parents=[common],
+                                help="a model's metadata, read without loading its weights")
+    info.add_argument("path", nargs="?", metavar="MODEL",
+                      help=f"{MODEL_HELP} (default: the model chosen in the window)")
+    info.add_argument("--json", action="store_true")
+    listing = model_sub.add_parser("list", parents=[common],
+                                   help="the built-in models and recently opened files")
+    listing.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace, paths: AppPaths) -> int:
+    if args.command == "tokens":
+        return cmd_tokens(args, paths)
+    if args.command == "compare":
+        return cmd_compare(args, paths)
+    if args.model_command == "list":
+        return cmd_model_list(args, paths)
+    return cmd_model_info(args, paths)
+
+
+def model_info_dict(info: Any) -> dict[str, Any]:
+    return {
+        "path": str(info.path),
+        "name": info.name,
+        "architecture": info.architecture,
+        "parameter_count": info.parameter_count,
+        "quantization": info.quantization,
+        "file_type": info.file_type,
+        "bits_per_weight": info.bits_per_weight,
+        "file_size": info.file_size,
+        "context_length": info.context_length,
+        "embedding_length": info.embedding_length,
+        "block_count": info.block_count,
+        "vocab_size": info.vocab_size,
+        "has_chat_template": info.has_chat_template,
+        "is_base_model": info.is_base_model,
+        "special_tokens": [
+            {"name": t.name, "id": t.id, "text": t.text} for t in info.special_tokens
+        ],
+    }
+
+
+def engine_summary(build: Any) -> str:
+    """`llama.cpp CPU variant zen4: AVX AVX2 ...` or, for a build with one CPU backend,
+    `llama.cpp CPU: AVX AVX2 ...`."""
+    features = " ".join(build.features) or "no SIMD extensions"
+    if build.variant:
+        return f"llama.cpp CPU variant {build.variant}: {features}"
+    return f"llama.cpp CPU: {features}"
+
+
+def cmd_model_info(args: argparse.Namespace, paths: AppPaths) -> int:
+    from engine.cpu_backend import ensure_loaded
+    from engine.gguf import read_model_info
+    from models.open import local_path
+
+    try:
+        ref = parse_ref(args.path, paths)
+        info = read_model_info(local_path(ref, paths.models_dir))
+        build = ensure_loaded()  # what llama.cpp will run on: its CPU variant and features
+    except EngineError as exc:
+        return fail(str(exc), engine_error_code(exc))
+    builtin = ref.builtin_model
+    if args.json:
+        data = model_info_dict(info)
+        data["ref"] = str(ref)
+        data["engine"] = build.to_dict()
+        if builtin is not None:
+            data["builtin"] = {"id": builtin.id, "kind": builtin.kind,
+                               "license": builtin.license, "packages": list(builtin.packages),
+                               "sha256": builtin.sha256, "provenance": builtin.provenance}
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    rows = [
+        ("model", str(ref)),
+        ("file", str(info.path)),
+        ("name", info.name),
+        ("architecture", info.architecture),
+        ("parameters", f"{info.parameter_count:,}"),
+        ("quantization", f"{info.quantization} ({info.bits_per_weight:.2f} bits per weight)"),
+        ("file size", f"{info.file_size / 1e6:,.1f} MB"),
+        ("trained context", str(info.context_length)),
+        ("chat template", "yes" if info.has_chat_template else "none (base model: continues text)"),
+        ("special tokens", ", ".join(f"{t.name}={t.id} {t.text or ''}".strip()
+                                     for t in info.special_tokens)),
+    ]
+    if builtin is not None:
+        rows += [("licence", builtin.license), ("source", builtin.provenance)]
+    rows += [("engine", engine_summary(build)), ("cpu", build.cpu or "unknown"),
+             ("llama.cpp", build.system_info)]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return EXIT_OK
+
+
+def cmd_model_list(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.settings import load_settings
+    from models.builtin import BUILTIN_MODELS
+
+    settings = load_settings(paths.settings_file)
+    chosen = str(settings.model_ref)
+    rows: list[dict[str, Any]] = [
+        {"ref": str(ModelRef.builtin(m)), "name": m.label, "kind": m.kind,
+         "parameters": m.parameters, "quantization": m.quantization, "size": m.size,
+         "license": m.license, "chosen": str(ModelRef.builtin(m)) == chosen}
+        for m in BUILTIN_MODELS
+    ]
+    for text in settings.recent_models:
+        ref = ModelRef.parse(text)
+        rows.append({"ref": str(ref), "name": ref.display_name, "kind": "file",
+                     "chosen": str(ref) == chosen})
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for row in rows:
+        mark = "*" if row["chosen"] else " "
+        detail = (f"{row['kind']}, {row['parameters']} {row['quantization']}, "
+                  f"{row['size'] / 1e6:,.0f} MB, {row['license']}" if "size" in row
+                  else "file")
+        print(f"{mark} {row['ref']}  ({row['name']}: {detail})")
+    return EXIT_OK
+
+
+def cmd_tokens(args: argparse.Namespace, paths: AppPaths) -> int:
+    from app.compare import tokenize_with
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    try:
+        refs = [parse_ref(m, paths) for m in args.model] if args.model else \
+            [parse_ref(None, paths)]
+        results = tokenize_with(text, refs, paths.models_dir)
+    except EngineError as exc:
+        return fail(str(exc), engine_error_code(exc))
+    if args.json:
+        rows = [{
+            "model": str(r.ref), "name": r.name, "count": r.count,
+            "tokens": [{"id": s.token_id, "piece": s.text} for s in r.spans],
+            "chars_per_token": round(r.chars_per_token, 3),
+        } for r in results]
+        print(json.dumps(rows[0] if len(rows) == 1 else {"models": rows, "characters": len(text)},
+                         ensure_ascii=False))
+        return EXIT_OK
+    for r in results:
+        if len(results) > 1:
+            print(f"== {r.name} ({r.ref}, vocabulary {r.vocab_size:,})")
+        print(" | ".join(s.text for s in r.spans))
+        print(f"{r.count} tokens for {len(text)} characters "
+              f"({r.chars_per_token:.2f} characters per token)")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace, paths: AppPaths) -> int:
+    import signal
+    import threading
+
+    from app.compare import BASE_VS_INSTRUCT, DEFAULT_PAIR, ModelReply, compare_replies
+    from engine.types import SamplingParams
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    if not prompt.strip():
+        return fail("the prompt is empty")
+    try:
+        refs = [parse_ref(m, paths) for m in args.model] if args.model else list(DEFAULT_PAIR)
+    except EngineError as exc:
+        return fail(str(exc), engine_error_code(exc))
+    sampling = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens,
+                              seed=0)
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    replies: dict[int, ModelReply] = {}
+    failed = False
+    try:
+        if not args.json:
+            print(BASE_VS_INSTRUCT + "\n")
+        for event in compare_replies(prompt, paths.models_dir, refs, sampling=sampling,
+                                     cancel=cancel):
+            replies[event.index] = event.reply
+            if args.json:
+                continue
+            if event.kind == "start":
+                kind = "chat template" if event.reply.mode == "chat" else \
+                    "base model: no template, the text is continued"
+                print(f"== {event.reply.name} ({kind})")
+                print(f"-- prompt ({len(event.reply.prompt_tokens)} tokens):")
+                print(event.reply.prompt)
+                print("-- reply:")
+            elif event.kind == "piece":
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            elif event.kind == "done":
+                print("\n")
+            elif event.kind == "error":
+                failed = True
+                print(f"mingjing: {event.reply.ref}: {event.text}", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        print(json.dumps({
+            "prompt": prompt,
+            "explanation": BASE_VS_INSTRUCT,
+            "models": [{
+                "model": str(r.ref), "name": r.name, "mode": r.mode, "prompt": r.prompt,
+                "prompt_tokens": len(r.prompt_tokens), "reply": r.text,
+                "stats": r.stats.to_dict() if r.stats else None, "error": r.error or None,
+            } for _, r in sorted(replies.items())],
+        }, ensure_ascii=False))
+    if cancel.is_set():
+        return 130
+    return EXIT_FAILED if failed else EXIT_OK

@@ -1,0 +1,73 @@
+"""A model is named by a reference, never by None or a bare path: `builtin:ID` for a
+built-in model, `file:PATH` for a GGUF file the user opened. Settings, conversations and
+the command line store and accept these strings (remote servers and downloaded models add
+their own kinds later)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from models.builtin import (
+    BUILTIN_MODELS,
+    DEFAULT_BUILTIN,
+    BuiltinModel,
+    BuiltinModelError,
+    get_builtin,
+)
+
+RefKind = Literal["builtin", "file"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    kind: RefKind
+    value: str  # a built-in id, or an absolute file path
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+    @classmethod
+    def builtin(cls, model: BuiltinModel | str) -> ModelRef:
+        return cls("builtin", model if isinstance(model, str) else model.id)
+
+    @classmethod
+    def file(cls, path: str | Path) -> ModelRef:
+        return cls("file", str(Path(path).expanduser().resolve()))
+
+    @classmethod
+    def parse(cls, text: str) -> ModelRef:
+        """`builtin:ID`, `file:PATH`, a bare built-in id, or a file path."""
+        text = text.strip()
+        kind, sep, value = text.partition(":")
+        if sep and kind == "builtin":
+            return cls.builtin(get_builtin(value).id)  # unknown ids raise here
+        if sep and kind == "file" and value:
+            return cls.file(value)
+        if any(m.id == text for m in BUILTIN_MODELS):
+            return cls.builtin(text)
+        return cls.file(text)
+
+    @property
+    def builtin_model(self) -> BuiltinModel | None:
+        return get_builtin(self.value) if self.kind == "builtin" else None
+
+    @property
+    def display_name(self) -> str:
+        model = self.builtin_model
+        return model.label if model is not None else Path(self.value).name
+
+
+DEFAULT_REF = ModelRef.builtin(DEFAULT_BUILTIN)
+
+
+def parse_or_default(text: object) -> ModelRef:
+    """A stored reference, or the default when it is missing or no longer valid (a
+    built-in id that this version does not ship)."""
+    if isinstance(text, str) and text.strip():
+        try:
+            return ModelRef.parse(text)
+        except BuiltinModelError:  # an unknown built-in id: fall back, start anyway
+            return DEFAULT_REF
+    return DEFAULT_REF
