@@ -22,7 +22,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
+
+from kb.budget import UNLIMITED, FileBudget, ImportCancelled, OverBudget
 
 if TYPE_CHECKING:
     from docx.table import Table
@@ -38,12 +40,16 @@ __all__ = [
     "decode_text",
     "extract",
     "is_supported",
+    "too_large_reason",
 ]
 
 _log = logging.getLogger(__name__)
 
 _KB: Final = 1024
 _MB: Final = 1024 * 1024
+
+# Lines, DOM nodes or PDF operators between two looks at the budget (a look costs ~0.1 us).
+_CHECK_EVERY: Final = 1024
 
 MAX_FILE_BYTES: Final = 50 * _MB
 """Default limit on the size of a file `extract` will read; callers may pass their own."""
@@ -143,15 +149,18 @@ def is_supported(path: Path) -> bool:
     return _kind_of(Path(path)) is not None
 
 
-def extract(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
+def extract(
+    path: Path, *, max_bytes: int = MAX_FILE_BYTES, budget: FileBudget = UNLIMITED
+) -> Document:
     """Read `path` and return its text with locations.
 
     Raises `ExtractionError` (and nothing else) for any file that cannot be read: missing,
-    unsupported, too large, empty, binary, encrypted, corrupt, or without text.
+    unsupported, too large, empty, binary, encrypted, corrupt, or without text; and the
+    budget's `ImportCancelled` / `OverBudget`, checked between pages and blocks.
     """
     path = Path(path)
     try:
-        return _extract(path, max_bytes)
+        return _extract(path, max_bytes, budget)
     except ExtractionError as exc:
         exc.path = path
         raise
@@ -208,7 +217,7 @@ def _kind_of(path: Path) -> str | None:
     return None
 
 
-def _extract(path: Path, max_bytes: int) -> Document:
+def _extract(path: Path, max_bytes: int, budget: FileBudget) -> Document:
     try:
         st = path.stat()
     except (FileNotFoundError, NotADirectoryError):
@@ -231,19 +240,20 @@ def _extract(path: Path, max_bytes: int) -> Document:
     if st.st_size == 0:
         raise ExtractionError("empty file (0 bytes)")
     if st.st_size > max_bytes:
-        raise ExtractionError(_too_large(st.st_size, max_bytes))
+        raise ExtractionError(too_large_reason(st.st_size, max_bytes))
     data = _read_bytes(path, max_bytes)
+    budget.check()
 
     try:
         if kind == "pdf":
-            doc = _extract_pdf(path, data)
+            doc = _extract_pdf(path, data, budget)
         elif kind == "docx":
-            doc = _extract_docx(path, data)
+            doc = _extract_docx(path, data, budget)
         elif kind == "html":
-            doc = _extract_html(path, data)
+            doc = _extract_html(path, data, budget)
         else:
-            doc = _extract_text(path, data, kind)
-    except ExtractionError:
+            doc = _extract_text(path, data, kind, budget)
+    except (ExtractionError, ImportCancelled, OverBudget):
         raise
     except Exception as exc:  # a parser bug or a file shape nobody anticipated
         _log.debug("unexpected failure extracting %s", path, exc_info=True)
@@ -269,17 +279,19 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
     if not data:
         raise ExtractionError("empty file (0 bytes)")
     if len(data) > max_bytes:
-        raise ExtractionError(_too_large(len(data), max_bytes))
+        raise ExtractionError(too_large_reason(len(data), max_bytes))
     return data
 
 
-def _too_large(size: int, limit: int) -> str:
+def too_large_reason(size: int, limit: int) -> str:
+    """The one-line reason for a file over the size limit, in binary units like the limit."""
     return f"file is too large ({_format_size(size, up=True)}, limit {_format_size(limit)})"
 
 
 def _format_size(n: int, *, up: bool = False) -> str:
-    """Human size with one decimal; rounding `up` keeps "51 MB over a 50 MB limit" honest."""
-    for unit, scale in (("MB", _MB), ("KB", _KB)):
+    """Human size in binary units with one decimal ("50 MiB" for 50 * 1024 * 1024 bytes);
+    rounding `up` keeps "50.1 MiB over a 50 MiB limit" honest."""
+    for unit, scale in (("MiB", _MB), ("KiB", _KB)):
         if n >= scale:
             value = n / scale
             value = math.ceil(value * 10) / 10 if up else math.floor(value * 10) / 10
@@ -578,13 +590,14 @@ def _decode_markup(data: bytes) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _extract_text(path: Path, data: bytes, kind: str) -> Document:
+def _extract_text(path: Path, data: bytes, kind: str, budget: FileBudget = UNLIMITED) -> Document:
     if path.suffix.lower() == ".xml":
         text, encoding = _decode_markup(data)
     else:
         text, encoding = decode_text(data)
+    budget.check()
     if kind == "markdown":
-        sections, title = _markdown_sections(text)
+        sections, title = _markdown_sections(text, budget)
     else:
         section = _make_section(text, 0, len(text))
         sections, title = ((section,) if section else ()), None
@@ -597,7 +610,9 @@ _SETEXT_RE: Final = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FRONT_MATTER_TITLE_RE: Final = re.compile(r"""^title:\s*["']?(.*?)["']?\s*$""")
 
 
-def _markdown_sections(text: str) -> tuple[tuple[Section, ...], str | None]:
+def _markdown_sections(
+    text: str, budget: FileBudget = UNLIMITED
+) -> tuple[tuple[Section, ...], str | None]:
     """Sections of Markdown split at ATX (`# x`) and single-line setext headings.
 
     Headings inside fenced code blocks are ignored (a `# comment` in a shell snippet is not
@@ -626,6 +641,8 @@ def _markdown_sections(text: str) -> tuple[tuple[Section, ...], str | None]:
     fence: str | None = None
     first_h1: str | None = None
     for i in range(first, len(lines)):
+        if not i % _CHECK_EVERY:
+            budget.check()
         line = lines[i]
         fence_match = _FENCE_RE.match(line)
         if fence is not None:
@@ -711,7 +728,72 @@ _PDF_NEEDS_CRYPTOGRAPHY: Final = (
 )
 
 
-def _extract_pdf(path: Path, data: bytes) -> Document:
+# A page whose content stream decodes to more than this is compacted before pypdf parses it,
+# and its operators are visited with budget checks in between. pypdf's tokenizer reads
+# whitespace one byte at a time: a 76 KB PDF whose pages each inflate to ~70 MB of spaces
+# took ~10 s a page and could not be interrupted.
+_PDF_BIG_CONTENT: Final = 1 * _MB
+# Runs of PDF whitespace (NUL, tab, LF, FF, CR, space): one containing a line break becomes
+# "\n" (a % comment ends there), any other one " ". Inside a string this only shortens runs
+# of spaces, which text extraction would collapse anyway.
+_PDF_NEWLINE_RUN: Final = re.compile(rb"[\x00\t\x0c ]*[\r\n][\x00\t\n\r\x0c ]*")
+_PDF_BLANK_RUN: Final = re.compile(rb"[\x00\t\x0c ]{2,}")
+
+
+def _compact_pdf_content(data: bytes) -> bytes:
+    return _PDF_BLANK_RUN.sub(b" ", _PDF_NEWLINE_RUN.sub(b"\n", data))
+
+
+@lru_cache(maxsize=1)
+def _budgeted_content_stream() -> Any:
+    """A pypdf ContentStream that looks at a FileBudget while pypdf parses it.
+
+    pypdf charges every token it parses to its own parsing budget through
+    `_check_limits`; piggybacking on that call lets a cancel or an exhausted time budget stop
+    a page of millions of operators (a 6 KB PDF of "q Q" pairs parses for 5 s) in
+    milliseconds. Should a pypdf release drop the hook, this degrades to the checks between
+    operators and pages."""
+    from pypdf.generic import ContentStream
+
+    class BudgetedContentStream(ContentStream):
+        budget: FileBudget = UNLIMITED
+        tokens = 0
+
+        def _check_limits(self, **kwargs: Any) -> Any:  # type: ignore[override]
+            self.tokens += 1
+            if not self.tokens % _CHECK_EVERY:
+                self.budget.check()
+            return super()._check_limits(**kwargs)
+
+    return BudgetedContentStream
+
+
+def _pdf_page_text(reader: Any, page: Any, budget: FileBudget) -> str:
+    contents = page.get_contents()
+    data = contents.get_data() if contents is not None else b""
+    if len(data) < _PDF_BIG_CONTENT:
+        return str(page.extract_text())
+    from pypdf.generic import NameObject
+
+    # "bytes": strings stay bytes until the page's fonts decode them, as pypdf does itself.
+    stream = _budgeted_content_stream()(None, reader, "bytes")
+    stream.budget = budget
+    stream.set_data(_compact_pdf_content(data))
+    del data
+    page[NameObject("/Contents")] = stream
+    budget.check()
+    visited = 0
+
+    def visit(*_args: object) -> None:
+        nonlocal visited
+        visited += 1
+        if not visited % _CHECK_EVERY:
+            budget.check()
+
+    return str(page.extract_text(visitor_operand_before=visit))
+
+
+def _extract_pdf(path: Path, data: bytes, budget: FileBudget = UNLIMITED) -> Document:
     from pypdf import PasswordType, PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
@@ -757,8 +839,11 @@ def _extract_pdf(path: Path, data: bytes) -> Document:
     pages: list[tuple[int, str]] = []
     failures: list[BaseException] = []
     for number in range(1, page_count + 1):
+        budget.check()
         try:
-            raw = reader.pages[number - 1].extract_text()
+            raw = _pdf_page_text(reader, reader.pages[number - 1], budget)
+        except (ImportCancelled, OverBudget):
+            raise
         except FileNotDecryptedError as exc:
             raise ExtractionError("pdf is encrypted (password protected)") from exc
         except DependencyError as exc:
@@ -845,7 +930,7 @@ def _check_docx_archive(data: bytes) -> None:
         raise ExtractionError("corrupt docx: no word/document.xml (not a Word document?)")
 
 
-def _extract_docx(path: Path, data: bytes) -> Document:
+def _extract_docx(path: Path, data: bytes, budget: FileBudget = UNLIMITED) -> Document:
     _check_docx_archive(data)
     import docx
     from docx.table import Table
@@ -858,6 +943,7 @@ def _extract_docx(path: Path, data: bytes) -> Document:
     blocks: list[tuple[str, str | None]] = []
     title: str | None = None
     for item in document.iter_inner_content():
+        budget.check()
         if isinstance(item, Table):
             blocks.append((_docx_table_text(item), None))
             continue
@@ -1022,7 +1108,7 @@ def _children(node: LexborNode) -> Iterator[LexborNode]:
         child = child.next
 
 
-def _extract_html(path: Path, data: bytes) -> Document:
+def _extract_html(path: Path, data: bytes, budget: FileBudget = UNLIMITED) -> Document:
     from selectolax.lexbor import LexborHTMLParser
 
     markup, encoding = _decode_markup(data)
@@ -1037,7 +1123,11 @@ def _extract_html(path: Path, data: bytes) -> Document:
     # An explicit stack, not recursion: deeply nested tag soup exists and must not raise
     # RecursionError.
     stack: list[tuple[LexborNode, bool]] = [(root, False)]
+    visited = 0
     while stack:
+        visited += 1
+        if not visited % _CHECK_EVERY:
+            budget.check()
         node, leaving = stack.pop()
         tag = node.tag or ""
         if leaving:
