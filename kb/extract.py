@@ -179,9 +179,10 @@ def decode_text(data: bytes) -> tuple[str, str]:
     for bom, codec, name in _BOMS:
         if data.startswith(bom):
             return _finish_decode(data[len(bom) :].decode(codec, errors="replace"), name)
-    utf16 = _bomless_utf16(data)
-    if utf16 is not None:
-        return _finish_decode(data.decode(utf16, errors="replace"), "utf-16")
+    unicode_codec = _bomless_unicode(data)
+    if unicode_codec is not None:
+        name = "utf-32" if "32" in unicode_codec else "utf-16"
+        return _finish_decode(data.decode(unicode_codec, errors="replace"), name)
     # NUL never occurs in text in any of the remaining encodings; it is the classic sign of
     # an executable, image or archive that was given a text suffix.
     if b"\x00" in data[:8192]:
@@ -505,11 +506,69 @@ def _guess_legacy_encoding(data: bytes) -> tuple[str, str]:
     return "cp1252", "cp1252"
 
 
-def _bomless_utf16(data: bytes) -> str | None:
-    """Recognise UTF-16 without a BOM by its NUL bytes (mostly-ASCII text only)."""
+def _bomless_unicode(data: bytes) -> str | None:
+    """The codec of UTF-32 or UTF-16 text without a BOM, or None.
+
+    UTF-32 and mostly-ASCII UTF-16 show themselves by where their NUL bytes are. UTF-16
+    Chinese has few or none; it is recognised by what it decodes to: bytes that are not
+    UTF-8, whose UTF-16 reading is nearly all common characters. Other CJK encodings read as
+    UTF-16 give Hangul, Yi, surrogates and private-use characters instead, and binary files
+    give control characters."""
     sample = data[:8192]
     if len(sample) < 4:
         return None
+    for codec, zeros in (("utf-32-le", (2, 3)), ("utf-32-be", (0, 1))):
+        if len(data) % 4 == 0 and all(sample[i::4].count(0) == len(sample[i::4])
+                                      for i in zeros):
+            try:
+                data.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            return codec
+    by_nuls = _nul_pattern_utf16(sample, data)
+    if by_nuls is not None:
+        return by_nuls
+    try:
+        codecs.getincrementaldecoder("utf-8")("strict").decode(sample, final=False)
+    except UnicodeDecodeError:
+        pass
+    else:
+        return None  # UTF-8 (UTF-16 text is never valid UTF-8 for long)
+    for codec in ("utf-16-le", "utf-16-be"):
+        try:
+            text = codecs.getincrementaldecoder(codec)("strict").decode(sample, final=False)
+        except UnicodeDecodeError:
+            continue
+        if len(text) >= 4 and _unicode_text_share(text) >= _UTF16_MIN_SHARE:
+            return codec
+    return None
+
+
+# A UTF-16 reading (without a BOM or NULs) must be at least this share of common characters.
+_UTF16_MIN_SHARE: Final = 0.9
+
+
+def _unicode_text_share(text: str) -> float:
+    """Share of characters that real text is made of: printable ASCII and whitespace,
+    Latin letters, common Chinese characters, CJK and general punctuation, kana."""
+    common = _common_hanzi()
+    good = 0
+    for ch in text:
+        code = ord(ch)
+        if (
+            0x20 <= code < 0x7F
+            or ch in "\t\n\r"
+            or 0xC0 <= code <= 0x24F
+            or ch in common
+            or _is_cjk_punct(code)
+            or 0x3040 <= code <= 0x30FF
+        ):
+            good += 1
+    return good / len(text)
+
+
+def _nul_pattern_utf16(sample: bytes, data: bytes) -> str | None:
+    """Recognise UTF-16 without a BOM by its NUL bytes (mostly-ASCII text only)."""
     even, odd = sample[0::2], sample[1::2]
     even_nul, odd_nul = even.count(0) / len(even), odd.count(0) / len(odd)
     if odd_nul > 0.4 and even_nul < 0.02:

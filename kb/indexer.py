@@ -22,6 +22,7 @@ from typing import Literal
 from kb import segment
 from kb.budget import DEFAULT_FILE_SECONDS, FileBudget, ImportCancelled, OverBudget
 from kb.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, Chunk, chunk_document
+from kb.db import DatabaseError
 from kb.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder
 from kb.extract import MAX_FILE_BYTES, ExtractionError, extract, is_supported, too_large_reason
 from kb.store import KnowledgeBase, KnowledgeStore
@@ -54,6 +55,9 @@ class ImportReport:
     cancelled: bool = False
     seconds: float = 0.0
     chunks: int = 0
+    # Why the import stopped early, when the database could not go on (disk full,
+    # read-only, locked): one line. The files done before it stay indexed.
+    error: str = ""
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
@@ -68,6 +72,8 @@ class ImportReport:
             f"{self.count('removed')} removed, {self.count('failed')} failed"
             f" ({self.chunks} chunks, {self.seconds:.1f} s)"
         )
+        if self.error:
+            return f"{text} — stopped: {self.error}"
         return text + (" — cancelled" if self.cancelled else "")
 
 
@@ -192,6 +198,27 @@ class Indexer:
         notify = progress or (lambda _p: None)
         notify(ImportProgress("scanning"))
         files, folders, missing = scan(paths)
+        try:
+            self._add_scanned(kb, embedder, files, folders, missing, report, notify, watch,
+                              cancel)
+        except DatabaseError as exc:  # disk full, read-only, locked: the rest would fail too
+            report.error = str(exc)
+        report.seconds = time.perf_counter() - t0
+        notify(ImportProgress("done", len(files), len(files), report.chunks))
+        return report
+
+    def _add_scanned(
+        self,
+        kb: KnowledgeBase,
+        embedder: Embedder,
+        files: list[Path],
+        folders: list[Path],
+        missing: list[Path],
+        report: ImportReport,
+        notify: ProgressCallback,
+        watch: bool,
+        cancel: threading.Event | None,
+    ) -> None:
         for folder in folders:
             self.store.add_source(kb.id, str(folder), is_folder=True, watch=watch)
         for path in files:
@@ -212,9 +239,6 @@ class Indexer:
                     self.store.remove_file(record.id)
                     report.outcomes.append(FileOutcome(record.path, "removed"))
         self._index_files(kb, embedder, files, report, notify, cancel)
-        report.seconds = time.perf_counter() - t0
-        notify(ImportProgress("done", len(files), len(files), report.chunks))
-        return report
 
     def sync(
         self,
