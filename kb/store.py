@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -40,6 +41,11 @@ _OUR_TABLES: Final = frozenset({"kb", "sources", "files", "chunks"})
 # answers at most 4,096 nearest neighbours per query.
 MAX_RESULTS: Final = 1024
 MAX_NAME_CHARS: Final = 100
+# An unrecognised SQLite error on a write, with less room left than this (on the disk, or
+# under SQLite's page limit), is taken for a full disk: sqlite-vec allocates its vectors in
+# blocks of 1,024 (2 MiB at 512 dimensions, 8 MiB at 2,048) and reports SQLITE_FULL there
+# as a generic error.
+FULL_DISK_BYTES: Final = 8 * 1024 * 1024
 _NAME_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 MIGRATIONS: list[str] = [
@@ -333,6 +339,25 @@ class KnowledgeStore:
                 if translated is exc:
                     raise
                 raise translated from exc
+
+    def _translate_write(self, exc: BaseException) -> BaseException:
+        """Like kb.db.translate, for an error inside a write. sqlite-vec reports a full disk
+        as "Internal sqlite-vec error: Could not insert a new vector chunk" (SQLITE_ERROR), so
+        an unrecognised SQLite error while the disk or the page limit is exhausted is one."""
+        translated = translate(exc, self.path)
+        if translated is exc and type(exc).__name__ == "OperationalError" and self._full():
+            return file_error("disk_full", self.path)
+        return translated
+
+    def _full(self) -> bool:
+        try:
+            if shutil.disk_usage(self.path.parent).free < FULL_DISK_BYTES:
+                return True
+            pages, limit, size = (self.conn.execute(f"PRAGMA {name}").fetchone()[0]
+                                  for name in ("page_count", "max_page_count", "page_size"))
+            return bool((limit - pages) * size < FULL_DISK_BYTES)
+        except Exception:  # only a diagnosis: the original error stands
+            return False
 
     @property
     def application_id(self) -> int:
@@ -769,13 +794,13 @@ class _Transaction:
                     conn.execute("COMMIT")
                 except BaseException as commit_exc:
                     _rollback_quietly(conn)
-                    translated = translate(commit_exc, self.store.path)
+                    translated = self.store._translate_write(commit_exc)
                     if translated is commit_exc:
                         raise
                     raise translated from commit_exc
                 return
             _rollback_quietly(conn)
-            translated = translate(exc, self.store.path)
+            translated = self.store._translate_write(exc)
             if translated is not exc:
                 raise translated from exc
         finally:
