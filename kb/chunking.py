@@ -29,6 +29,10 @@ MIN_WINDOW_CHARS: Final = 1024
 # A chunk ending this close to a window's cut might have been shaped by the cut (the end of
 # the window looks like the end of the text); it is redone in the next window.
 WINDOW_MARGIN_CHARS: Final = 64
+# Characters per token of the chunk size a chunk may span (4,096 for 256 tokens). The
+# embedder's tokenizer reads a run of characters it does not know (emoji, rare scripts) as a
+# single token: 100,000 emoji were one "4-token" chunk. Longer chunks are cut by characters.
+MAX_CHARS_PER_TOKEN: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +67,15 @@ def chunk_document(
     overlap = max(0, min(overlap, max_tokens // 2))
     splitter = make_splitter(count_tokens, max_tokens, overlap)
     window = max(MIN_WINDOW_CHARS, WINDOW_CHARS_PER_TOKEN * max_tokens)
+    max_chars = MAX_CHARS_PER_TOKEN * max_tokens
     chunks: list[Chunk] = []
     for section in doc.sections:
         budget.check()
         if not section.text.strip():
             continue
-        for offset, text in split_windowed(splitter, section.text, window, budget):
+        for offset, text in _within_chars(
+            split_windowed(splitter, section.text, window, budget), max_chars, budget
+        ):
             start = section.start + offset
             chunks.append(
                 Chunk(
@@ -81,6 +88,24 @@ def chunk_document(
                 )
             )
     return chunks
+
+
+def _within_chars(
+    pieces: Iterator[tuple[int, str]], max_chars: int, budget: FileBudget
+) -> Iterator[tuple[int, str]]:
+    """The pieces, with any longer than `max_chars` characters cut at the best boundaries
+    that keep them within it."""
+    by_chars: Any = None
+    for offset, text in pieces:
+        if len(text) <= max_chars:
+            yield offset, text
+            continue
+        if by_chars is None:
+            from semantic_text_splitter import TextSplitter
+
+            by_chars = TextSplitter((max_chars * 3 // 4, max_chars))
+        for sub_offset, sub in split_windowed(by_chars, text, 4 * max_chars, budget):
+            yield offset + sub_offset, sub
 
 
 def split_windowed(

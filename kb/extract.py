@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
 import logging
 import math
 import re
@@ -50,6 +51,9 @@ _MB: Final = 1024 * 1024
 
 # Lines, DOM nodes or PDF operators between two looks at the budget (a look costs ~0.1 us).
 _CHECK_EVERY: Final = 1024
+# Sections (headings) per document. A 50 MiB file of nothing but "# a" lines would otherwise
+# make 13 million of them (gigabytes); past this, headings stop starting sections.
+MAX_SECTIONS: Final = 20_000
 
 MAX_FILE_BYTES: Final = 50 * _MB
 """Default limit on the size of a file `extract` will read; callers may pass their own."""
@@ -353,7 +357,7 @@ def _join_blocks(blocks: Sequence[tuple[str, str | None]]) -> tuple[str, tuple[S
         if parts:
             parts.append("\n\n")
             offset += 2
-        if heading is not None:
+        if heading is not None and len(cuts) < MAX_SECTIONS:
             cuts.append((offset, heading))
         parts.append(text)
         offset += len(text)
@@ -669,6 +673,19 @@ _SETEXT_RE: Final = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FRONT_MATTER_TITLE_RE: Final = re.compile(r"""^title:\s*["']?(.*?)["']?\s*$""")
 
 
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, line) for each line ("\\n"-separated), without a list of all of them: a file
+    of millions of tiny lines would take gigabytes as a list of strings and offsets."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            yield start, text[start:]
+            return
+        yield start, text[start:end]
+        start = end + 1
+
+
 def _markdown_sections(
     text: str, budget: FileBudget = UNLIMITED
 ) -> tuple[tuple[Section, ...], str | None]:
@@ -676,20 +693,16 @@ def _markdown_sections(
 
     Headings inside fenced code blocks are ignored (a `# comment` in a shell snippet is not
     a heading) and YAML front matter is skipped, supplying the title when it names one.
+    Past MAX_SECTIONS, headings no longer start sections (their text stays, in the last).
     """
-    lines = text.split("\n")
-    offsets: list[int] = []
-    pos = 0
-    for line in lines:
-        offsets.append(pos)
-        pos += len(line) + 1
-
+    lines = _lines(text)
+    head = list(itertools.islice(lines, 200))
     title: str | None = None
     first = 0
-    if lines and lines[0].strip() == "---":
-        for i in range(1, min(len(lines), 200)):
-            if lines[i].strip() in ("---", "..."):
-                for fm_line in lines[1:i]:
+    if head and head[0][1].strip() == "---":
+        for i in range(1, len(head)):
+            if head[i][1].strip() in ("---", "..."):
+                for _, fm_line in head[1:i]:
                     match = _FRONT_MATTER_TITLE_RE.match(fm_line)
                     if match and match.group(1):
                         title = match.group(1)
@@ -699,10 +712,13 @@ def _markdown_sections(
     cuts: list[tuple[int, str | None]] = [(0, None)]
     fence: str | None = None
     first_h1: str | None = None
-    for i in range(first, len(lines)):
+    last: tuple[int, str] | None = None  # (offset, text) of the line above, from `first` on
+    last2: tuple[int, str] | None = None  # and of the one above that
+    for i, (offset, line) in enumerate(itertools.chain(head[first:], lines), start=first):
         if not i % _CHECK_EVERY:
             budget.check()
-        line = lines[i]
+        above, two_above = last, last2
+        last2, last = last, (offset, line)
         fence_match = _FENCE_RE.match(line)
         if fence is not None:
             if (
@@ -716,26 +732,30 @@ def _markdown_sections(
         if fence_match:
             fence = fence_match.group(1)
             continue
+        room = len(cuts) < MAX_SECTIONS
         atx = _ATX_RE.match(line)
         if atx:
             heading = (atx.group(2) or "").strip()
-            cuts.append((offsets[i], heading or None))
+            if room:
+                cuts.append((offset, heading or None))
             if len(atx.group(1)) == 1 and first_h1 is None and heading:
                 first_h1 = heading
             continue
         setext = _SETEXT_RE.match(line)
-        prev = lines[i - 1].strip() if i > first else ""
-        before_prev = lines[i - 2].strip() if i - 2 >= first else ""
+        prev = above[1].strip() if above is not None else ""
+        before_prev = two_above[1].strip() if two_above is not None else ""
         # Only a one-line paragraph underlined by ===/--- counts; longer ones are rare and a
         # "---" under running text is more often meant as a rule.
         if (
             setext
+            and above is not None
             and prev
             and not before_prev
-            and not _ATX_RE.match(lines[i - 1])
-            and cuts[-1][0] != offsets[i - 1]
+            and not _ATX_RE.match(above[1])
+            and cuts[-1][0] != above[0]
+            and room
         ):
-            cuts.append((offsets[i - 1], prev))
+            cuts.append((above[0], prev))
             if setext.group(1)[0] == "=" and first_h1 is None:
                 first_h1 = prev
 
@@ -852,6 +872,14 @@ def _pdf_page_text(reader: Any, page: Any, budget: FileBudget) -> str:
     return str(page.extract_text(visitor_operand_before=visit))
 
 
+def _pdf_failure(exc: BaseException) -> str:
+    """"corrupt pdf: ..." unless pypdf stopped at one of its own safety limits (millions of
+    operators on a page, huge arrays): then the file is too complex, not broken."""
+    if type(exc).__name__ == "LimitReachedError":
+        return f"pdf is too complex to read (past a safety limit of the PDF reader: {exc})"
+    return f"corrupt pdf: {_describe(exc)}"
+
+
 def _extract_pdf(path: Path, data: bytes, budget: FileBudget = UNLIMITED) -> Document:
     from pypdf import PasswordType, PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
@@ -870,7 +898,7 @@ def _extract_pdf(path: Path, data: bytes, budget: FileBudget = UNLIMITED) -> Doc
     except DependencyError as exc:
         raise ExtractionError(_PDF_NEEDS_CRYPTOGRAPHY) from exc
     except Exception as exc:  # pypdf raises many types for broken files, RecursionError too
-        raise ExtractionError(f"corrupt pdf: {_describe(exc)}") from exc
+        raise ExtractionError(_pdf_failure(exc)) from exc
 
     if encrypted:
         # Many PDFs are "encrypted" only to restrict printing/copying, with an empty user
@@ -891,7 +919,7 @@ def _extract_pdf(path: Path, data: bytes, budget: FileBudget = UNLIMITED) -> Doc
     except DependencyError as exc:
         raise ExtractionError(_PDF_NEEDS_CRYPTOGRAPHY) from exc
     except Exception as exc:
-        raise ExtractionError(f"corrupt pdf: {_describe(exc)}") from exc
+        raise ExtractionError(_pdf_failure(exc)) from exc
     if page_count == 0:
         raise ExtractionError("corrupt pdf: it has no pages")
 
@@ -917,7 +945,7 @@ def _extract_pdf(path: Path, data: bytes, budget: FileBudget = UNLIMITED) -> Doc
             pages.append((number, page_text))
     if not pages:
         if failures and len(failures) == page_count:
-            raise ExtractionError(f"corrupt pdf: {_describe(failures[0])}")
+            raise ExtractionError(_pdf_failure(failures[0]))
         raise ExtractionError("pdf has no extractable text (scanned images?)")
 
     parts: list[str] = []

@@ -193,3 +193,17 @@ def test_time_budget_between_windows(count: Callable[[str], int]) -> None:
         chunk_document(text_doc(unpunctuated(100_000)), count, budget=budget)
     assert next(ticks) == 11  # construction read 0, checks read 1..10: 10 >= 10 stops
     assert "\n" not in info.value.reason and "10 s" in info.value.reason
+
+
+@pytest.mark.parametrize("unit", ["😀", "👨\u200d👩\u200d👧", "\U0001F600\u0301"])
+def test_characters_the_tokenizer_lumps_together_still_make_bounded_chunks(
+        count: Callable[[str], int], unit: str) -> None:
+    """The tokenizer reads a run of emoji as one unknown token: by tokens the whole text fits
+    one chunk. Chunks are kept within MAX_CHARS_PER_TOKEN characters per token as well."""
+    text = unit * 30_000
+    doc = text_doc(text)
+    chunks = chunk_document(doc, count)
+    limit = chunking.MAX_CHARS_PER_TOKEN * 256
+    assert len(chunks) >= len(text) // limit
+    assert max(len(c.text) for c in chunks) <= limit
+    assert_well_formed(doc, chunks, count, 256)

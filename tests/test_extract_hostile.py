@@ -164,7 +164,8 @@ def test_pdf_past_pypdf_limits_is_one_reason(tmp_path: Path) -> None:
             pytest.raises(ExtractionError) as info:
         extract(path)
     assert info.value.reason == (
-        "corrupt pdf: LimitReachedError: Reached maximum number of tokens per stream."
+        "pdf is too complex to read (past a safety limit of the PDF reader: Reached maximum "
+        "number of tokens per stream.)"
     )
 
 
@@ -199,3 +200,26 @@ def test_markdown_cancel_between_lines(tmp_path: Path) -> None:
     with pytest.raises(ImportCancelled):
         extract(path, budget=budget)
     assert next(looks) == 21
+
+
+def test_markdown_of_nothing_but_headings(tmp_path: Path) -> None:
+    """30,000 one-line headings: sections stop at MAX_SECTIONS (a 50 MiB file of them would
+    otherwise be 13 million sections), every line's text is still there."""
+    path = tmp_path / "headings.md"
+    path.write_text("".join(f"# 标题{i}\n" for i in range(30_000)), encoding="utf-8")
+    doc = extract(path)
+    # The first cut is the (empty) text before the first heading.
+    assert len(doc.sections) == kb.extract.MAX_SECTIONS - 1
+    assert doc.sections[-1].text.endswith("# 标题29999")
+    assert doc.sections[-1].heading == f"标题{kb.extract.MAX_SECTIONS - 2}"
+    covered = "".join(s.text + "\n" for s in doc.sections)
+    assert covered == path.read_text(encoding="utf-8")
+
+
+def test_html_of_nothing_but_headings(tmp_path: Path) -> None:
+    path = tmp_path / "headings.html"
+    path.write_text("<body>" + "".join(f"<h2>标题{i}</h2>" for i in range(25_000)) + "</body>",
+                    encoding="utf-8")
+    doc = extract(path)
+    assert len(doc.sections) == kb.extract.MAX_SECTIONS - 1
+    assert doc.sections[-1].text.endswith("标题24999")
