@@ -69,8 +69,8 @@ def error_kind(exc: BaseException) -> str | None:
 def file_error(kind: str, path: Path | str, detail: str = "") -> DatabaseError:
     where = str(path)
     messages = {
-        "corrupt": f"{where} is corrupt or not a SQLite database; it was left untouched "
-        "(move it aside to start a new knowledge base)",
+        "corrupt": f"{where} is corrupt or not a SQLite database; Mingjing does not repair "
+        "it (move it aside to start a new knowledge base)",
         "not_ours": f"{where} is not a Mingjing knowledge base (a SQLite database of another "
         "program); it was left untouched",
         "newer_version": f"knowledge base {where} was written by a newer version of Mingjing; "

@@ -335,19 +335,33 @@ class KnowledgeStore:
             try:
                 yield self.conn
             except BaseException as exc:
-                translated = translate(exc, self.path)
+                translated = self._diagnose(exc)
                 if translated is exc:
                     raise
                 raise translated from exc
 
-    def _translate_write(self, exc: BaseException) -> BaseException:
-        """Like kb.db.translate, for an error inside a write. sqlite-vec reports a full disk
-        as "Internal sqlite-vec error: Could not insert a new vector chunk" (SQLITE_ERROR), so
-        an unrecognised SQLite error while the disk or the page limit is exhausted is one."""
+    def _diagnose(self, exc: BaseException) -> BaseException:
+        """Like kb.db.translate, and more. sqlite-vec reports what went wrong underneath it as
+        a generic SQLITE_ERROR ("Internal sqlite-vec error: Could not insert a new vector
+        chunk" on a full disk, "vectors blob read error" on a damaged page), so an
+        unrecognised SQLite error is looked into: a disk (or page limit) with no room left
+        means the disk is full, a failing integrity check means the file is corrupt.
+        Anything else is a bug and keeps its traceback."""
         translated = translate(exc, self.path)
-        if translated is exc and type(exc).__name__ == "OperationalError" and self._full():
+        if translated is not exc or type(exc).__name__ != "OperationalError":
+            return translated
+        if self._full():
             return file_error("disk_full", self.path)
-        return translated
+        if self._damaged():
+            return file_error("corrupt", self.path)
+        return exc
+
+    def _damaged(self) -> bool:
+        try:
+            rows = self.conn.execute("PRAGMA quick_check(1)").fetchall()
+        except Exception as exc:
+            return error_kind(exc) == "corrupt"
+        return [tuple(r) for r in rows] != [("ok",)]
 
     def _full(self) -> bool:
         try:
@@ -794,13 +808,13 @@ class _Transaction:
                     conn.execute("COMMIT")
                 except BaseException as commit_exc:
                     _rollback_quietly(conn)
-                    translated = self.store._translate_write(commit_exc)
+                    translated = self.store._diagnose(commit_exc)
                     if translated is commit_exc:
                         raise
                     raise translated from commit_exc
                 return
             _rollback_quietly(conn)
-            translated = self.store._translate_write(exc)
+            translated = self.store._diagnose(exc)
             if translated is not exc:
                 raise translated from exc
         finally:

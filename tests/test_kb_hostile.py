@@ -706,3 +706,28 @@ def test_bomless_unicode_chinese_is_indexed(tmp_path: Path, codec: str) -> None:
 
     assert "六千三百公里" in retrieve(store, ["编码"], "长江有多长", k=1)[0].text
     store.close()
+
+
+def test_cli_damaged_pages_are_one_line(home: Path, tmp_path: Path) -> None:
+    """A knowledge base whose middle pages were overwritten: sqlite-vec reports a damaged
+    vector page only as "vectors blob read error"; an integrity check names it corrupt.
+    Whatever the scribble hits, every command succeeds or says so in one line."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(20):
+        write(docs / f"{i}.md", f"# 第{i}篇\n" + f"第{i}篇文章写了很多内容。" * 100)
+    assert run_cli("kb", "add", str(docs), home=home).returncode == 0
+    db = home / "knowledge.db"
+    with db.open("r+b") as fh:
+        fh.seek(db.stat().st_size // 2)
+        fh.write(b"\xff" * 40_000)
+    outcomes = []
+    for args in (("kb", "list", "--kb", "default"), ("kb", "search", "文章"),
+                 ("kb", "add", str(docs / "0.md"))):
+        result = run_cli(*args, home=home)
+        err = result.stderr.decode("utf-8")
+        assert "Traceback" not in err
+        if result.returncode:
+            assert f"{db} is corrupt or not a SQLite database" in err.splitlines()[-1]
+        outcomes.append(result.returncode)
+    assert any(outcomes)  # the damage was noticed
