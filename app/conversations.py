@@ -55,8 +55,12 @@ ROLES: Final = ("system", "user", "assistant")
 MESSAGE_STATUSES: Final = ("complete", "streaming", "interrupted", "error", "cancelled")
 
 # "MJNG": stamped into the file header by migration 1 so that a foreign SQLite
-# file at our path is recognised and left alone instead of being migrated.
+# file at our path is recognised and left alone instead of being migrated. A file of ours
+# without the stamp (application_id 0, our tables present) is adopted and stamped.
 APPLICATION_ID: Final = 0x4D4A4E47
+# kb/store.py stamps knowledge.db with "MJKB": named in the message if the files are swapped.
+KNOWLEDGE_APPLICATION_ID: Final = 0x4D4A4B42
+_OUR_TABLES: Final = frozenset({"conversations", "messages"})
 
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
 TITLE_MAX_CHARS: Final = 40
@@ -131,8 +135,8 @@ def _store_error(kind: str, path: Path, detail: str = "") -> StoreError:
     messages = {
         "corrupt": f"Conversation database {where} is corrupt or not a SQLite database; "
         "it was left untouched (move it aside to start a fresh history)",
-        "not_ours": f"{where} is a SQLite database of another program, not a Mingjing "
-        "conversation database; it was left untouched",
+        "not_ours": f"{where} is not a Mingjing conversation database (a SQLite database "
+        "of another program); it was left untouched",
         "newer_version": f"Conversation database {where} was written by a newer version "
         "of Mingjing; it was left untouched",
         "locked": f"Conversation database {where} is locked by another program or "
@@ -489,20 +493,50 @@ class ConversationStore:
     def _check_ownership(self, conn: sqlite3.Connection) -> int:
         """Refuse foreign or newer files; returns ``user_version``.
 
+        Ours: stamped with APPLICATION_ID, or unstamped (0) with a schema version and our
+        tables; a new, empty file is fine too. Anything else is another program's database,
+        whatever its user_version says (not "written by a newer version").
+
         One statement, so one consistent snapshot even while another connection is
-        creating the schema on a fresh file.
+        creating the schema.
         """
-        version, app_id, has_tables = conn.execute(
+        version, app_id, names = conn.execute(
             "SELECT (SELECT user_version FROM pragma_user_version),"
             " (SELECT application_id FROM pragma_application_id),"
-            " EXISTS (SELECT 1 FROM sqlite_master"
-            "         WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\')"
+            " (SELECT group_concat(name, char(31)) FROM sqlite_master"
+            "  WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\')"
         ).fetchone()
-        if app_id not in (0, APPLICATION_ID) or (version == 0 and has_tables):
+        tables = set(str(names).split("\x1f")) if names else set()
+        adopted = app_id == 0 and version >= 1 and _OUR_TABLES.issubset(tables)
+        empty = app_id == 0 and version == 0 and not tables
+        if app_id != APPLICATION_ID and not adopted and not empty:
+            if app_id == KNOWLEDGE_APPLICATION_ID:
+                raise StoreError(
+                    f"{self.path} is not a Mingjing conversation database (it is a Mingjing "
+                    "knowledge base); it was left untouched", path=self.path, kind="not_ours",
+                )
             raise _store_error("not_ours", self.path)
         if version > len(MIGRATIONS):
             raise _store_error("newer_version", self.path)
         return int(version)
+
+    def _stamp(self, conn: sqlite3.Connection) -> None:
+        """Write APPLICATION_ID into a file of ours made before the stamp existed. A file
+        that cannot be written (read-only) is used as it is."""
+        if int(conn.execute("PRAGMA application_id").fetchone()[0]) == APPLICATION_ID:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._check_ownership(conn)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback_quietly(conn)
+                raise
+        except sqlite3.Error as exc:
+            if _error_kind(exc) != "read_only":
+                raise
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         version = self._check_ownership(conn)
@@ -524,6 +558,7 @@ class ConversationStore:
             except BaseException:
                 _rollback_quietly(conn)
                 raise
+        self._stamp(conn)
 
     @staticmethod
     def _touch(conn: sqlite3.Connection, conversation_id: int, now: float) -> None:

@@ -1,4 +1,8 @@
-"""`mingjing kb ...`: import, search, list and remove knowledge-base content from a terminal."""
+"""`mingjing kb ...`: import, search, list and remove knowledge-base content from a terminal.
+
+What the user can get wrong (an empty name, --k out of range) is one line and exit 2; what the
+world does to the file (disk full, read-only, not ours) is one line and exit 1 (app/cli.py);
+file names that are not text are shown with replacement characters (kb.filenames)."""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ import threading
 from pathlib import Path
 
 from app.paths import AppPaths
+from kb.db import DatabaseError
+from kb.filenames import display_path, unicode_path
 from kb.indexer import ImportProgress, ImportReport, Indexer
-from kb.store import KnowledgeStore
+from kb.store import KnowledgeStore, check_kb_name, check_result_count
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -30,7 +36,8 @@ def _progress_printer() -> tuple[object, list[float]]:
             if tty:
                 print(file=sys.stderr)
             return
-        line = f"[{p.files_done}/{p.files_total}] {p.chunks_done} chunks  {Path(p.current).name}"
+        name = display_path(Path(p.current).name)
+        line = f"[{p.files_done}/{p.files_total}] {p.chunks_done} chunks  {name}"
         if tty:
             print(f"\r{line[:100]:<100}", end="", file=sys.stderr, flush=True)
         elif p.files_done != last[0]:
@@ -43,8 +50,9 @@ def _progress_printer() -> tuple[object, list[float]]:
 def _report(report: ImportReport) -> int:
     print(f"{report.kb}: {report.summary()}", file=sys.stderr)
     for failure in report.failed:
-        print(f"  failed: {failure.path}: {failure.reason}", file=sys.stderr)
-    return EXIT_SOME_FAILED if report.failed or report.cancelled else EXIT_OK
+        print(f"  failed: {display_path(failure.path)}: {failure.reason}", file=sys.stderr)
+    failed = report.failed or report.cancelled or report.error
+    return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
 def _with_cancel() -> tuple[threading.Event, object]:
@@ -53,7 +61,26 @@ def _with_cancel() -> tuple[threading.Event, object]:
     return cancel, previous
 
 
+def _bad_input(message: str) -> int:
+    print(f"mingjing: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def run(args: argparse.Namespace, paths: AppPaths) -> int:
+    try:
+        # Checked before the database is opened or the embedder loaded.
+        if args.kb_command == "add":
+            args.kb = check_kb_name(args.kb)
+        if args.kb_command == "search":
+            check_result_count(args.k)
+        return _run(args, paths)
+    except DatabaseError as exc:
+        if exc.kind == "bad_input":
+            return _bad_input(str(exc))
+        raise
+
+
+def _run(args: argparse.Namespace, paths: AppPaths) -> int:
     with KnowledgeStore(paths.knowledge_db) as store:
         indexer = Indexer(store)
         command = args.kb_command
@@ -70,10 +97,14 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
             return _report(report)
         if command == "sync":
             if store.get_kb(args.kb) is None:
-                print(f"mingjing: no knowledge base named {args.kb!r}", file=sys.stderr)
-                return EXIT_BAD_INPUT
+                return _bad_input(f"no knowledge base named {args.kb!r}")
             show, _ = _progress_printer()
-            return _report(indexer.sync(args.kb, progress=show))  # type: ignore[arg-type]
+            cancel, previous = _with_cancel()
+            try:
+                report = indexer.sync(args.kb, progress=show, cancel=cancel)  # type: ignore[arg-type]
+            finally:
+                signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
+            return _report(report)
         if command == "search":
             return _search(args, store)
         if command == "list":
@@ -114,7 +145,7 @@ def _search(args: argparse.Namespace, store: KnowledgeStore) -> int:
     for hit in hits:
         vs = f"{hit.vector_score:.3f}" if hit.vector_score is not None else "-"
         ks = f"{hit.keyword_score:.2f}" if hit.keyword_score is not None else "-"
-        print(f"#{hit.rank}  {hit.path}  ({hit.location()})")
+        print(f"#{hit.rank}  {display_path(hit.path)}  ({hit.location()})")
         print(f"    vector {vs} (rank {hit.vector_rank or '-'}) · keyword {ks} "
               f"(rank {hit.keyword_rank or '-'}) · terms: {' '.join(hit.matched_terms) or '-'}")
         snippet = " ".join(hit.text.split())
@@ -126,18 +157,19 @@ def _search(args: argparse.Namespace, store: KnowledgeStore) -> int:
 
 def _list(args: argparse.Namespace, store: KnowledgeStore) -> int:
     kbs = store.list_kbs()
-    if args.kb:
+    if args.kb is not None:
         kb = store.get_kb(args.kb)
         if kb is None:
             print(f"mingjing: no knowledge base named {args.kb!r}", file=sys.stderr)
             return EXIT_BAD_INPUT
         files = store.files(kb.id)
         if args.json:
-            print(json.dumps([f.__dict__ for f in files], ensure_ascii=False))
+            rows = [{**f.__dict__, "path": unicode_path(f.path)} for f in files]
+            print(json.dumps(rows, ensure_ascii=False))
             return EXIT_OK
         for f in files:
             extra = f.error if f.status == "failed" else f"{f.chunks} chunks"
-            print(f"{f.status:<8} {f.path}  ({extra})")
+            print(f"{f.status:<8} {display_path(f.path)}  ({extra})")
         return EXIT_OK
     if args.json:
         print(json.dumps([kb.__dict__ for kb in kbs], ensure_ascii=False))

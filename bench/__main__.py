@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ["decode", "ttft", "startup", "stall", "kb_ingest", "kb_query", "kb_stall", "candidates",
-       "typing_stall"]
+ALL = ["decode", "ttft", "startup", "stall", "kb_ingest", "kb_chunking", "kb_query", "kb_stall",
+       "candidates", "typing_stall"]
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
 import logging
 import math
 import re
@@ -22,7 +23,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
+
+from kb.budget import UNLIMITED, FileBudget, ImportCancelled, OverBudget
 
 if TYPE_CHECKING:
     from docx.table import Table
@@ -38,12 +41,19 @@ __all__ = [
     "decode_text",
     "extract",
     "is_supported",
+    "too_large_reason",
 ]
 
 _log = logging.getLogger(__name__)
 
 _KB: Final = 1024
 _MB: Final = 1024 * 1024
+
+# Lines, DOM nodes or PDF operators between two looks at the budget (a look costs ~0.1 us).
+_CHECK_EVERY: Final = 1024
+# Sections (headings) per document. A 50 MiB file of nothing but "# a" lines would otherwise
+# make 13 million of them (gigabytes); past this, headings stop starting sections.
+MAX_SECTIONS: Final = 20_000
 
 MAX_FILE_BYTES: Final = 50 * _MB
 """Default limit on the size of a file `extract` will read; callers may pass their own."""
@@ -143,15 +153,18 @@ def is_supported(path: Path) -> bool:
     return _kind_of(Path(path)) is not None
 
 
-def extract(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Document:
+def extract(
+    path: Path, *, max_bytes: int = MAX_FILE_BYTES, budget: FileBudget = UNLIMITED
+) -> Document:
     """Read `path` and return its text with locations.
 
     Raises `ExtractionError` (and nothing else) for any file that cannot be read: missing,
-    unsupported, too large, empty, binary, encrypted, corrupt, or without text.
+    unsupported, too large, empty, binary, encrypted, corrupt, or without text; and the
+    budget's `ImportCancelled` / `OverBudget`, checked between pages and blocks.
     """
     path = Path(path)
     try:
-        return _extract(path, max_bytes)
+        return _extract(path, max_bytes, budget)
     except ExtractionError as exc:
         exc.path = path
         raise
@@ -170,9 +183,10 @@ def decode_text(data: bytes) -> tuple[str, str]:
     for bom, codec, name in _BOMS:
         if data.startswith(bom):
             return _finish_decode(data[len(bom) :].decode(codec, errors="replace"), name)
-    utf16 = _bomless_utf16(data)
-    if utf16 is not None:
-        return _finish_decode(data.decode(utf16, errors="replace"), "utf-16")
+    unicode_codec = _bomless_unicode(data)
+    if unicode_codec is not None:
+        name = "utf-32" if "32" in unicode_codec else "utf-16"
+        return _finish_decode(data.decode(unicode_codec, errors="replace"), name)
     # NUL never occurs in text in any of the remaining encodings; it is the classic sign of
     # an executable, image or archive that was given a text suffix.
     if b"\x00" in data[:8192]:
@@ -208,7 +222,7 @@ def _kind_of(path: Path) -> str | None:
     return None
 
 
-def _extract(path: Path, max_bytes: int) -> Document:
+def _extract(path: Path, max_bytes: int, budget: FileBudget) -> Document:
     try:
         st = path.stat()
     except (FileNotFoundError, NotADirectoryError):
@@ -231,19 +245,20 @@ def _extract(path: Path, max_bytes: int) -> Document:
     if st.st_size == 0:
         raise ExtractionError("empty file (0 bytes)")
     if st.st_size > max_bytes:
-        raise ExtractionError(_too_large(st.st_size, max_bytes))
+        raise ExtractionError(too_large_reason(st.st_size, max_bytes))
     data = _read_bytes(path, max_bytes)
+    budget.check()
 
     try:
         if kind == "pdf":
-            doc = _extract_pdf(path, data)
+            doc = _extract_pdf(path, data, budget)
         elif kind == "docx":
-            doc = _extract_docx(path, data)
+            doc = _extract_docx(path, data, budget)
         elif kind == "html":
-            doc = _extract_html(path, data)
+            doc = _extract_html(path, data, budget)
         else:
-            doc = _extract_text(path, data, kind)
-    except ExtractionError:
+            doc = _extract_text(path, data, kind, budget)
+    except (ExtractionError, ImportCancelled, OverBudget):
         raise
     except Exception as exc:  # a parser bug or a file shape nobody anticipated
         _log.debug("unexpected failure extracting %s", path, exc_info=True)
@@ -269,17 +284,19 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
     if not data:
         raise ExtractionError("empty file (0 bytes)")
     if len(data) > max_bytes:
-        raise ExtractionError(_too_large(len(data), max_bytes))
+        raise ExtractionError(too_large_reason(len(data), max_bytes))
     return data
 
 
-def _too_large(size: int, limit: int) -> str:
+def too_large_reason(size: int, limit: int) -> str:
+    """The one-line reason for a file over the size limit, in binary units like the limit."""
     return f"file is too large ({_format_size(size, up=True)}, limit {_format_size(limit)})"
 
 
 def _format_size(n: int, *, up: bool = False) -> str:
-    """Human size with one decimal; rounding `up` keeps "51 MB over a 50 MB limit" honest."""
-    for unit, scale in (("MB", _MB), ("KB", _KB)):
+    """Human size in binary units with one decimal ("50 MiB" for 50 * 1024 * 1024 bytes);
+    rounding `up` keeps "50.1 MiB over a 50 MiB limit" honest."""
+    for unit, scale in (("MiB", _MB), ("KiB", _KB)):
         if n >= scale:
             value = n / scale
             value = math.ceil(value * 10) / 10 if up else math.floor(value * 10) / 10
@@ -340,7 +357,7 @@ def _join_blocks(blocks: Sequence[tuple[str, str | None]]) -> tuple[str, tuple[S
         if parts:
             parts.append("\n\n")
             offset += 2
-        if heading is not None:
+        if heading is not None and len(cuts) < MAX_SECTIONS:
             cuts.append((offset, heading))
         parts.append(text)
         offset += len(text)
@@ -493,11 +510,69 @@ def _guess_legacy_encoding(data: bytes) -> tuple[str, str]:
     return "cp1252", "cp1252"
 
 
-def _bomless_utf16(data: bytes) -> str | None:
-    """Recognise UTF-16 without a BOM by its NUL bytes (mostly-ASCII text only)."""
+def _bomless_unicode(data: bytes) -> str | None:
+    """The codec of UTF-32 or UTF-16 text without a BOM, or None.
+
+    UTF-32 and mostly-ASCII UTF-16 show themselves by where their NUL bytes are. UTF-16
+    Chinese has few or none; it is recognised by what it decodes to: bytes that are not
+    UTF-8, whose UTF-16 reading is nearly all common characters. Other CJK encodings read as
+    UTF-16 give Hangul, Yi, surrogates and private-use characters instead, and binary files
+    give control characters."""
     sample = data[:8192]
     if len(sample) < 4:
         return None
+    for codec, zeros in (("utf-32-le", (2, 3)), ("utf-32-be", (0, 1))):
+        if len(data) % 4 == 0 and all(sample[i::4].count(0) == len(sample[i::4])
+                                      for i in zeros):
+            try:
+                data.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            return codec
+    by_nuls = _nul_pattern_utf16(sample, data)
+    if by_nuls is not None:
+        return by_nuls
+    try:
+        codecs.getincrementaldecoder("utf-8")("strict").decode(sample, final=False)
+    except UnicodeDecodeError:
+        pass
+    else:
+        return None  # UTF-8 (UTF-16 text is never valid UTF-8 for long)
+    for codec in ("utf-16-le", "utf-16-be"):
+        try:
+            text = codecs.getincrementaldecoder(codec)("strict").decode(sample, final=False)
+        except UnicodeDecodeError:
+            continue
+        if len(text) >= 4 and _unicode_text_share(text) >= _UTF16_MIN_SHARE:
+            return codec
+    return None
+
+
+# A UTF-16 reading (without a BOM or NULs) must be at least this share of common characters.
+_UTF16_MIN_SHARE: Final = 0.9
+
+
+def _unicode_text_share(text: str) -> float:
+    """Share of characters that real text is made of: printable ASCII and whitespace,
+    Latin letters, common Chinese characters, CJK and general punctuation, kana."""
+    common = _common_hanzi()
+    good = 0
+    for ch in text:
+        code = ord(ch)
+        if (
+            0x20 <= code < 0x7F
+            or ch in "\t\n\r"
+            or 0xC0 <= code <= 0x24F
+            or ch in common
+            or _is_cjk_punct(code)
+            or 0x3040 <= code <= 0x30FF
+        ):
+            good += 1
+    return good / len(text)
+
+
+def _nul_pattern_utf16(sample: bytes, data: bytes) -> str | None:
+    """Recognise UTF-16 without a BOM by its NUL bytes (mostly-ASCII text only)."""
     even, odd = sample[0::2], sample[1::2]
     even_nul, odd_nul = even.count(0) / len(even), odd.count(0) / len(odd)
     if odd_nul > 0.4 and even_nul < 0.02:
@@ -578,13 +653,14 @@ def _decode_markup(data: bytes) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _extract_text(path: Path, data: bytes, kind: str) -> Document:
+def _extract_text(path: Path, data: bytes, kind: str, budget: FileBudget = UNLIMITED) -> Document:
     if path.suffix.lower() == ".xml":
         text, encoding = _decode_markup(data)
     else:
         text, encoding = decode_text(data)
+    budget.check()
     if kind == "markdown":
-        sections, title = _markdown_sections(text)
+        sections, title = _markdown_sections(text, budget)
     else:
         section = _make_section(text, 0, len(text))
         sections, title = ((section,) if section else ()), None
@@ -597,25 +673,36 @@ _SETEXT_RE: Final = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FRONT_MATTER_TITLE_RE: Final = re.compile(r"""^title:\s*["']?(.*?)["']?\s*$""")
 
 
-def _markdown_sections(text: str) -> tuple[tuple[Section, ...], str | None]:
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    """(offset, line) for each line ("\\n"-separated), without a list of all of them: a file
+    of millions of tiny lines would take gigabytes as a list of strings and offsets."""
+    start = 0
+    while True:
+        end = text.find("\n", start)
+        if end < 0:
+            yield start, text[start:]
+            return
+        yield start, text[start:end]
+        start = end + 1
+
+
+def _markdown_sections(
+    text: str, budget: FileBudget = UNLIMITED
+) -> tuple[tuple[Section, ...], str | None]:
     """Sections of Markdown split at ATX (`# x`) and single-line setext headings.
 
     Headings inside fenced code blocks are ignored (a `# comment` in a shell snippet is not
     a heading) and YAML front matter is skipped, supplying the title when it names one.
+    Past MAX_SECTIONS, headings no longer start sections (their text stays, in the last).
     """
-    lines = text.split("\n")
-    offsets: list[int] = []
-    pos = 0
-    for line in lines:
-        offsets.append(pos)
-        pos += len(line) + 1
-
+    lines = _lines(text)
+    head = list(itertools.islice(lines, 200))
     title: str | None = None
     first = 0
-    if lines and lines[0].strip() == "---":
-        for i in range(1, min(len(lines), 200)):
-            if lines[i].strip() in ("---", "..."):
-                for fm_line in lines[1:i]:
+    if head and head[0][1].strip() == "---":
+        for i in range(1, len(head)):
+            if head[i][1].strip() in ("---", "..."):
+                for _, fm_line in head[1:i]:
                     match = _FRONT_MATTER_TITLE_RE.match(fm_line)
                     if match and match.group(1):
                         title = match.group(1)
@@ -625,8 +712,13 @@ def _markdown_sections(text: str) -> tuple[tuple[Section, ...], str | None]:
     cuts: list[tuple[int, str | None]] = [(0, None)]
     fence: str | None = None
     first_h1: str | None = None
-    for i in range(first, len(lines)):
-        line = lines[i]
+    last: tuple[int, str] | None = None  # (offset, text) of the line above, from `first` on
+    last2: tuple[int, str] | None = None  # and of the one above that
+    for i, (offset, line) in enumerate(itertools.chain(head[first:], lines), start=first):
+        if not i % _CHECK_EVERY:
+            budget.check()
+        above, two_above = last, last2
+        last2, last = last, (offset, line)
         fence_match = _FENCE_RE.match(line)
         if fence is not None:
             if (
@@ -640,26 +732,30 @@ def _markdown_sections(text: str) -> tuple[tuple[Section, ...], str | None]:
         if fence_match:
             fence = fence_match.group(1)
             continue
+        room = len(cuts) < MAX_SECTIONS
         atx = _ATX_RE.match(line)
         if atx:
             heading = (atx.group(2) or "").strip()
-            cuts.append((offsets[i], heading or None))
+            if room:
+                cuts.append((offset, heading or None))
             if len(atx.group(1)) == 1 and first_h1 is None and heading:
                 first_h1 = heading
             continue
         setext = _SETEXT_RE.match(line)
-        prev = lines[i - 1].strip() if i > first else ""
-        before_prev = lines[i - 2].strip() if i - 2 >= first else ""
+        prev = above[1].strip() if above is not None else ""
+        before_prev = two_above[1].strip() if two_above is not None else ""
         # Only a one-line paragraph underlined by ===/--- counts; longer ones are rare and a
         # "---" under running text is more often meant as a rule.
         if (
             setext
+            and above is not None
             and prev
             and not before_prev
-            and not _ATX_RE.match(lines[i - 1])
-            and cuts[-1][0] != offsets[i - 1]
+            and not _ATX_RE.match(above[1])
+            and cuts[-1][0] != above[0]
+            and room
         ):
-            cuts.append((offsets[i - 1], prev))
+            cuts.append((above[0], prev))
             if setext.group(1)[0] == "=" and first_h1 is None:
                 first_h1 = prev
 
@@ -711,7 +807,80 @@ _PDF_NEEDS_CRYPTOGRAPHY: Final = (
 )
 
 
-def _extract_pdf(path: Path, data: bytes) -> Document:
+# A page whose content stream decodes to more than this is compacted before pypdf parses it,
+# and its operators are visited with budget checks in between. pypdf's tokenizer reads
+# whitespace one byte at a time: a 76 KB PDF whose pages each inflate to ~70 MB of spaces
+# took ~10 s a page and could not be interrupted.
+_PDF_BIG_CONTENT: Final = 1 * _MB
+# Runs of PDF whitespace (NUL, tab, LF, FF, CR, space): one containing a line break becomes
+# "\n" (a % comment ends there), any other one " ". Inside a string this only shortens runs
+# of spaces, which text extraction would collapse anyway.
+_PDF_NEWLINE_RUN: Final = re.compile(rb"[\x00\t\x0c ]*[\r\n][\x00\t\n\r\x0c ]*")
+_PDF_BLANK_RUN: Final = re.compile(rb"[\x00\t\x0c ]{2,}")
+
+
+def _compact_pdf_content(data: bytes) -> bytes:
+    return _PDF_BLANK_RUN.sub(b" ", _PDF_NEWLINE_RUN.sub(b"\n", data))
+
+
+@lru_cache(maxsize=1)
+def _budgeted_content_stream() -> Any:
+    """A pypdf ContentStream that looks at a FileBudget while pypdf parses it.
+
+    pypdf charges every token it parses to its own parsing budget through
+    `_check_limits`; piggybacking on that call lets a cancel or an exhausted time budget stop
+    a page of millions of operators (a 6 KB PDF of "q Q" pairs parses for 5 s) in
+    milliseconds. Should a pypdf release drop the hook, this degrades to the checks between
+    operators and pages."""
+    from pypdf.generic import ContentStream
+
+    class BudgetedContentStream(ContentStream):
+        budget: FileBudget = UNLIMITED
+        tokens = 0
+
+        def _check_limits(self, **kwargs: Any) -> Any:  # type: ignore[override]
+            self.tokens += 1
+            if not self.tokens % _CHECK_EVERY:
+                self.budget.check()
+            return super()._check_limits(**kwargs)
+
+    return BudgetedContentStream
+
+
+def _pdf_page_text(reader: Any, page: Any, budget: FileBudget) -> str:
+    contents = page.get_contents()
+    data = contents.get_data() if contents is not None else b""
+    if len(data) < _PDF_BIG_CONTENT:
+        return str(page.extract_text())
+    from pypdf.generic import NameObject
+
+    # "bytes": strings stay bytes until the page's fonts decode them, as pypdf does itself.
+    stream = _budgeted_content_stream()(None, reader, "bytes")
+    stream.budget = budget
+    stream.set_data(_compact_pdf_content(data))
+    del data
+    page[NameObject("/Contents")] = stream
+    budget.check()
+    visited = 0
+
+    def visit(*_args: object) -> None:
+        nonlocal visited
+        visited += 1
+        if not visited % _CHECK_EVERY:
+            budget.check()
+
+    return str(page.extract_text(visitor_operand_before=visit))
+
+
+def _pdf_failure(exc: BaseException) -> str:
+    """"corrupt pdf: ..." unless pypdf stopped at one of its own safety limits (millions of
+    operators on a page, huge arrays): then the file is too complex, not broken."""
+    if type(exc).__name__ == "LimitReachedError":
+        return f"pdf is too complex to read (past a safety limit of the PDF reader: {exc})"
+    return f"corrupt pdf: {_describe(exc)}"
+
+
+def _extract_pdf(path: Path, data: bytes, budget: FileBudget = UNLIMITED) -> Document:
     from pypdf import PasswordType, PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
@@ -729,7 +898,7 @@ def _extract_pdf(path: Path, data: bytes) -> Document:
     except DependencyError as exc:
         raise ExtractionError(_PDF_NEEDS_CRYPTOGRAPHY) from exc
     except Exception as exc:  # pypdf raises many types for broken files, RecursionError too
-        raise ExtractionError(f"corrupt pdf: {_describe(exc)}") from exc
+        raise ExtractionError(_pdf_failure(exc)) from exc
 
     if encrypted:
         # Many PDFs are "encrypted" only to restrict printing/copying, with an empty user
@@ -750,15 +919,18 @@ def _extract_pdf(path: Path, data: bytes) -> Document:
     except DependencyError as exc:
         raise ExtractionError(_PDF_NEEDS_CRYPTOGRAPHY) from exc
     except Exception as exc:
-        raise ExtractionError(f"corrupt pdf: {_describe(exc)}") from exc
+        raise ExtractionError(_pdf_failure(exc)) from exc
     if page_count == 0:
         raise ExtractionError("corrupt pdf: it has no pages")
 
     pages: list[tuple[int, str]] = []
     failures: list[BaseException] = []
     for number in range(1, page_count + 1):
+        budget.check()
         try:
-            raw = reader.pages[number - 1].extract_text()
+            raw = _pdf_page_text(reader, reader.pages[number - 1], budget)
+        except (ImportCancelled, OverBudget):
+            raise
         except FileNotDecryptedError as exc:
             raise ExtractionError("pdf is encrypted (password protected)") from exc
         except DependencyError as exc:
@@ -773,7 +945,7 @@ def _extract_pdf(path: Path, data: bytes) -> Document:
             pages.append((number, page_text))
     if not pages:
         if failures and len(failures) == page_count:
-            raise ExtractionError(f"corrupt pdf: {_describe(failures[0])}")
+            raise ExtractionError(_pdf_failure(failures[0]))
         raise ExtractionError("pdf has no extractable text (scanned images?)")
 
     parts: list[str] = []
@@ -845,7 +1017,7 @@ def _check_docx_archive(data: bytes) -> None:
         raise ExtractionError("corrupt docx: no word/document.xml (not a Word document?)")
 
 
-def _extract_docx(path: Path, data: bytes) -> Document:
+def _extract_docx(path: Path, data: bytes, budget: FileBudget = UNLIMITED) -> Document:
     _check_docx_archive(data)
     import docx
     from docx.table import Table
@@ -858,6 +1030,7 @@ def _extract_docx(path: Path, data: bytes) -> Document:
     blocks: list[tuple[str, str | None]] = []
     title: str | None = None
     for item in document.iter_inner_content():
+        budget.check()
         if isinstance(item, Table):
             blocks.append((_docx_table_text(item), None))
             continue
@@ -1022,7 +1195,7 @@ def _children(node: LexborNode) -> Iterator[LexborNode]:
         child = child.next
 
 
-def _extract_html(path: Path, data: bytes) -> Document:
+def _extract_html(path: Path, data: bytes, budget: FileBudget = UNLIMITED) -> Document:
     from selectolax.lexbor import LexborHTMLParser
 
     markup, encoding = _decode_markup(data)
@@ -1037,7 +1210,11 @@ def _extract_html(path: Path, data: bytes) -> Document:
     # An explicit stack, not recursion: deeply nested tag soup exists and must not raise
     # RecursionError.
     stack: list[tuple[LexborNode, bool]] = [(root, False)]
+    visited = 0
     while stack:
+        visited += 1
+        if not visited % _CHECK_EVERY:
+            budget.check()
         node, leaving = stack.pop()
         tag = node.tag or ""
         if leaving:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,9 +20,11 @@ from pathlib import Path
 from typing import Literal
 
 from kb import segment
+from kb.budget import DEFAULT_FILE_SECONDS, FileBudget, ImportCancelled, OverBudget
 from kb.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, Chunk, chunk_document
+from kb.db import DatabaseError
 from kb.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder
-from kb.extract import MAX_FILE_BYTES, ExtractionError, extract, is_supported
+from kb.extract import MAX_FILE_BYTES, ExtractionError, extract, is_supported, too_large_reason
 from kb.store import KnowledgeBase, KnowledgeStore
 
 Outcome = Literal["indexed", "unchanged", "failed", "removed"]
@@ -52,6 +55,9 @@ class ImportReport:
     cancelled: bool = False
     seconds: float = 0.0
     chunks: int = 0
+    # Why the import stopped early, when the database could not go on (disk full,
+    # read-only, locked): one line. The files done before it stay indexed.
+    error: str = ""
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
@@ -66,6 +72,8 @@ class ImportReport:
             f"{self.count('removed')} removed, {self.count('failed')} failed"
             f" ({self.chunks} chunks, {self.seconds:.1f} s)"
         )
+        if self.error:
+            return f"{text} — stopped: {self.error}"
         return text + (" — cancelled" if self.cancelled else "")
 
 
@@ -86,6 +94,7 @@ class _Prepared:
     terms: list[str] = field(default_factory=list)
     error: str = ""
     unchanged: bool = False
+    cancelled: bool = False  # stopped by the user while reading or splitting it
     file_id: int = 0
 
 
@@ -136,11 +145,16 @@ class Indexer:
         embedder_loader: Callable[[str], Embedder] = load_embedder,
         max_bytes: int = MAX_FILE_BYTES,
         prepare_ahead: bool = False,
+        file_seconds: float | None = DEFAULT_FILE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self._load = embedder_loader
         self.max_bytes = max_bytes
         self.prepare_ahead = prepare_ahead
+        # Time allowed to read and split one file (None: no limit); `clock` is for tests.
+        self.file_seconds = file_seconds
+        self._clock = clock
 
     # ---------------------------------------------------------- knowledge bases
 
@@ -184,6 +198,27 @@ class Indexer:
         notify = progress or (lambda _p: None)
         notify(ImportProgress("scanning"))
         files, folders, missing = scan(paths)
+        try:
+            self._add_scanned(kb, embedder, files, folders, missing, report, notify, watch,
+                              cancel)
+        except DatabaseError as exc:  # disk full, read-only, locked: the rest would fail too
+            report.error = str(exc)
+        report.seconds = time.perf_counter() - t0
+        notify(ImportProgress("done", len(files), len(files), report.chunks))
+        return report
+
+    def _add_scanned(
+        self,
+        kb: KnowledgeBase,
+        embedder: Embedder,
+        files: list[Path],
+        folders: list[Path],
+        missing: list[Path],
+        report: ImportReport,
+        notify: ProgressCallback,
+        watch: bool,
+        cancel: threading.Event | None,
+    ) -> None:
         for folder in folders:
             self.store.add_source(kb.id, str(folder), is_folder=True, watch=watch)
         for path in files:
@@ -204,9 +239,6 @@ class Indexer:
                     self.store.remove_file(record.id)
                     report.outcomes.append(FileOutcome(record.path, "removed"))
         self._index_files(kb, embedder, files, report, notify, cancel)
-        report.seconds = time.perf_counter() - t0
-        notify(ImportProgress("done", len(files), len(files), report.chunks))
-        return report
 
     def sync(
         self,
@@ -248,12 +280,14 @@ class Indexer:
             worker.start()
             items = iter(prepared.get, None)
         else:
-            items = (self._prepare(kb, embedder, path) for path in files)
+            items = (self._prepare(kb, embedder, path, user_cancel.is_set) for path in files)
         try:
             for item in items:
                 if user_cancel.is_set():
                     break
                 progress.current = item.path
+                if item.cancelled:
+                    break
                 outcome = self._store_prepared(kb, embedder, item, user_cancel, progress, notify)
                 if outcome is None:  # cancelled inside the file: it stays pending
                     break
@@ -281,7 +315,8 @@ class Indexer:
             for path in files:
                 if stop.is_set() or cancel.is_set():
                     break
-                item = self._prepare(kb, embedder, path)
+                item = self._prepare(kb, embedder, path,
+                                     lambda: stop.is_set() or cancel.is_set())
                 while not stop.is_set():
                     try:
                         out.put(item, timeout=0.1)
@@ -297,13 +332,19 @@ class Indexer:
                     if stop.is_set():
                         _drain(out)
 
-    def _prepare(self, kb: KnowledgeBase, embedder: Embedder, path: Path) -> _Prepared:
+    def _prepare(
+        self, kb: KnowledgeBase, embedder: Embedder, path: Path, cancelled: Callable[[], bool]
+    ) -> _Prepared:
         key = str(path)
         try:
             st = path.stat()
         except OSError as exc:
             return _Prepared(key, 0, 0.0, error=f"cannot read file: {exc.strerror or exc}")
         item = _Prepared(key, st.st_size, st.st_mtime)
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO or a device (/dev/zero) would block or never end when hashed.
+            item.error = "is a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            return item
         record = self.store.get_file(kb.id, key)
         if (
             record is not None
@@ -314,8 +355,7 @@ class Indexer:
             item.unchanged = True
             return item
         if st.st_size > self.max_bytes:
-            size_mb, limit_mb = st.st_size / 1e6, self.max_bytes / 1e6
-            item.error = f"file is too large ({size_mb:.1f} MB, limit {limit_mb:.0f} MB)"
+            item.error = too_large_reason(st.st_size, self.max_bytes)
             return item
         try:
             item.content_hash = file_hash(path)
@@ -328,24 +368,44 @@ class Indexer:
             item.unchanged = True
             item.file_id = record.id
             return item
+        budget = FileBudget(self.file_seconds, cancelled=cancelled, clock=self._clock)
         try:
-            doc = extract(path, max_bytes=self.max_bytes)
+            self._read_and_split(kb, embedder, path, item, budget)
+        except ImportCancelled:
+            item.cancelled = True
+        except OverBudget as exc:
+            item.error = exc.reason
+        return item
+
+    def _read_and_split(
+        self, kb: KnowledgeBase, embedder: Embedder, path: Path, item: _Prepared,
+        budget: FileBudget,
+    ) -> None:
+        try:
+            doc = extract(path, max_bytes=self.max_bytes, budget=budget)
         except ExtractionError as exc:
             item.error = exc.reason
-            return item
+            return
         item.kind, item.encoding = doc.kind, doc.encoding
         try:
             item.chunks = chunk_document(
-                doc, embedder.count_tokens, max_tokens=kb.chunk_tokens, overlap=kb.chunk_overlap
+                doc, embedder.count_tokens, max_tokens=kb.chunk_tokens, overlap=kb.chunk_overlap,
+                budget=budget,
             )
+        except (ImportCancelled, OverBudget):
+            raise
         except Exception as exc:  # the splitter is native code: report, don't crash
             item.error = f"could not split the text: {exc.__class__.__name__}: {exc}"
-            return item
+            return
         if not item.chunks:
             item.error = "no text found"
-            return item
-        item.terms = [segment.index_text(_embed_text(c)) for c in item.chunks]
-        return item
+            return
+        terms = []
+        for n, chunk in enumerate(item.chunks):
+            if not n % EMBED_BATCH:
+                budget.check()
+            terms.append(segment.index_text(_embed_text(chunk)))
+        item.terms = terms
 
     def _store_prepared(
         self,

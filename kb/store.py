@@ -6,15 +6,19 @@ One KnowledgeStore is one connection: use one per thread (WAL lets them work tog
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from kb import segment
-from kb.db import DatabaseError, connect
+from kb.db import DatabaseError, connect, error_kind, file_error, translate
+from kb.filenames import real_path, stored_path, unicode_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,6 +28,25 @@ if TYPE_CHECKING:
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.)
 FILE_STATUSES = ("pending", "indexed", "failed")
+
+# "MJKB" in the file header (PRAGMA application_id) of every knowledge.db, so that a file
+# that is not ours is recognised and left alone. Files made before the stamp existed (0,
+# with our tables) are adopted and stamped on open.
+APPLICATION_ID: Final = 0x4D4A4B42
+# app/conversations.py stamps "MJNG": named in the message when the two files are swapped.
+CONVERSATIONS_APPLICATION_ID: Final = 0x4D4A4E47
+_OUR_TABLES: Final = frozenset({"kb", "sources", "files", "chunks"})
+
+# Results a search may ask for. It looks at 4 x k candidates on each side, and sqlite-vec
+# answers at most 4,096 nearest neighbours per query.
+MAX_RESULTS: Final = 1024
+MAX_NAME_CHARS: Final = 100
+# An unrecognised SQLite error on a write, with less room left than this (on the disk, or
+# under SQLite's page limit), is taken for a full disk: sqlite-vec allocates its vectors in
+# blocks of 1,024 (2 MiB at 512 dimensions, 8 MiB at 2,048) and reports SQLITE_FULL there
+# as a generic error.
+FULL_DISK_BYTES: Final = 8 * 1024 * 1024
+_NAME_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 MIGRATIONS: list[str] = [
     # 1: knowledge bases, files, chunks, keyword index
@@ -112,7 +135,7 @@ class KnowledgeBase:
 class FileRecord:
     id: int
     kb_id: int
-    path: str
+    path: str  # as the file system knows it (may hold lone surrogates: kb.filenames)
     size: int | None
     mtime: float | None
     content_hash: str | None
@@ -129,7 +152,7 @@ class RetrievalHit:
 
     chunk_id: int
     kb: str
-    path: str
+    path: str  # valid text (kb.filenames.unicode_path): it goes into prompts and JSON
     text: str
     page: int | None
     heading: str | None
@@ -185,19 +208,48 @@ def vector_blob(vector: NDArray[np.float32]) -> bytes:
     return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
 
 
+def check_kb_name(name: str) -> str:
+    """The name as stored (surrounding spaces dropped), or DatabaseError(kind='bad_input')."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise DatabaseError("a knowledge base needs a name (it was empty)", kind="bad_input")
+    if _NAME_CONTROL.search(cleaned):
+        raise DatabaseError("a knowledge base name cannot contain control characters "
+                            "(line breaks, tabs)", kind="bad_input")
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in cleaned):
+        raise DatabaseError("a knowledge base name must be valid text", kind="bad_input")
+    if len(cleaned) > MAX_NAME_CHARS:
+        raise DatabaseError(f"a knowledge base name can have at most {MAX_NAME_CHARS} "
+                            f"characters (this one has {len(cleaned)})", kind="bad_input")
+    return cleaned
+
+
+def check_result_count(k: int) -> int:
+    if not 1 <= k <= MAX_RESULTS:
+        raise DatabaseError(f"the number of results must be between 1 and {MAX_RESULTS} "
+                            f"(got {k})", kind="bad_input")
+    return k
+
+
 class KnowledgeStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise translate(exc, self.path.parent) from exc
         self._lock = threading.RLock()
         # kb id -> (vectors_version, chunk ids, matrix)
         self._matrices: dict[int, tuple[int, Any, Any]] = {}
-        self.conn = connect(self.path)
+        self.conn = connect(self.path, check=self._ownership)
         try:
             self._migrate()
-        except Exception:
+        except BaseException as exc:
             self.conn.close()
-            raise
+            translated = translate(exc, self.path)
+            if translated is exc:
+                raise
+            raise translated from exc
 
     # ----------------------------------------------------------- plumbing
 
@@ -210,47 +262,138 @@ class KnowledgeStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _migrate(self) -> None:
-        with self._lock:
-            try:
-                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-            except Exception as exc:
-                raise DatabaseError(f"{self.path}: not a knowledge-base database ({exc})") from exc
+    def _ownership(self, conn: Any) -> tuple[int, int]:
+        """(user_version, application_id) of a file that is ours or new and empty; any other
+        SQLite file raises DatabaseError('not_ours') before anything is written to it.
+
+        One statement, so one snapshot even while another process creates the schema."""
+        version, app_id, names = conn.execute(
+            "SELECT (SELECT user_version FROM pragma_user_version),"
+            " (SELECT application_id FROM pragma_application_id),"
+            " (SELECT group_concat(name, char(31)) FROM sqlite_master WHERE type = 'table'"
+            "  AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\')"
+        ).fetchone()
+        version, app_id = int(version), int(app_id)
+        tables = set(str(names).split("\x1f")) if names else set()
+        adopted = app_id == 0 and version >= 1 and _OUR_TABLES.issubset(tables)
+        if app_id == APPLICATION_ID or adopted:
             if version > len(MIGRATIONS):
-                raise DatabaseError(
-                    f"{self.path}: made by a newer Mingjing (schema {version}); update the app"
-                )
-            for number in range(version, len(MIGRATIONS)):
-                self.conn.execute("BEGIN IMMEDIATE")
+                raise file_error("newer_version", self.path, f"schema {version}")
+            return version, app_id
+        if app_id == 0 and version == 0 and not tables:
+            return 0, 0  # a new file (or one another process has not created yet)
+        if app_id == CONVERSATIONS_APPLICATION_ID:
+            raise DatabaseError(
+                f"{self.path} is not a Mingjing knowledge base (it is a Mingjing conversation "
+                "database); it was left untouched", kind="not_ours",
+            )
+        raise file_error("not_ours", self.path)
+
+    def _migrate(self) -> None:
+        """Numbered migrations, then the application_id stamp, each step in a transaction
+        that first re-reads the file: two processes opening a new knowledge.db at once both
+        succeed, whichever creates the schema."""
+        with self._lock:
+            current = len(MIGRATIONS)
+            version, app_id = self._ownership(self.conn)
+            while version < current or app_id != APPLICATION_ID:
                 try:
-                    for statement in MIGRATIONS[number].split(";"):
-                        if statement.strip():
-                            self.conn.execute(statement)
-                    self.conn.execute(f"PRAGMA user_version = {number + 1}")
+                    self.conn.execute("BEGIN IMMEDIATE")
+                except Exception as exc:
+                    if version >= current and error_kind(exc) == "read_only":
+                        return  # ours and current, not stamped yet: read it as it is
+                    raise
+                start = version
+                try:
+                    # Another process may have migrated while we waited for the lock.
+                    version, app_id = self._ownership(self.conn)
+                    start = version
+                    if version < current:
+                        for statement in MIGRATIONS[version].split(";"):
+                            if statement.strip():
+                                self.conn.execute(statement)
+                        version += 1
+                        self.conn.execute(f"PRAGMA user_version = {version}")
+                    if version >= current and app_id != APPLICATION_ID:
+                        self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                        app_id = APPLICATION_ID
                     self.conn.execute("COMMIT")
-                except Exception:
-                    self.conn.execute("ROLLBACK")
+                except BaseException as exc:
+                    _rollback_quietly(self.conn)
+                    if start >= current and error_kind(exc) == "read_only":
+                        return  # only the stamp could not be written: read it as it is
                     raise
 
     def transaction(self) -> _Transaction:
         return _Transaction(self)
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """The connection under the store's lock; errors about the file or the disk become
+        one-line DatabaseErrors."""
+        with self._lock:
+            try:
+                yield self.conn
+            except BaseException as exc:
+                translated = self._diagnose(exc)
+                if translated is exc:
+                    raise
+                raise translated from exc
+
+    def _diagnose(self, exc: BaseException) -> BaseException:
+        """Like kb.db.translate, and more. sqlite-vec reports what went wrong underneath it as
+        a generic SQLITE_ERROR ("Internal sqlite-vec error: Could not insert a new vector
+        chunk" on a full disk, "vectors blob read error" on a damaged page), so an
+        unrecognised SQLite error is looked into: a disk (or page limit) with no room left
+        means the disk is full, a failing integrity check means the file is corrupt.
+        Anything else is a bug and keeps its traceback."""
+        translated = translate(exc, self.path)
+        if translated is not exc or type(exc).__name__ != "OperationalError":
+            return translated
+        if self._full():
+            return file_error("disk_full", self.path)
+        if self._damaged():
+            return file_error("corrupt", self.path)
+        return exc
+
+    def _damaged(self) -> bool:
+        try:
+            rows = self.conn.execute("PRAGMA quick_check(1)").fetchall()
+        except Exception as exc:
+            return error_kind(exc) == "corrupt"
+        return [tuple(r) for r in rows] != [("ok",)]
+
+    def _full(self) -> bool:
+        try:
+            if shutil.disk_usage(self.path.parent).free < FULL_DISK_BYTES:
+                return True
+            pages, limit, size = (self.conn.execute(f"PRAGMA {name}").fetchone()[0]
+                                  for name in ("page_count", "max_page_count", "page_size"))
+            return bool((limit - pages) * size < FULL_DISK_BYTES)
+        except Exception:  # only a diagnosis: the original error stands
+            return False
+
+    @property
+    def application_id(self) -> int:
+        with self._reading() as conn:
+            return int(conn.execute("PRAGMA application_id").fetchone()[0])
 
     # ------------------------------------------------------ knowledge bases
 
     def create_kb(
         self, name: str, *, embedder: str, dim: int, chunk_tokens: int, chunk_overlap: int
     ) -> KnowledgeBase:
-        name = name.strip()
-        if not name:
-            raise ValueError("a knowledge base needs a name")
+        """Create a knowledge base, or return the one of that name if it exists already
+        (another process may have created it since the caller looked)."""
+        name = check_kb_name(name)
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO kb (name, embedder, dim, chunk_tokens, chunk_overlap, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
                 (name, embedder, dim, chunk_tokens, chunk_overlap, time.time()),
             )
-            kb_id = int(cur.lastrowid)
-            self._create_vec_table(conn, kb_id, dim)
+            if cur.rowcount == 1:
+                self._create_vec_table(conn, int(cur.lastrowid), dim)
         kb = self.get_kb(name)
         assert kb is not None
         return kb
@@ -266,7 +409,7 @@ class KnowledgeStore:
         return KnowledgeBase(*row)
 
     def list_kbs(self) -> list[KnowledgeBase]:
-        with self._lock:
+        with self._reading():
             rows = self.conn.execute(
                 "SELECT kb.id, name, embedder, dim, chunk_tokens, chunk_overlap, created_at, "
                 "(SELECT COUNT(*) FROM files f WHERE f.kb_id = kb.id), "
@@ -313,7 +456,7 @@ class KnowledgeStore:
             )
 
     def chunks_needing_vectors(self, kb_id: int, embedder: str) -> list[tuple[int, str]]:
-        with self._lock:
+        with self._reading():
             rows = self.conn.execute(
                 "SELECT id, text FROM chunks WHERE kb_id = ? AND embedder != ? ORDER BY id",
                 (kb_id, embedder),
@@ -343,26 +486,27 @@ class KnowledgeStore:
                 "INSERT INTO sources (kb_id, path, is_folder, watch, added_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (kb_id, path) DO UPDATE SET "
                 "watch = MAX(watch, excluded.watch)",
-                (kb_id, path, int(is_folder), int(watch), time.time()),
+                (kb_id, stored_path(path), int(is_folder), int(watch), time.time()),
             )
 
     def sources(self, kb_id: int) -> list[tuple[str, bool, bool]]:
-        with self._lock:
+        with self._reading():
             rows = self.conn.execute(
                 "SELECT path, is_folder, watch FROM sources WHERE kb_id = ? ORDER BY path",
                 (kb_id,),
             ).fetchall()
-        return [(str(p), bool(f), bool(w)) for p, f, w in rows]
+        return [(real_path(str(p)), bool(f), bool(w)) for p, f, w in rows]
 
     def remove_source(self, kb_id: int, path: str) -> None:
         with self.transaction() as conn:
-            conn.execute("DELETE FROM sources WHERE kb_id = ? AND path = ?", (kb_id, path))
+            conn.execute("DELETE FROM sources WHERE kb_id = ? AND path = ?",
+                         (kb_id, stored_path(path)))
 
     def set_watch(self, kb_id: int, path: str, watch: bool) -> None:
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE sources SET watch = ? WHERE kb_id = ? AND path = ?",
-                (int(watch), kb_id, path),
+                (int(watch), kb_id, stored_path(path)),
             )
 
     # ---------------------------------------------------------------- files
@@ -375,20 +519,20 @@ class KnowledgeStore:
         sql = f"SELECT {self._FILE_COLUMNS} FROM files WHERE kb_id = ?"
         args: list[Any] = [kb_id]
         if under is not None:
-            prefix = under.rstrip("/\\")
+            prefix = stored_path(under).rstrip("/\\")
             sql += " AND (path = ? OR substr(path, 1, ?) = ?)"
             args += [prefix, len(prefix) + 1, prefix + _sep(prefix)]
-        with self._lock:
+        with self._reading():
             rows = self.conn.execute(sql + " ORDER BY path", args).fetchall()
-        return [FileRecord(*r) for r in rows]
+        return [_file_record(r) for r in rows]
 
     def get_file(self, kb_id: int, path: str) -> FileRecord | None:
-        with self._lock:
+        with self._reading():
             row = self.conn.execute(
                 f"SELECT {self._FILE_COLUMNS} FROM files WHERE kb_id = ? AND path = ?",
-                (kb_id, path),
+                (kb_id, stored_path(path)),
             ).fetchone()
-        return FileRecord(*row) if row else None
+        return _file_record(row) if row else None
 
     def mark_pending(self, kb_id: int, path: str, size: int, mtime: float) -> int:
         with self.transaction() as conn:
@@ -396,10 +540,10 @@ class KnowledgeStore:
                 "INSERT INTO files (kb_id, path, size, mtime, status) VALUES (?, ?, ?, ?, "
                 "'pending') ON CONFLICT (kb_id, path) DO UPDATE SET status = 'pending', "
                 "size = excluded.size, mtime = excluded.mtime, error = NULL",
-                (kb_id, path, size, mtime),
+                (kb_id, stored_path(path), size, mtime),
             )
             row = conn.execute(
-                "SELECT id FROM files WHERE kb_id = ? AND path = ?", (kb_id, path)
+                "SELECT id FROM files WHERE kb_id = ? AND path = ?", (kb_id, stored_path(path))
             ).fetchone()
         return int(row[0])
 
@@ -496,11 +640,12 @@ class KnowledgeStore:
     ) -> list[RetrievalHit]:
         """Hybrid search: vector KNN (per knowledge base, with its own embedder's query
         vector) and BM25 over jieba terms, fused by reciprocal rank fusion."""
-        n = candidates or max(40, 4 * k)
+        check_result_count(k)
+        n = min(candidates or max(40, 4 * k), 4 * MAX_RESULTS)
         kb_ids = [kb.id for kb in kbs]
         names = {kb.id: kb.name for kb in kbs}
         vec: list[tuple[int, float]] = []  # (chunk id, cosine similarity)
-        with self._lock:
+        with self._reading():
             for kb in kbs:
                 qv = query_vectors.get(kb.id)
                 if qv is not None:
@@ -547,7 +692,8 @@ class KnowledgeStore:
                 continue
             hit = fused[cid]
             hit.kb = names.get(int(row[1]), "")
-            hit.path, hit.text, hit.page, hit.heading = row[2], row[3], row[4], row[5]
+            hit.path = unicode_path(str(row[2]))
+            hit.text, hit.page, hit.heading = row[3], row[4], row[5]
             hit.start_char, hit.end_char, hit.token_count = row[6], row[7], row[8]
             chunk_terms = set(str(row[9]).split())
             hit.matched_terms = [t for t in q_terms if t in chunk_terms and t in wanted]
@@ -603,9 +749,13 @@ class KnowledgeStore:
         return tuple(t for t in terms if t in chosen)
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
+        with self._reading():
             files = self.conn.execute("SELECT status, COUNT(*) FROM files GROUP BY status")
             return {"files": dict(files.fetchall())}
+
+
+def _file_record(row: Sequence[Any]) -> FileRecord:
+    return FileRecord(row[0], row[1], real_path(str(row[2])), *row[3:])
 
 
 def _bump(conn: Any, kb_id: int) -> None:
@@ -621,8 +771,19 @@ def _sep(path: str) -> str:
     return "\\" if "\\" in path and "/" not in path else "/"
 
 
+def _rollback_quietly(conn: Any) -> None:
+    """Roll back if a transaction is open; the error that got us here is what matters."""
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except Exception:
+        pass
+
+
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT under the store's lock; ROLLBACK on error."""
+    """BEGIN IMMEDIATE ... COMMIT under the store's lock; ROLLBACK on error. Errors about the
+    file or the disk (full, read-only, locked) leave as one-line DatabaseErrors, and a COMMIT
+    that fails (a full disk often shows there) is rolled back so the store stays usable."""
 
     def __init__(self, store: KnowledgeStore) -> None:
         self.store = store
@@ -631,17 +792,31 @@ class _Transaction:
         self.store._lock.acquire()
         try:
             self.store.conn.execute("BEGIN IMMEDIATE")
-        except Exception:
+        except BaseException as exc:
             self.store._lock.release()
-            raise
+            translated = translate(exc, self.store.path)
+            if translated is exc:
+                raise
+            raise translated from exc
         return self.store.conn
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        conn = self.store.conn
         try:
-            if exc_type is None:
-                self.store.conn.execute("COMMIT")
-            else:
-                self.store.conn.execute("ROLLBACK")
+            if exc is None:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException as commit_exc:
+                    _rollback_quietly(conn)
+                    translated = self.store._diagnose(commit_exc)
+                    if translated is commit_exc:
+                        raise
+                    raise translated from commit_exc
+                return
+            _rollback_quietly(conn)
+            translated = self.store._diagnose(exc)
+            if translated is not exc:
+                raise translated from exc
         finally:
             self.store._lock.release()
 

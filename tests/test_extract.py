@@ -513,7 +513,7 @@ def test_docx_core_title_and_localised_heading_styles(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def zip_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A docx-shaped zip whose document.xml inflates to 300 MB of zeros (~300 KB on disk)."""
+    """A docx-shaped zip whose document.xml inflates to 300 MiB of zeros (~300 KB on disk)."""
     path = tmp_path_factory.mktemp("bomb") / "炸弹.docx"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
@@ -526,7 +526,7 @@ def zip_bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_docx_zip_bomb(zip_bomb: Path) -> None:
     assert zip_bomb.stat().st_size < 1_000_000
-    assert failure(zip_bomb) == "docx looks like a zip bomb (300 MB uncompressed)"
+    assert failure(zip_bomb) == "docx looks like a zip bomb (300 MiB uncompressed)"
 
 
 def test_docx_zip_bomb_by_ratio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -535,7 +535,7 @@ def test_docx_zip_bomb_by_ratio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(kb.extract, "DOCX_RATIO_MIN_BYTES", 1024 * 1024)
     path = write_zip(tmp_path / "ratio.docx", {"word/document.xml": bytes(2 * 1024 * 1024)})
     reason = failure(path)
-    assert reason.startswith("docx looks like a zip bomb (2 MB uncompressed from ")
+    assert reason.startswith("docx looks like a zip bomb (2 MiB uncompressed from ")
     assert reason.endswith(" in word/document.xml)")
 
 
@@ -688,13 +688,13 @@ def test_empty_whitespace_and_too_large(zh_dir: Path) -> None:
     assert failure(blank) == "no text found"
     big = zh_dir / "大文件.txt"
     big.write_text("大" * 1000, encoding="utf-8")  # 3,000 bytes
-    assert failure(big, max_bytes=1024) == "file is too large (3 KB, limit 1 KB)"
-    assert failure(big, max_bytes=2999) == "file is too large (3 KB, limit 2.9 KB)"
+    assert failure(big, max_bytes=1024) == "file is too large (3 KiB, limit 1 KiB)"
+    assert failure(big, max_bytes=2999) == "file is too large (3 KiB, limit 2.9 KiB)"
     assert extract(big, max_bytes=3000).text == "大" * 1000
     huge = zh_dir / "huge.log"
-    with huge.open("wb") as fh:  # sparse: 60 MB without writing 60 MB
+    with huge.open("wb") as fh:  # sparse: 60 MiB without writing 60 MiB
         fh.truncate(60 * 1024 * 1024 + 1)
-    assert failure(huge) == "file is too large (60.1 MB, limit 50 MB)"
+    assert failure(huge) == "file is too large (60.1 MiB, limit 50 MiB)"
 
 
 def test_unreadable_file(zh_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -479,3 +479,51 @@ def test_change_embedder_from_the_panel(qtbot: QtBot, tmp_path: Path) -> None:
     with KnowledgeStore(db) as store:
         kb = store.get_kb("docs")
         assert kb is not None and kb.embedder.startswith("st:") and kb.dim == 384
+
+
+def test_names_that_are_not_text_show_and_can_be_removed(
+    qtbot: QtBot, panel: KnowledgePanel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """b"z\\xff.txt" shows as "z\ufffd.txt" and its row's path survives Qt, so it can be
+    removed like any other."""
+    import os
+
+    new_kb(qtbot, panel, monkeypatch, "名字")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    root = os.fsencode(folder)
+    for name in (b"z\xff.txt", b"line\nbreak.txt", "正常.txt".encode()):
+        with open(root + b"/" + name, "wb") as fh:
+            fh.write("内容正常的文件。".encode())
+    report = import_and_wait(qtbot, panel, [folder])
+    assert report.count("indexed") == 3 and report.failed == []
+    qtbot.waitUntil(lambda: len(rows(panel)) == 3)
+    assert set(rows(panel)) == {"z\ufffd.txt", "line\ufffdbreak.txt", "正常.txt"}
+    proxy = panel.proxy
+    row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 0).data() == "z\ufffd.txt")
+    assert "\ufffd" in proxy.index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+    panel.table.selectRow(row)
+    qtbot.keyClick(panel.table, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: "z\ufffd.txt" not in rows(panel))
+    assert set(rows(panel)) == {"line\ufffdbreak.txt", "正常.txt"}
+    assert os.path.exists(root + b"/z\xff.txt")
+
+
+def test_an_import_stopped_by_the_database_says_why(
+    qtbot: QtBot, panel: KnowledgePanel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kb.db import DatabaseError
+    from kb.store import KnowledgeStore as Store
+
+    new_kb(qtbot, panel, monkeypatch, "满")
+
+    def full(*_args: object, **_kwargs: object) -> None:
+        raise DatabaseError("cannot write knowledge base k.db: the disk is full",
+                            kind="disk_full")
+
+    monkeypatch.setattr(Store, "store_file_chunks", full)
+    report = import_and_wait(qtbot, panel, [write_docs(tmp_path / "docs", broken=False)])
+    assert report.error.endswith("the disk is full")
+    assert panel.message().startswith(
+        "Import stopped: cannot write knowledge base k.db: the disk is full"
+    )

@@ -65,6 +65,7 @@ from PySide6.QtWidgets import (
 )
 
 from kb.embedders import DEFAULT_EMBEDDER
+from kb.filenames import display_path, real_path, stored_path, unicode_path
 from ui.kb_worker import KnowledgeThread
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ def _home() -> str:
 
 
 def _display_home(path: str) -> str:
+    path = display_path(path)  # a name that is not UTF-8 shows with replacement characters
     home = _home()
     if home not in ("", "/") and (path == home or path.startswith(home + os.sep)):
         return "~" + path[len(home):]
@@ -167,6 +169,7 @@ class FileTableModel(QAbstractTableModel):
 
     def source_folder(self, path: str) -> str | None:
         """The folder source a file was imported with, if any."""
+        path = real_path(path)  # PATH_ROLE holds the stored form (kb.filenames)
         for folder in self._folders:
             if path.startswith(folder.rstrip("/\\") + os.sep):
                 return folder
@@ -179,7 +182,7 @@ class FileTableModel(QAbstractTableModel):
             return _display_home(parent)
         base = Path(source).name or source
         rel = os.path.relpath(parent, source)
-        return base if rel == "." else os.path.join(base, rel)
+        return display_path(base if rel == "." else os.path.join(base, rel))
 
     def state_text(self, record: FileRecord) -> str:
         if record.status == "indexed":
@@ -209,7 +212,7 @@ class FileTableModel(QAbstractTableModel):
             return None
         record = self._records[index.row()]
         column = index.column()
-        name = Path(record.path).name
+        name = display_path(Path(record.path).name)
         if role == Qt.ItemDataRole.DisplayRole:
             if column == self.NAME:
                 return name
@@ -238,7 +241,8 @@ class FileTableModel(QAbstractTableModel):
                 return float(record.indexed_at or 0.0)
             return None
         if role == PATH_ROLE:
-            return record.path
+            # Valid text that survives Qt and maps back to the file (kb.filenames).
+            return stored_path(record.path)
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == self.STATE and record.status == "failed":
                 return self.state_text(record)
@@ -778,7 +782,7 @@ class KnowledgePanel(QWidget):
                 lambda: self.thread_owner.remove_paths(kb, [folder])
             )
         copy = menu.addAction(self.tr("Copy path"))
-        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(path))
+        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(unicode_path(path)))
         menu.exec(self.table.viewport().mapToGlobal(pos))
 
     # ------------------------------------------------------------- drag and drop
@@ -938,7 +942,7 @@ class KnowledgePanel(QWidget):
             self.tr("{n} chunks").format(n=progress.chunks_done),
         ]
         if progress.current and progress.phase != "done":
-            parts.append(Path(progress.current).name)
+            parts.append(display_path(Path(progress.current).name))
         self.progress_label.set_full_text(" · ".join(parts))
 
     @Slot(object)
@@ -953,7 +957,12 @@ class KnowledgePanel(QWidget):
         text = self.tr(
             "{kb}: {indexed} indexed, {unchanged} unchanged, {removed} removed, {failed} failed"
         ).format(kb=report.kb, **counts)
-        if report.cancelled:
+        if report.error:  # the database could not go on: disk full, read-only
+            self._show_message(
+                self.tr("Import stopped: {reason}").format(reason=report.error) + " " + text,
+                error=True,
+            )
+        elif report.cancelled:
             self._show_message(self.tr("Import cancelled.") + " " + text, error=False)
         elif counts["failed"]:
             self._show_message(

@@ -682,6 +682,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>{kb}：{indexed} 个已索引，{unchanged} 个未变，{removed} 个已移除，{failed} 个失败</translation>
     </message>
     <message>
+        <source>Import stopped: {reason}</source>
+        <translation>导入已中止：{reason}</translation>
+    </message>
+    <message>
         <source>Import cancelled.</source>
         <translation>导入已取消。</translation>
     </message>
