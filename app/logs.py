@@ -14,8 +14,11 @@ def setup_logging(log_file: Path, *, stderr_level: int = logging.WARNING) -> Non
     root.setLevel(logging.DEBUG)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s")
     try:
+        # backslashreplace: a file name that is not UTF-8 (kb/filenames.py) never turns
+        # a log line into a "Logging error" traceback on stderr.
         file_handler = logging.handlers.RotatingFileHandler(
-            log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+            log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8",
+            errors="backslashreplace",
         )
         file_handler.setFormatter(fmt)
         file_handler.setLevel(logging.INFO)
