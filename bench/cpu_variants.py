@@ -3,6 +3,7 @@ against a native one (-march=native, the best build that runs here). Same model,
 threads, same run.
 
     python -m bench.cpu_variants [MODEL.gguf ...]
+    BENCH_ROUNDS=5 BENCH_VARIANTS=haswell,zen4 python -m bench.cpu_variants ...
 
 The three builds come from packaging/llama_wheel.py's wheel cache (profiles bundle,
 portable, native; each is built on first use, ~8-20 minutes on 2 cores). Every
@@ -25,7 +26,7 @@ from pathlib import Path
 
 PP_TOKENS = 256
 TG_TOKENS = 64
-ROUNDS = 3
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 TEXT = ("The river begins in the mountains, where snow melts each spring and runs down "
         "through forests of pine and birch. 河流发源于山中，每年春天积雪融化，流经松树和桦树林。")
 
@@ -103,8 +104,9 @@ def main(models: list[Path] | None = None) -> dict[str, dict[str, float]]:
         runnable = candidates(shipped, cpu)
         configs: list[tuple[str, Path, str]] = [("native", libs["native"], ""),
                                                 ("portable", libs["portable"], "")]
+        only = [v for v in os.environ.get("BENCH_VARIANTS", "").split(",") if v]
         configs += [(f"bundle:{v}", libs["bundle"], shipped[v].name)
-                    for v in reversed(runnable)]
+                    for v in reversed(runnable) if not only or v in only]
         not_here = [v for v in PREFERENCE if v in shipped and v not in runnable]
         for model in models:
             samples: dict[str, dict[str, list[float]]] = {

@@ -17,11 +17,23 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 quiet() { grep -v "warning: TCG doesn't support" || true; }  # qemu's notes, not the app's
+EXE=$(cd "$(dirname "$EXE")" && pwd)/$(basename "$EXE")
+# PyInstaller's Linux launcher restarts itself (execve) so that LD_LIBRARY_PATH takes
+# effect, and qemu-user cannot follow an execve: the restarted program would run natively.
+# So the emulated process is started as the restarted one, with the environment the
+# launcher gives it. (The CPU variant chosen below, haswell and not the host's AVX-512 one,
+# shows the app really ran on the emulated CPU.)
+emulate() {  # emulate CPU ARGS...
+  local cpu=$1; shift
+  env _PYI_ARCHIVE_FILE="$EXE" _PYI_PARENT_PROCESS_LEVEL=-1 \
+    LD_LIBRARY_PATH="$(dirname "$EXE")/_internal${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$QEMU" -cpu "$cpu" "$EXE" "$@"
+}
 
 for cpu in Nehalem SandyBridge; do
   echo "== $cpu: below the AVX2 baseline"
   set +e
-  MINGJING_HOME=$WORK/$cpu "$QEMU" -cpu "$cpu" "$EXE" ask --max-tokens 8 "The capital of France is" \
+  MINGJING_HOME=$WORK/$cpu emulate "$cpu" ask --max-tokens 8 "The capital of France is" \
     > "$WORK/out.txt" 2> "$WORK/err-raw.txt"
   code=$?
   set -e
@@ -38,7 +50,7 @@ done
 echo "== Haswell: the baseline (first launch: chooses and probes its CPU variant)"
 export MINGJING_HOME=$WORK/haswell
 t0=$(date +%s)
-"$QEMU" -cpu Haswell "$EXE" ask --max-tokens 8 --temperature 0 --seed 1 \
+emulate Haswell ask --max-tokens 8 --temperature 0 --seed 1 \
   "The capital of France is" > "$WORK/answer.txt" 2> "$WORK/err-raw.txt" \
   || { quiet < "$WORK/err-raw.txt"; fail "Haswell: ask exited $?"; }
 echo "answer: $(cat "$WORK/answer.txt")  ($(( $(date +%s) - t0 )) s emulated)"
@@ -47,5 +59,5 @@ variant=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['varia
   "$MINGJING_HOME/cpu-backend.json")
 echo "CPU variant chosen: $variant"
 [ "$variant" = haswell ] || fail "Haswell: chose $variant"
-"$QEMU" -cpu Haswell "$EXE" model info 2>/dev/null | grep -E "^(engine|cpu) " || true
+emulate Haswell model info 2>/dev/null | grep -E "^(engine|cpu) " || true
 echo "OK: the bundle answers on an emulated Haswell and refuses older CPUs in one line"
