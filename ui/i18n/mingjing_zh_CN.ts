@@ -139,6 +139,13 @@
     </message>
 </context>
 <context>
+    <name>ConceptController</name>
+    <message>
+        <source>Concept panel</source>
+        <translation>概念面板</translation>
+    </message>
+</context>
+<context>
     <name>ConceptPanel</name>
     <message>
         <source>Your message</source>
@@ -275,6 +282,23 @@
     </message>
 </context>
 <context>
+    <name>ConversationController</name>
+    <message numerus="yes">
+        <source>%n reply(s) cut off by a crash were kept and marked interrupted.</source>
+        <translation>
+            <numerusform>有 %n 条回复因程序崩溃而中断，已保留并标记为“已中断”。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Conversation deleted.</source>
+        <translation>对话已删除。</translation>
+    </message>
+    <message>
+        <source>Conversation restored.</source>
+        <translation>对话已恢复。</translation>
+    </message>
+</context>
+<context>
     <name>ConversationList</name>
     <message>
         <source>New chat</source>
@@ -307,6 +331,13 @@
     <message>
         <source>Title:</source>
         <translation>标题：</translation>
+    </message>
+</context>
+<context>
+    <name>DatabaseLane</name>
+    <message>
+        <source>Conversation history unavailable</source>
+        <translation>无法使用对话历史</translation>
     </message>
 </context>
 <context>
@@ -433,6 +464,33 @@ Reused tokens: the start of the prompt already in the model&apos;s memory (KV ca
     <message>
         <source>The token picked (id %d) was not among them: the sampler drew a less likely one.</source>
         <translation>实际选中的词元（ID %d）不在其中：采样器抽中了一个可能性较低的词元。</translation>
+    </message>
+</context>
+<context>
+    <name>KnowledgeController</name>
+    <message>
+        <source>Knowledge base</source>
+        <translation>知识库</translation>
+    </message>
+    <message>
+        <source>No knowledge base yet: drop documents on the window or open the panel (Ctrl+K)</source>
+        <translation>还没有知识库：把文档拖到窗口上，或打开知识库面板（Ctrl+K）</translation>
+    </message>
+    <message>
+        <source>Manage knowledge bases…</source>
+        <translation>管理知识库…</translation>
+    </message>
+    <message>
+        <source>Knowledge: %s</source>
+        <translation>知识库：%s</translation>
+    </message>
+    <message>
+        <source>Knowledge: off</source>
+        <translation>知识库：关闭</translation>
+    </message>
+    <message>
+        <source>Retrieved %d passage(s); %d fit the prompt. Generating…</source>
+        <translation>检索到 %d 个段落，其中 %d 个放入了提示词。正在生成…</translation>
     </message>
 </context>
 <context>
@@ -772,46 +830,6 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
 <context>
     <name>MainWindow</name>
     <message>
-        <source>%s tokens</source>
-        <translation>%s 个词元</translation>
-    </message>
-    <message>
-        <source>%.1f tok/s</source>
-        <translation>%.1f 词元/秒</translation>
-    </message>
-    <message>
-        <source>first token %.2f s</source>
-        <translation>首个词元 %.2f 秒</translation>
-    </message>
-    <message>
-        <source>prompt %s (%s reused)</source>
-        <translation>提示词 %s（复用 %s）</translation>
-    </message>
-    <message>
-        <source>stopped: %s</source>
-        <translation>停止原因：%s</translation>
-    </message>
-    <message>
-        <source>stop_string</source>
-        <comment>stop reason: a stop string</comment>
-        <translation>遇到停止字符串</translation>
-    </message>
-    <message>
-        <source>max_tokens</source>
-        <comment>stop reason: reply length limit</comment>
-        <translation>达到回复长度上限</translation>
-    </message>
-    <message>
-        <source>cancelled</source>
-        <comment>stop reason: the user pressed Stop</comment>
-        <translation>用户停止</translation>
-    </message>
-    <message>
-        <source>context_full</source>
-        <comment>stop reason: context is full</comment>
-        <translation>上下文窗口已满</translation>
-    </message>
-    <message>
         <source>Model</source>
         <translation>模型</translation>
     </message>
@@ -922,206 +940,6 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>&amp;About Mingjing</source>
         <translation>关于明镜(&amp;A)</translation>
-    </message>
-    <message>
-        <source>Concept panel</source>
-        <translation>概念面板</translation>
-    </message>
-    <message>
-        <source>Knowledge base</source>
-        <translation>知识库</translation>
-    </message>
-    <message>
-        <source>No knowledge base yet: drop documents on the window or open the panel (Ctrl+K)</source>
-        <translation>还没有知识库：把文档拖到窗口上，或打开知识库面板（Ctrl+K）</translation>
-    </message>
-    <message>
-        <source>Manage knowledge bases…</source>
-        <translation>管理知识库…</translation>
-    </message>
-    <message>
-        <source>Knowledge: %s</source>
-        <translation>知识库：%s</translation>
-    </message>
-    <message>
-        <source>Knowledge: off</source>
-        <translation>知识库：关闭</translation>
-    </message>
-    <message>
-        <source>Retrieved %d passage(s); %d fit the prompt. Generating…</source>
-        <translation>检索到 %d 个段落，其中 %d 个放入了提示词。正在生成…</translation>
-    </message>
-    <message numerus="yes">
-        <source>%n reply(s) cut off by a crash were kept and marked interrupted.</source>
-        <translation>
-            <numerusform>有 %n 条回复因程序崩溃而中断，已保留并标记为“已中断”。</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Conversation history unavailable</source>
-        <translation>无法使用对话历史</translation>
-    </message>
-    <message>
-        <source>%s (built-in, chat)</source>
-        <translation>%s（内置，对话）</translation>
-    </message>
-    <message>
-        <source>%s (built-in, base model)</source>
-        <translation>%s（内置，基础模型）</translation>
-    </message>
-    <message>
-        <source>Instruction-tuned: it answers.</source>
-        <translation>指令微调模型：它会回答。</translation>
-    </message>
-    <message>
-        <source>Pretrained only: it continues text.</source>
-        <translation>仅预训练：它只会续写文本。</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Base model.&lt;/b&gt; %s has no chat template: it was only pretrained, so it continues whatever text you give it instead of answering. Type the start of a text. To chat, pick the built-in chat model in the Model list.</source>
-        <translation>&lt;b&gt;基础模型。&lt;/b&gt;%s 没有对话模板：它只经过预训练，所以会续写你给它的任何文本，而不是回答问题。请输入一段文字的开头。如需对话，请在“模型”列表中选择内置的对话模型。</translation>
-    </message>
-    <message>
-        <source>Open model file…</source>
-        <translation>打开模型文件…</translation>
-    </message>
-    <message>
-        <source>Open a GGUF model</source>
-        <translation>打开 GGUF 模型</translation>
-    </message>
-    <message>
-        <source>GGUF models (*.gguf);;All files (*)</source>
-        <translation>GGUF 模型 (*.gguf);;所有文件 (*)</translation>
-    </message>
-    <message>
-        <source>Loading %s…</source>
-        <translation>正在加载 %s…</translation>
-    </message>
-    <message>
-        <source>chat</source>
-        <translation>对话</translation>
-    </message>
-    <message>
-        <source>base model: continues text</source>
-        <translation>基础模型：续写文本</translation>
-    </message>
-    <message>
-        <source>%s, %s parameters, %.2f bits/weight</source>
-        <translation>%s，%s 个参数，每个权重 %.2f 位</translation>
-    </message>
-    <message>
-        <source>context in use: %d tokens (trained: %s)</source>
-        <translation>当前上下文窗口：%d 个词元（训练时：%s）</translation>
-    </message>
-    <message>
-        <source>Model loaded in %.1f s.</source>
-        <translation>模型已加载，用时 %.1f 秒。</translation>
-    </message>
-    <message>
-        <source>Kept %s loaded.</source>
-        <translation>继续使用已加载的 %s。</translation>
-    </message>
-    <message>
-        <source>No model loaded.</source>
-        <translation>未加载模型。</translation>
-    </message>
-    <message>
-        <source>Could not load the model</source>
-        <translation>无法加载模型</translation>
-    </message>
-    <message>
-        <source>The model is loading…</source>
-        <translation>模型正在加载…</translation>
-    </message>
-    <message>
-        <source>No model is loaded</source>
-        <translation>没有加载模型</translation>
-    </message>
-    <message>
-        <source>Opening history…</source>
-        <translation>正在打开历史记录…</translation>
-    </message>
-    <message>
-        <source>Loading the model…</source>
-        <translation>正在加载模型…</translation>
-    </message>
-    <message>
-        <source>Type the beginning of a text, for example “The capital of France is”, and the model will continue it.</source>
-        <translation>输入一段文字的开头，例如“法国的首都是”，模型会接着写下去。</translation>
-    </message>
-    <message>
-        <source>Type a message below.</source>
-        <translation>在下方输入消息。</translation>
-    </message>
-    <message>
-        <source>Thinking…</source>
-        <translation>正在思考…</translation>
-    </message>
-    <message>
-        <source>Editing your message: sending replaces it and the reply after it.</source>
-        <translation>正在编辑你的消息：发送后会替换这条消息及其后的回复。</translation>
-    </message>
-    <message>
-        <source>Reply copied.</source>
-        <translation>回复已复制。</translation>
-    </message>
-    <message numerus="yes">
-        <source>%n oldest message(s) left out to fit the context window.</source>
-        <translation>
-            <numerusform>为放入上下文窗口，省略了最早的 %n 条消息。</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Generating… (Esc to stop)</source>
-        <translation>正在生成…（按 Esc 停止）</translation>
-    </message>
-    <message>
-        <source>Not sent.</source>
-        <translation>未发送。</translation>
-    </message>
-    <message>
-        <source>Could not send</source>
-        <translation>无法发送</translation>
-    </message>
-    <message>
-        <source>%.1f tok/s · first token %.2f s · reused %d/%d prompt tokens</source>
-        <translation>%.1f 词元/秒 · 首个词元 %.2f 秒 · 复用提示词词元 %d/%d</translation>
-    </message>
-    <message>
-        <source>Ready.</source>
-        <translation>就绪。</translation>
-    </message>
-    <message>
-        <source>Conversation deleted.</source>
-        <translation>对话已删除。</translation>
-    </message>
-    <message>
-        <source>Conversation restored.</source>
-        <translation>对话已恢复。</translation>
-    </message>
-    <message>
-        <source>Language changed</source>
-        <translation>语言已更改</translation>
-    </message>
-    <message>
-        <source>Restart Mingjing now to show the new language?</source>
-        <translation>现在重启明镜以切换语言？</translation>
-    </message>
-    <message>
-        <source>Restart now</source>
-        <translation>立即重启</translation>
-    </message>
-    <message>
-        <source>Later</source>
-        <translation>稍后</translation>
-    </message>
-    <message>
-        <source>Could not restart</source>
-        <translation>无法重启</translation>
-    </message>
-    <message>
-        <source>Please start Mingjing again yourself.</source>
-        <translation>请手动重新启动明镜。</translation>
     </message>
     <message>
         <source>About Mingjing</source>
@@ -1335,6 +1153,89 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     </message>
 </context>
 <context>
+    <name>ModelController</name>
+    <message>
+        <source>%s (built-in, chat)</source>
+        <translation>%s（内置，对话）</translation>
+    </message>
+    <message>
+        <source>%s (built-in, base model)</source>
+        <translation>%s（内置，基础模型）</translation>
+    </message>
+    <message>
+        <source>Instruction-tuned: it answers.</source>
+        <translation>指令微调模型：它会回答。</translation>
+    </message>
+    <message>
+        <source>Pretrained only: it continues text.</source>
+        <translation>仅预训练：它只会续写文本。</translation>
+    </message>
+    <message>
+        <source>Open model file…</source>
+        <translation>打开模型文件…</translation>
+    </message>
+    <message>
+        <source>Open a GGUF model</source>
+        <translation>打开 GGUF 模型</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf);;All files (*)</source>
+        <translation>GGUF 模型 (*.gguf);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Loading %s…</source>
+        <translation>正在加载 %s…</translation>
+    </message>
+    <message>
+        <source>chat</source>
+        <translation>对话</translation>
+    </message>
+    <message>
+        <source>base model: continues text</source>
+        <translation>基础模型：续写文本</translation>
+    </message>
+    <message>
+        <source>%s, %s parameters, %.2f bits/weight</source>
+        <translation>%s，%s 个参数，每个权重 %.2f 位</translation>
+    </message>
+    <message>
+        <source>context in use: %d tokens (trained: %s)</source>
+        <translation>当前上下文窗口：%d 个词元（训练时：%s）</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Base model.&lt;/b&gt; %s has no chat template: it was only pretrained, so it continues whatever text you give it instead of answering. Type the start of a text. To chat, pick the built-in chat model in the Model list.</source>
+        <translation>&lt;b&gt;基础模型。&lt;/b&gt;%s 没有对话模板：它只经过预训练，所以会续写你给它的任何文本，而不是回答问题。请输入一段文字的开头。如需对话，请在“模型”列表中选择内置的对话模型。</translation>
+    </message>
+    <message>
+        <source>Model loaded in %.1f s.</source>
+        <translation>模型已加载，用时 %.1f 秒。</translation>
+    </message>
+    <message>
+        <source>Kept %s loaded.</source>
+        <translation>继续使用已加载的 %s。</translation>
+    </message>
+    <message>
+        <source>No model loaded.</source>
+        <translation>未加载模型。</translation>
+    </message>
+    <message>
+        <source>Could not load the model</source>
+        <translation>无法加载模型</translation>
+    </message>
+    <message>
+        <source>Loading the model…</source>
+        <translation>正在加载模型…</translation>
+    </message>
+    <message>
+        <source>Type the beginning of a text, for example “The capital of France is”, and the model will continue it.</source>
+        <translation>输入一段文字的开头，例如“法国的首都是”，模型会接着写下去。</translation>
+    </message>
+    <message>
+        <source>Type a message below.</source>
+        <translation>在下方输入消息。</translation>
+    </message>
+</context>
+<context>
     <name>ModelWorker</name>
     <message>
         <source>%s: unexpected error: %s</source>
@@ -1481,6 +1382,33 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>left out: over the budget</source>
         <translation>被舍弃：超出预算</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsController</name>
+    <message>
+        <source>Language changed</source>
+        <translation>语言已更改</translation>
+    </message>
+    <message>
+        <source>Restart Mingjing now to show the new language?</source>
+        <translation>现在重启明镜以切换语言？</translation>
+    </message>
+    <message>
+        <source>Restart now</source>
+        <translation>立即重启</translation>
+    </message>
+    <message>
+        <source>Later</source>
+        <translation>稍后</translation>
+    </message>
+    <message>
+        <source>Could not restart</source>
+        <translation>无法重启</translation>
+    </message>
+    <message>
+        <source>Please start Mingjing again yourself.</source>
+        <translation>请手动重新启动明镜。</translation>
     </message>
 </context>
 <context>
@@ -1636,6 +1564,99 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>It lacks %1, which the language-model engine needs. Mingjing runs on x86-64 processors with AVX2: Intel Haswell (2013), AMD Excavator (2015) or newer.</source>
         <translation>它缺少语言模型引擎所需的 %1。明镜需要支持 AVX2 的 x86-64 处理器：Intel Haswell（2013 年）、AMD Excavator（2015 年）或更新的型号。</translation>
+    </message>
+</context>
+<context>
+    <name>TurnController</name>
+    <message>
+        <source>%s tokens</source>
+        <translation>%s 个词元</translation>
+    </message>
+    <message>
+        <source>%.1f tok/s</source>
+        <translation>%.1f 词元/秒</translation>
+    </message>
+    <message>
+        <source>first token %.2f s</source>
+        <translation>首个词元 %.2f 秒</translation>
+    </message>
+    <message>
+        <source>prompt %s (%s reused)</source>
+        <translation>提示词 %s（复用 %s）</translation>
+    </message>
+    <message>
+        <source>stopped: %s</source>
+        <translation>停止原因：%s</translation>
+    </message>
+    <message>
+        <source>stop_string</source>
+        <comment>stop reason: a stop string</comment>
+        <translation>遇到停止字符串</translation>
+    </message>
+    <message>
+        <source>max_tokens</source>
+        <comment>stop reason: reply length limit</comment>
+        <translation>达到回复长度上限</translation>
+    </message>
+    <message>
+        <source>cancelled</source>
+        <comment>stop reason: the user pressed Stop</comment>
+        <translation>用户停止</translation>
+    </message>
+    <message>
+        <source>context_full</source>
+        <comment>stop reason: context is full</comment>
+        <translation>上下文窗口已满</translation>
+    </message>
+    <message>
+        <source>The model is loading…</source>
+        <translation>模型正在加载…</translation>
+    </message>
+    <message>
+        <source>No model is loaded</source>
+        <translation>没有加载模型</translation>
+    </message>
+    <message>
+        <source>Opening history…</source>
+        <translation>正在打开历史记录…</translation>
+    </message>
+    <message>
+        <source>Thinking…</source>
+        <translation>正在思考…</translation>
+    </message>
+    <message>
+        <source>Editing your message: sending replaces it and the reply after it.</source>
+        <translation>正在编辑你的消息：发送后会替换这条消息及其后的回复。</translation>
+    </message>
+    <message>
+        <source>Reply copied.</source>
+        <translation>回复已复制。</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n oldest message(s) left out to fit the context window.</source>
+        <translation>
+            <numerusform>为放入上下文窗口，省略了最早的 %n 条消息。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Generating… (Esc to stop)</source>
+        <translation>正在生成…（按 Esc 停止）</translation>
+    </message>
+    <message>
+        <source>Not sent.</source>
+        <translation>未发送。</translation>
+    </message>
+    <message>
+        <source>Could not send</source>
+        <translation>无法发送</translation>
+    </message>
+    <message>
+        <source>%.1f tok/s · first token %.2f s · reused %d/%d prompt tokens</source>
+        <translation>%.1f 词元/秒 · 首个词元 %.2f 秒 · 复用提示词词元 %d/%d</translation>
+    </message>
+    <message>
+        <source>Ready.</source>
+        <translation>就绪。</translation>
     </message>
 </context>
 <context>
