@@ -341,6 +341,40 @@
     </message>
 </context>
 <context>
+    <name>EmbedderMenu</name>
+    <message>
+        <source>Built-in: multilingual USE v3 (Chinese and 15 more languages)</source>
+        <translation>内置：多语言 USE v3（中文及另外 15 种语言）</translation>
+    </message>
+    <message>
+        <source>A sentence-transformers model folder…</source>
+        <translation>sentence-transformers 模型文件夹…</translation>
+    </message>
+    <message>
+        <source>Choose a sentence-transformers model folder</source>
+        <translation>选择 sentence-transformers 模型文件夹</translation>
+    </message>
+</context>
+<context>
+    <name>FileTable</name>
+    <message>
+        <source>Remove from knowledge base</source>
+        <translation>从知识库中移除</translation>
+    </message>
+    <message>
+        <source>Remove {count} files from knowledge base</source>
+        <translation>从知识库中移除 {count} 个文件</translation>
+    </message>
+    <message>
+        <source>Remove folder “{folder}”</source>
+        <translation>移除文件夹“{folder}”</translation>
+    </message>
+    <message>
+        <source>Copy path</source>
+        <translation>复制路径</translation>
+    </message>
+</context>
+<context>
     <name>FileTableModel</name>
     <message>
         <source>Name</source>
@@ -467,34 +501,42 @@ Reused tokens: the start of the prompt already in the model&apos;s memory (KV ca
     </message>
 </context>
 <context>
-    <name>KnowledgeController</name>
+    <name>ImportProgressView</name>
     <message>
-        <source>Knowledge base</source>
-        <translation>知识库</translation>
+        <source>Cancel</source>
+        <translation>取消</translation>
     </message>
     <message>
-        <source>No knowledge base yet: drop documents on the window or open the panel (Ctrl+K)</source>
-        <translation>还没有知识库：把文档拖到窗口上，或打开知识库面板（Ctrl+K）</translation>
+        <source>Stop importing; files done so far stay indexed</source>
+        <translation>停止导入；已处理的文件仍保留在索引中</translation>
     </message>
     <message>
-        <source>Manage knowledge bases…</source>
-        <translation>管理知识库…</translation>
+        <source>Starting…</source>
+        <translation>正在开始…</translation>
     </message>
     <message>
-        <source>Knowledge: %s</source>
-        <translation>知识库：%s</translation>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
     </message>
     <message>
-        <source>Knowledge: off</source>
-        <translation>知识库：关闭</translation>
+        <source>Looking for documents…</source>
+        <translation>正在查找文档…</translation>
     </message>
     <message>
-        <source>Retrieved %d passage(s); %d fit the prompt. Generating…</source>
-        <translation>检索到 %d 个段落，其中 %d 个放入了提示词。正在生成…</translation>
+        <source>{done} / {total} chunks re-embedded</source>
+        <translation>已重新嵌入 {done} / {total} 个分块</translation>
+    </message>
+    <message>
+        <source>{done} / {total} files</source>
+        <translation>{done} / {total} 个文件</translation>
+    </message>
+    <message>
+        <source>{n} chunks</source>
+        <translation>{n} 个分块</translation>
     </message>
 </context>
 <context>
-    <name>KnowledgePanel</name>
+    <name>KnowledgeBaseChooser</name>
     <message>
         <source>No knowledge base yet</source>
         <translation>还没有知识库</translation>
@@ -528,17 +570,94 @@ Reused tokens: the start of the prompt already in the model&apos;s memory (KV ca
         <translation>更换此知识库的嵌入模型（会重新嵌入所有分块）</translation>
     </message>
     <message>
-        <source>Built-in: multilingual USE v3 (Chinese and 15 more languages)</source>
-        <translation>内置：多语言 USE v3（中文及另外 15 种语言）</translation>
-    </message>
-    <message>
-        <source>A sentence-transformers model folder…</source>
-        <translation>sentence-transformers 模型文件夹…</translation>
-    </message>
-    <message>
         <source>Knowledge base:</source>
         <translation>知识库：</translation>
     </message>
+    <message>
+        <source>1 file</source>
+        <translation>1 个文件</translation>
+    </message>
+    <message>
+        <source>{n} files</source>
+        <translation>{n} 个文件</translation>
+    </message>
+    <message>
+        <source>{name}: {files} files, {chunks} chunks, embedder {embedder}</source>
+        <translation>{name}：{files} 个文件，{chunks} 个分块，嵌入模型 {embedder}</translation>
+    </message>
+</context>
+<context>
+    <name>KnowledgeController</name>
+    <message>
+        <source>Knowledge base</source>
+        <translation>知识库</translation>
+    </message>
+    <message>
+        <source>No knowledge base yet: drop documents on the window or open the panel (Ctrl+K)</source>
+        <translation>还没有知识库：把文档拖到窗口上，或打开知识库面板（Ctrl+K）</translation>
+    </message>
+    <message>
+        <source>Manage knowledge bases…</source>
+        <translation>管理知识库…</translation>
+    </message>
+    <message>
+        <source>Knowledge: %s</source>
+        <translation>知识库：%s</translation>
+    </message>
+    <message>
+        <source>Knowledge: off</source>
+        <translation>知识库：关闭</translation>
+    </message>
+    <message>
+        <source>Retrieved %d passage(s); %d fit the prompt. Generating…</source>
+        <translation>检索到 %d 个段落，其中 %d 个放入了提示词。正在生成…</translation>
+    </message>
+</context>
+<context>
+    <name>KnowledgeDialogs</name>
+    <message>
+        <source>New knowledge base</source>
+        <translation>新建知识库</translation>
+    </message>
+    <message>
+        <source>Name of the new knowledge base:</source>
+        <translation>新知识库的名称：</translation>
+    </message>
+    <message>
+        <source>Delete knowledge base</source>
+        <translation>删除知识库</translation>
+    </message>
+    <message>
+        <source>Delete the knowledge base “{name}” ({files} files)?
+
+Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps. Your documents on disk are not touched.</source>
+        <translation>删除知识库“{name}”（{files} 个文件）？
+
+只会删除它的索引，即明镜保存的提取文本、分块和向量。你磁盘上的文档不会被改动。</translation>
+    </message>
+    <message>
+        <source>Documents</source>
+        <translation>文档</translation>
+    </message>
+    <message>
+        <source>All supported files</source>
+        <translation>所有支持的文件</translation>
+    </message>
+    <message>
+        <source>All files</source>
+        <translation>所有文件</translation>
+    </message>
+    <message>
+        <source>Add files to the knowledge base</source>
+        <translation>向知识库添加文件</translation>
+    </message>
+    <message>
+        <source>Add a folder to the knowledge base</source>
+        <translation>向知识库添加文件夹</translation>
+    </message>
+</context>
+<context>
+    <name>KnowledgePanel</name>
     <message>
         <source>Add files…</source>
         <translation>添加文件…</translation>
@@ -576,164 +695,20 @@ Reused tokens: the start of the prompt already in the model&apos;s memory (KV ca
         <translation>还没有文档。把文件或文件夹拖到这里，或使用“添加文件…”/“添加文件夹…”</translation>
     </message>
     <message>
-        <source>Cancel</source>
-        <translation>取消</translation>
-    </message>
-    <message>
-        <source>Stop importing; files done so far stay indexed</source>
-        <translation>停止导入；已处理的文件仍保留在索引中</translation>
-    </message>
-    <message>
-        <source>Test retrieval</source>
-        <translation>检索测试</translation>
-    </message>
-    <message>
-        <source>Ask a question to see what would be retrieved</source>
-        <translation>输入一个问题，看看会检索到哪些内容</translation>
-    </message>
-    <message>
-        <source>#</source>
-        <translation>#</translation>
-    </message>
-    <message>
-        <source>File</source>
-        <translation>文件</translation>
-    </message>
-    <message>
-        <source>Vector</source>
-        <translation>向量</translation>
-    </message>
-    <message>
-        <source>Keyword</source>
-        <translation>关键词</translation>
-    </message>
-    <message>
-        <source>Matched terms</source>
-        <translation>匹配词</translation>
-    </message>
-    <message>
-        <source>Location</source>
-        <translation>位置</translation>
-    </message>
-    <message>
-        <source>Cosine similarity of the passage to the question (rank)</source>
-        <translation>段落与问题的余弦相似度（名次）</translation>
-    </message>
-    <message>
-        <source>BM25 keyword score (rank); – when no keyword matched</source>
-        <translation>BM25 关键词得分（名次）；没有匹配的关键词时显示 –</translation>
-    </message>
-    <message>
-        <source>Select a result to read the passage that would be given to the model</source>
-        <translation>选择一条结果，阅读将提供给模型的段落</translation>
-    </message>
-    <message>
         <source>Documents</source>
         <translation>文档</translation>
-    </message>
-    <message>
-        <source>Cancelling…</source>
-        <translation>正在取消…</translation>
     </message>
     <message>
         <source>Create a knowledge base and add documents first.</source>
         <translation>请先创建知识库并添加文档。</translation>
     </message>
     <message>
-        <source>Searching…</source>
-        <translation>正在检索…</translation>
-    </message>
-    <message>
-        <source>New knowledge base</source>
-        <translation>新建知识库</translation>
-    </message>
-    <message>
-        <source>Name of the new knowledge base:</source>
-        <translation>新知识库的名称：</translation>
-    </message>
-    <message>
         <source>A knowledge base named “{name}” already exists.</source>
         <translation>已有名为“{name}”的知识库。</translation>
     </message>
     <message>
-        <source>Choose a sentence-transformers model folder</source>
-        <translation>选择 sentence-transformers 模型文件夹</translation>
-    </message>
-    <message>
-        <source>Delete knowledge base</source>
-        <translation>删除知识库</translation>
-    </message>
-    <message>
-        <source>Delete the knowledge base “{name}” ({files} files)?
-
-Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps. Your documents on disk are not touched.</source>
-        <translation>删除知识库“{name}”（{files} 个文件）？
-
-只会删除它的索引，即明镜保存的提取文本、分块和向量。你磁盘上的文档不会被改动。</translation>
-    </message>
-    <message>
-        <source>All supported files</source>
-        <translation>所有支持的文件</translation>
-    </message>
-    <message>
-        <source>All files</source>
-        <translation>所有文件</translation>
-    </message>
-    <message>
-        <source>Add files to the knowledge base</source>
-        <translation>向知识库添加文件</translation>
-    </message>
-    <message>
-        <source>Add a folder to the knowledge base</source>
-        <translation>向知识库添加文件夹</translation>
-    </message>
-    <message>
-        <source>Remove from knowledge base</source>
-        <translation>从知识库中移除</translation>
-    </message>
-    <message>
-        <source>Remove {count} files from knowledge base</source>
-        <translation>从知识库中移除 {count} 个文件</translation>
-    </message>
-    <message>
-        <source>Remove folder “{folder}”</source>
-        <translation>移除文件夹“{folder}”</translation>
-    </message>
-    <message>
-        <source>Copy path</source>
-        <translation>复制路径</translation>
-    </message>
-    <message>
-        <source>1 file</source>
-        <translation>1 个文件</translation>
-    </message>
-    <message>
-        <source>{n} files</source>
-        <translation>{n} 个文件</translation>
-    </message>
-    <message>
-        <source>{name}: {files} files, {chunks} chunks, embedder {embedder}</source>
-        <translation>{name}：{files} 个文件，{chunks} 个分块，嵌入模型 {embedder}</translation>
-    </message>
-    <message>
         <source>Watching for changes: {folders}</source>
         <translation>正在监视变化：{folders}</translation>
-    </message>
-    <message>
-        <source>Looking for documents…</source>
-        <translation>正在查找文档…</translation>
-    </message>
-    <message>
-        <source>{done} / {total} chunks re-embedded</source>
-        <translation>已重新嵌入 {done} / {total} 个分块</translation>
-    </message>
-    <message>
-        <source>{done} / {total} files</source>
-        <translation>{done} / {total} 个文件</translation>
-    </message>
-    <message>
-        <source>{n} chunks</source>
-        <translation>{n} 个分块</translation>
     </message>
     <message>
         <source>{kb}: {indexed} indexed, {unchanged} unchanged, {removed} removed, {failed} failed</source>
@@ -754,18 +729,6 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>{kb}: {n} chunks re-embedded</source>
         <translation>{kb}：已重新嵌入 {n} 个分块</translation>
-    </message>
-    <message>
-        <source>Nothing in this knowledge base matches.</source>
-        <translation>此知识库中没有匹配的内容。</translation>
-    </message>
-    <message>
-        <source>[{rank}] {file} — {location}</source>
-        <translation>[{rank}] {file} — {location}</translation>
-    </message>
-    <message>
-        <source>Starting…</source>
-        <translation>正在开始…</translation>
     </message>
 </context>
 <context>
@@ -1303,6 +1266,65 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>
             <numerusform>%n 个特殊词元</numerusform>
         </translation>
+    </message>
+</context>
+<context>
+    <name>RetrievalTest</name>
+    <message>
+        <source>Test retrieval</source>
+        <translation>检索测试</translation>
+    </message>
+    <message>
+        <source>Ask a question to see what would be retrieved</source>
+        <translation>输入一个问题，看看会检索到哪些内容</translation>
+    </message>
+    <message>
+        <source>#</source>
+        <translation>#</translation>
+    </message>
+    <message>
+        <source>File</source>
+        <translation>文件</translation>
+    </message>
+    <message>
+        <source>Vector</source>
+        <translation>向量</translation>
+    </message>
+    <message>
+        <source>Keyword</source>
+        <translation>关键词</translation>
+    </message>
+    <message>
+        <source>Matched terms</source>
+        <translation>匹配词</translation>
+    </message>
+    <message>
+        <source>Location</source>
+        <translation>位置</translation>
+    </message>
+    <message>
+        <source>Cosine similarity of the passage to the question (rank)</source>
+        <translation>段落与问题的余弦相似度（名次）</translation>
+    </message>
+    <message>
+        <source>BM25 keyword score (rank); – when no keyword matched</source>
+        <translation>BM25 关键词得分（名次）；没有匹配的关键词时显示 –</translation>
+    </message>
+    <message>
+        <source>Select a result to read the passage that would be given to the model</source>
+        <translation>选择一条结果，阅读将提供给模型的段落</translation>
+    </message>
+    <message>
+        <source>Searching…</source>
+        <translation>正在检索…</translation>
+    </message>
+    <message>
+        <source>Nothing in this knowledge base matches.</source>
+        <translation>此知识库中没有匹配的内容。</translation>
+    </message>
+    <message>
+        <source>[{rank}] {file} — {location}</source>
+        <translation>[{rank}] {file} — {location}</translation>
     </message>
 </context>
 <context>
