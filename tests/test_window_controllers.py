@@ -357,6 +357,25 @@ def test_knowledge_menu_follows_the_knowledge_bases_and_the_conversation(
     assert conversation is not None and conversation.settings == {"kbs": ["地理", "手册"]}
 
 
+def test_concept_panel_note_follows_the_conversations_knowledge(
+    qtbot: QtBot, paths: AppPaths, scripted: ScriptedModelThread,
+) -> None:
+    first, crashed = seed_store(paths)
+    window = make_window(qtbot, paths, scripted)
+    window.conversations.open_history()
+    window.concepts.start()
+    note = window.concepts.panel.knowledge_note  # type: ignore[union-attr]
+    assert note.isHidden()
+    window.open_conversation(first)  # it answers from 地理
+    qtbot.waitUntil(lambda: len(window.history) == 2)
+    assert not note.isHidden() and "地理" in note.text()
+    window.open_conversation(crashed)  # no knowledge base
+    qtbot.waitUntil(lambda: len(window.history) == 2
+                    and window.history[1].content == "Once upon a")
+    assert note.isHidden()
+    window.close()
+
+
 def test_a_citation_opens_its_source(window: MainWindow, scripted: ScriptedModelThread,
                                      tmp_path: Path, qtbot: QtBot) -> None:
     from ui.source_viewer import SourceViewer

@@ -180,7 +180,7 @@ class MainWindow(QMainWindow):
         self.models.ready.connect(self.concepts.show_model)
         self.models.ready.connect(self.model_ready)
         self.models.failed.connect(self.model_failed)
-        self.knowledge.chosen.connect(self.concepts.show_knowledge)
+        self.knowledge.active_changed.connect(self.concepts.show_knowledge)
         self.knowledge.chosen.connect(self.conversations.save_kbs)
         self.knowledge.retrieved.connect(self.concepts.show_retrieval)
         self.concepts.passage_activated.connect(self.knowledge.open_source)

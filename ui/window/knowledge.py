@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 class KnowledgeController(QObject):
     status = Signal(str)
+    active_changed = Signal(list)  # the knowledge bases on now (user, conversation, list)
     chosen = Signal(list)  # the user switched a knowledge base on or off: the new list
     retrieved = Signal(object)  # Retrieved, for the concept panel
 
@@ -88,19 +89,21 @@ class KnowledgeController(QObject):
         kbs = [n for n in self.active_kbs if n != name]
         if active:
             kbs.append(name)
-        self.active_kbs = kbs
-        self._update_button()
+        self._set_active(kbs)
         self.chosen.emit(list(kbs))
 
     def show_conversation_kbs(self, kbs: list[str]) -> None:
         """The knowledge bases of the conversation just opened."""
-        self.active_kbs = list(kbs)
-        self._update_button()
+        self._set_active(kbs)
 
     def _on_kbs_available(self, names: list[str]) -> None:
         self.available_kbs = list(names)
-        self.active_kbs = [n for n in self.active_kbs if n in names]
+        self._set_active([n for n in self.active_kbs if n in names])
+
+    def _set_active(self, kbs: list[str]) -> None:
+        self.active_kbs = list(kbs)
         self._update_button()
+        self.active_changed.emit(list(kbs))
 
     def _update_button(self) -> None:
         menu = self._menu
