@@ -325,7 +325,7 @@ def test_delete_and_undo_without_a_model(qtbot: QtBot, paths: AppPaths,
 
 
 def test_knowledge_menu_follows_the_knowledge_bases_and_the_conversation(
-    qtbot: QtBot, paths: AppPaths, scripted: ScriptedModelThread,
+    qtbot: QtBot, paths: AppPaths, scripted: ScriptedModelThread, info: ModelInfo,
 ) -> None:
     from kb.store import KnowledgeStore
 
@@ -336,25 +336,35 @@ def test_knowledge_menu_follows_the_knowledge_bases_and_the_conversation(
     first, _crashed = seed_store(paths)
     window = make_window(qtbot, paths, scripted)
     window.conversations.open_history()
+    scripted.worker.loaded.emit(loaded_model(info))
     window.knowledge.start()
     qtbot.waitUntil(lambda: window.knowledge.available_kbs == ["手册", "笔记"], timeout=20_000)
     assert window.kb_button.text() == "Knowledge: off"
-    # The conversation's own list, as stored ("地理" is gone: the next list drops it).
+    # The conversation answered from "地理", deleted since: not asked for again.
     window.open_conversation(first)
     qtbot.waitUntil(lambda: len(window.history) == 2)
-    assert window.kb_button.text() == "Knowledge: 地理"
-    actions = {a.text(): a for a in window.kb_menu.actions() if a.isCheckable()}
-    assert set(actions) == {"手册", "笔记"}
-    actions["手册"].setChecked(True)
-    assert window.knowledge.active_kbs == ["地理", "手册"]
-    assert window.kb_button.text() == "Knowledge: 地理, 手册"  # and saved with it
-    window.kb_panel.thread_owner.refresh()  # type: ignore[union-attr]
-    qtbot.waitUntil(lambda: window.knowledge.active_kbs == ["手册"])
+    assert window.knowledge.active_kbs == [] and window.kb_button.text() == "Knowledge: off"
+
+    def tick(name: str) -> None:
+        action = next(a for a in window.kb_menu.actions() if a.text() == name)
+        assert action.isCheckable() and not action.isChecked()
+        action.setChecked(True)  # the menu is rebuilt: look actions up again each time
+
+    tick("手册")
+    tick("笔记")
+    assert window.knowledge.active_kbs == ["手册", "笔记"]
+    assert window.kb_button.text() == "Knowledge: 手册, 笔记"
+    window.send("年假几天？")
+    assert scripted.turns[-1].kbs == ["手册", "笔记"]
+    # A knowledge base deleted in the panel leaves the list.
+    window.kb_panel.thread_owner.remove_kb("笔记")  # type: ignore[union-attr]
+    qtbot.waitUntil(lambda: window.knowledge.active_kbs == ["手册"], timeout=20_000)
+    assert window.kb_button.text() == "Knowledge: 手册"
     window.close()  # the lane finishes its writes before it ends
     store = ConversationStore(paths.conversations_db)
     conversation = store.get_conversation(first)
     store.close()
-    assert conversation is not None and conversation.settings == {"kbs": ["地理", "手册"]}
+    assert conversation is not None and conversation.settings == {"kbs": ["手册", "笔记"]}
 
 
 def test_concept_panel_note_follows_the_conversations_knowledge(

@@ -31,6 +31,7 @@ class KnowledgeController(QObject):
         self.active_kbs: list[str] = []  # knowledge bases the current conversation answers from
         self.available_kbs: list[str] = []
         self.last_retrieval: Retrieved | None = None
+        self._listed = False  # the knowledge thread has said which knowledge bases exist
         self.panel: KnowledgePanel | None = None
         self.kb_thread: KnowledgeThread | None = None
         self.dock: QDockWidget | None = None
@@ -93,10 +94,14 @@ class KnowledgeController(QObject):
         self.chosen.emit(list(kbs))
 
     def show_conversation_kbs(self, kbs: list[str]) -> None:
-        """The knowledge bases of the conversation just opened."""
+        """The knowledge bases of the conversation just opened, less those deleted since
+        (once the list is known: asking for one would fail the next turn)."""
+        if self._listed:
+            kbs = [n for n in kbs if n in self.available_kbs]
         self._set_active(kbs)
 
     def _on_kbs_available(self, names: list[str]) -> None:
+        self._listed = True
         self.available_kbs = list(names)
         self._set_active([n for n in self.active_kbs if n in names])
 
