@@ -82,8 +82,9 @@ def test_window_ask_and_service_send_the_same_prompt(qtbot: QtBot, home: AppPath
     qtbot.addWidget(window)
     window.show()
     window.start()
-    qtbot.waitUntil(lambda: window.model is not None and window._db_ready, timeout=120_000)
-    window.set_kb_active(KB, True)
+    qtbot.waitUntil(lambda: window.models.model is not None and window.turns.history_ready,
+                    timeout=120_000)
+    window.knowledge.set_active(KB, True)
     started: list[object] = []
     assert window.model_thread is not None
     window.model_thread.worker.turn_started.connect(started.append)

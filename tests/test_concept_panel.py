@@ -113,7 +113,7 @@ def test_generation_view_candidates_and_the_sent_turns_map(qtbot: QtBot, paths: 
     panel.generation_view.set_temperature(0.0)
     assert panel.generation_view.shown_rows()[0][2] == 1.0
     # The sent turn's map is the engine's for that conversation.
-    started = window.last_started
+    started = window.turns.last_started
     assert started is not None and started.context is not None
     expected = chat_engine.context_map([ChatMessage("user", "What is the capital of France?")],
                                        reserve=12)
@@ -166,7 +166,7 @@ def test_overflow_preview_names_the_turns_the_engine_drops(qtbot: QtBot,
         assert label in panel.context_bar.dropped_text()
     with qtbot.waitSignal(window.turn_done, timeout=TURN_TIMEOUT_MS):
         window.send("最后一个问题是什么？")
-    started = window.last_started
+    started = window.turns.last_started
     assert started is not None
     assert started.dropped == preview  # what was shown is what the engine left out
     window.close()
@@ -174,7 +174,7 @@ def test_overflow_preview_names_the_turns_the_engine_drops(qtbot: QtBot,
 
 def test_hidden_panel_asks_for_no_candidates(qtbot: QtBot, paths: AppPaths) -> None:
     window = chat_window(qtbot, paths, max_tokens=4)
-    window.toggle_concept_panel()
+    window.concepts.toggle()
     assert window.concept_dock is not None and not window.concept_dock.isVisible()
     assert window.settings.concept_panel is False
     send_and_wait(qtbot, window, "Hello")

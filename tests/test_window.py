@@ -49,7 +49,7 @@ def open_window(qtbot: QtBot, paths: AppPaths, settings: Settings) -> MainWindow
     qtbot.addWidget(window)
     window.show()
     window.start()
-    qtbot.waitUntil(lambda: window.model is not None and window._db_ready,
+    qtbot.waitUntil(lambda: window.models.model is not None and window.turns.history_ready,
                     timeout=LOAD_TIMEOUT_MS)
     return window
 
@@ -71,7 +71,7 @@ def send_and_wait(qtbot: QtBot, window: MainWindow, text: str) -> TurnFinished:
 
 def test_streams_while_event_loop_keeps_running(qtbot: QtBot, paths: AppPaths) -> None:
     window = open_window(qtbot, paths, make_settings(max_tokens=120))
-    assert window.model is not None and window.model.mode == "completion"
+    assert window.models.model is not None and window.models.model.mode == "completion"
     assert window.banner.isVisible()  # the base model is explained, not hidden
     ticks: list[float] = []
     pieces: list[float] = []
@@ -112,7 +112,7 @@ def test_streams_while_event_loop_keeps_running(qtbot: QtBot, paths: AppPaths) -
 def test_persists_across_restart(qtbot: QtBot, paths: AppPaths) -> None:
     first = open_window(qtbot, paths, make_settings())
     reply = send_and_wait(qtbot, first, "明镜是一面镜子，")
-    cid = first.current_id
+    cid = first.turns.conversation_id
     assert cid is not None
     first.close()
 
@@ -143,7 +143,7 @@ def test_stop_keeps_partial_reply(qtbot: QtBot, paths: AppPaths) -> None:
         nonlocal count
         count += 1
         if count == 5:
-            window.stop()
+            window.turns.stop()
 
     worker.piece.connect(on_piece)
     with qtbot.waitSignal(window.turn_done, timeout=TURN_TIMEOUT_MS) as blocker:
@@ -158,16 +158,16 @@ def test_stop_keeps_partial_reply(qtbot: QtBot, paths: AppPaths) -> None:
 
 def test_regenerate_and_edit(qtbot: QtBot, window: MainWindow, paths: AppPaths) -> None:
     send_and_wait(qtbot, window, "The river")
-    cid = window.current_id
+    cid = window.turns.conversation_id
     assert cid is not None and window.model_thread is not None
     window.settings.sampling.temperature = 1.0
     window.settings.sampling.seed = 99
     with qtbot.waitSignal(window.turn_done, timeout=TURN_TIMEOUT_MS) as blocker:
-        window.regenerate()
+        window.turns.regenerate()
     regenerated = blocker.args[0]
     assert regenerated.status == "complete"
     assert len(window.chat_view.messages()) == 2
-    window.edit_last()
+    window.turns.edit_last()
     assert window.composer.text() == "The river"
     send_and_wait(qtbot, window, "The mountain")
     store = ConversationStore(paths.conversations_db)
@@ -181,19 +181,19 @@ def test_regenerate_and_edit(qtbot: QtBot, window: MainWindow, paths: AppPaths) 
 
 def test_delete_and_undo(qtbot: QtBot, window: MainWindow) -> None:
     send_and_wait(qtbot, window, "Delete me")
-    cid = window.current_id
+    cid = window.turns.conversation_id
     qtbot.waitUntil(lambda: window.sidebar.list.count() == 1)
     assert cid is not None
-    window._delete(cid)
+    window.conversations.delete(cid)
     qtbot.waitUntil(lambda: window.sidebar.list.count() == 0)
-    assert window.current_id is None and window.undo_button.isVisible()
-    window.undo_delete()
+    assert window.turns.conversation_id is None and window.undo_button.isVisible()
+    window.conversations.undo_delete()
     qtbot.waitUntil(lambda: window.sidebar.list.count() == 1)
 
 
 def test_search_conversations(qtbot: QtBot, window: MainWindow) -> None:
     send_and_wait(qtbot, window, "长江是中国最长的河流")
-    window.new_chat()
+    window.conversations.new_chat()
     send_and_wait(qtbot, window, "The Nile is long")
     qtbot.waitUntil(lambda: window.sidebar.list.count() == 2)
     window.sidebar.search.setText("长江")
@@ -208,7 +208,7 @@ def test_crash_left_reply_is_marked_interrupted(qtbot: QtBot, paths: AppPaths) -
     store.add_message(conv.id, "assistant", "Once upon a", status="streaming")
     store.close()
     window = open_window(qtbot, paths, make_settings())
-    assert window.recovered == 1
+    assert window.conversations.recovered == 1
     assert "interrupted" in window.status_label.text()
     window.open_conversation(conv.id)
     qtbot.waitUntil(lambda: len(window.chat_view.messages()) == 2)
@@ -233,12 +233,12 @@ def test_bad_model_file_gives_a_dialog_and_keeps_the_model(
     warnings: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning",
                         lambda _parent, _title, text, *a, **k: warnings.append(text))
-    previous = window.model
+    previous = window.models.model
     with qtbot.waitSignal(window.model_failed, timeout=LOAD_TIMEOUT_MS):
-        window.load_model(ModelRef.file(bad))
+        window.models.load(ModelRef.file(bad))
     qtbot.waitUntil(lambda: bool(warnings))
     assert len(warnings) == 1 and "\n" not in warnings[0] and str(bad) in warnings[0]
-    assert window.model is previous
+    assert window.models.model is previous
     # Still usable.
     assert send_and_wait(qtbot, window, "Still here").status == "complete"
 
@@ -258,7 +258,7 @@ def test_message_larger_than_window_is_refused_and_kept(
     qtbot.waitUntil(lambda: bool(warnings))
     assert window.composer.text() == huge  # nothing the user typed is lost
     assert window.chat_view.messages() == []
-    assert window.current_id is None
+    assert window.turns.conversation_id is None
     window.close()
 
 
@@ -316,12 +316,12 @@ def test_answers_from_a_knowledge_base_with_citations(
     with KnowledgeStore(paths.knowledge_db) as store:
         assert Indexer(store).add("手册", [doc]).count("indexed") == 1
     window = open_window(qtbot, paths, make_settings(max_tokens=12))
-    qtbot.waitUntil(lambda: "手册" in window.available_kbs, timeout=30_000)
-    window.set_kb_active("手册", True)
+    qtbot.waitUntil(lambda: "手册" in window.knowledge.available_kbs, timeout=30_000)
+    window.knowledge.set_active("手册", True)
     assert "手册" in window.kb_button.text()
     finished = send_and_wait(qtbot, window, "员工一年有几天年假？")
     assert finished.status == "complete"
-    retrieved = window.last_retrieval
+    retrieved = window.knowledge.last_retrieval
     assert retrieved is not None and retrieved.sources
     assert "十五个工作日" in str(retrieved.sources[0]["text"])
     assert retrieved.hits[0]["in_prompt"] is True
@@ -345,7 +345,7 @@ def test_answers_from_a_knowledge_base_with_citations(
     widget = window.chat_view.message_widgets()[-1]
     assert widget.sources_label.isVisible() and "cite:1" in widget.sources_label.text()
     # The stored reply keeps its sources; the conversation remembers its knowledge base.
-    cid = window.current_id
+    cid = window.turns.conversation_id
     assert cid is not None
     store = ConversationStore(paths.conversations_db)
     stored = store.messages(cid)[-1]
@@ -354,7 +354,7 @@ def test_answers_from_a_knowledge_base_with_citations(
     assert stored.stats is not None and stored.stats["sources"][0]["path"] == str(doc)
     assert conv is not None and conv.settings == {"kbs": ["手册"]}
     # A citation opens the document at the passage.
-    window.open_citation(len(window.history) - 1, 1)
+    window.chat_view.citation_clicked.emit(len(window.history) - 1, 1)
     viewers = [w for w in window.findChildren(SourceViewer)]
     assert viewers
     qtbot.waitUntil(lambda: "highlighted" in viewers[0].note.text(), timeout=10_000)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from ui.tasks import Lane
 
@@ -53,6 +54,8 @@ class SourceViewer(QDialog):
         lane.submit(lambda: _load_text(path), self._show_document, self._show_error)
 
     def _show_document(self, text: str) -> None:
+        if not isValid(self):
+            return  # closed (and deleted) before the document was read
         start = int(self.source.get("start_char", 0))
         end = int(self.source.get("end_char", start))
         passage = str(self.source.get("text", ""))
@@ -77,6 +80,8 @@ class SourceViewer(QDialog):
         self.note.setText(self.tr("The highlighted passage is what the model was given."))
 
     def _show_error(self, exc: BaseException) -> None:
+        if not isValid(self):
+            return
         reason = getattr(exc, "reason", None) or str(exc)
         self.note.setText(self.tr("Could not open the document (%s); showing the indexed "
                                   "passage.") % reason)

@@ -12,6 +12,16 @@
     </message>
 </context>
 <context>
+    <name>ConversationController</name>
+    <message numerus="yes">
+        <source>%n reply(s) cut off by a crash were kept and marked interrupted.</source>
+        <translation>
+            <numerusform>%n reply cut off by a crash was kept and marked interrupted.</numerusform>
+            <numerusform>%n replies cut off by a crash were kept and marked interrupted.</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
     <name>GenerationView</name>
     <message numerus="yes">
         <source>%n token(s) so far…</source>
@@ -25,23 +35,6 @@
         <translation>
             <numerusform>%n token</numerusform>
             <numerusform>%n tokens</numerusform>
-        </translation>
-    </message>
-</context>
-<context>
-    <name>MainWindow</name>
-    <message numerus="yes">
-        <source>%n reply(s) cut off by a crash were kept and marked interrupted.</source>
-        <translation>
-            <numerusform>%n reply cut off by a crash was kept and marked interrupted.</numerusform>
-            <numerusform>%n replies cut off by a crash were kept and marked interrupted.</numerusform>
-        </translation>
-    </message>
-    <message numerus="yes">
-        <source>%n oldest message(s) left out to fit the context window.</source>
-        <translation>
-            <numerusform>The oldest message was left out to fit the context window.</numerusform>
-            <numerusform>%n oldest messages left out to fit the context window.</numerusform>
         </translation>
     </message>
 </context>
@@ -69,6 +62,16 @@
         <translation>
             <numerusform>Default threads on this computer: %n</numerusform>
             <numerusform>Default threads on this computer: %n</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>TurnController</name>
+    <message numerus="yes">
+        <source>%n oldest message(s) left out to fit the context window.</source>
+        <translation>
+            <numerusform>The oldest message was left out to fit the context window.</numerusform>
+            <numerusform>%n oldest messages left out to fit the context window.</numerusform>
         </translation>
     </message>
 </context>

@@ -139,6 +139,13 @@
     </message>
 </context>
 <context>
+    <name>ConceptController</name>
+    <message>
+        <source>Concept panel</source>
+        <translation>概念面板</translation>
+    </message>
+</context>
+<context>
     <name>ConceptPanel</name>
     <message>
         <source>Your message</source>
@@ -275,6 +282,23 @@
     </message>
 </context>
 <context>
+    <name>ConversationController</name>
+    <message numerus="yes">
+        <source>%n reply(s) cut off by a crash were kept and marked interrupted.</source>
+        <translation>
+            <numerusform>有 %n 条回复因程序崩溃而中断，已保留并标记为“已中断”。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Conversation deleted.</source>
+        <translation>对话已删除。</translation>
+    </message>
+    <message>
+        <source>Conversation restored.</source>
+        <translation>对话已恢复。</translation>
+    </message>
+</context>
+<context>
     <name>ConversationList</name>
     <message>
         <source>New chat</source>
@@ -307,6 +331,47 @@
     <message>
         <source>Title:</source>
         <translation>标题：</translation>
+    </message>
+</context>
+<context>
+    <name>DatabaseLane</name>
+    <message>
+        <source>Conversation history unavailable</source>
+        <translation>无法使用对话历史</translation>
+    </message>
+</context>
+<context>
+    <name>EmbedderMenu</name>
+    <message>
+        <source>Built-in: multilingual USE v3 (Chinese and 15 more languages)</source>
+        <translation>内置：多语言 USE v3（中文及另外 15 种语言）</translation>
+    </message>
+    <message>
+        <source>A sentence-transformers model folder…</source>
+        <translation>sentence-transformers 模型文件夹…</translation>
+    </message>
+    <message>
+        <source>Choose a sentence-transformers model folder</source>
+        <translation>选择 sentence-transformers 模型文件夹</translation>
+    </message>
+</context>
+<context>
+    <name>FileTable</name>
+    <message>
+        <source>Remove from knowledge base</source>
+        <translation>从知识库中移除</translation>
+    </message>
+    <message>
+        <source>Remove {count} files from knowledge base</source>
+        <translation>从知识库中移除 {count} 个文件</translation>
+    </message>
+    <message>
+        <source>Remove folder “{folder}”</source>
+        <translation>移除文件夹“{folder}”</translation>
+    </message>
+    <message>
+        <source>Copy path</source>
+        <translation>复制路径</translation>
     </message>
 </context>
 <context>
@@ -436,7 +501,42 @@ Reused tokens: the start of the prompt already in the model&apos;s memory (KV ca
     </message>
 </context>
 <context>
-    <name>KnowledgePanel</name>
+    <name>ImportProgressView</name>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Stop importing; files done so far stay indexed</source>
+        <translation>停止导入；已处理的文件仍保留在索引中</translation>
+    </message>
+    <message>
+        <source>Starting…</source>
+        <translation>正在开始…</translation>
+    </message>
+    <message>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
+        <source>Looking for documents…</source>
+        <translation>正在查找文档…</translation>
+    </message>
+    <message>
+        <source>{done} / {total} chunks re-embedded</source>
+        <translation>已重新嵌入 {done} / {total} 个分块</translation>
+    </message>
+    <message>
+        <source>{done} / {total} files</source>
+        <translation>{done} / {total} 个文件</translation>
+    </message>
+    <message>
+        <source>{n} chunks</source>
+        <translation>{n} 个分块</translation>
+    </message>
+</context>
+<context>
+    <name>KnowledgeBaseChooser</name>
     <message>
         <source>No knowledge base yet</source>
         <translation>还没有知识库</translation>
@@ -470,17 +570,94 @@ Reused tokens: the start of the prompt already in the model&apos;s memory (KV ca
         <translation>更换此知识库的嵌入模型（会重新嵌入所有分块）</translation>
     </message>
     <message>
-        <source>Built-in: multilingual USE v3 (Chinese and 15 more languages)</source>
-        <translation>内置：多语言 USE v3（中文及另外 15 种语言）</translation>
-    </message>
-    <message>
-        <source>A sentence-transformers model folder…</source>
-        <translation>sentence-transformers 模型文件夹…</translation>
-    </message>
-    <message>
         <source>Knowledge base:</source>
         <translation>知识库：</translation>
     </message>
+    <message>
+        <source>1 file</source>
+        <translation>1 个文件</translation>
+    </message>
+    <message>
+        <source>{n} files</source>
+        <translation>{n} 个文件</translation>
+    </message>
+    <message>
+        <source>{name}: {files} files, {chunks} chunks, embedder {embedder}</source>
+        <translation>{name}：{files} 个文件，{chunks} 个分块，嵌入模型 {embedder}</translation>
+    </message>
+</context>
+<context>
+    <name>KnowledgeController</name>
+    <message>
+        <source>Knowledge base</source>
+        <translation>知识库</translation>
+    </message>
+    <message>
+        <source>No knowledge base yet: drop documents on the window or open the panel (Ctrl+K)</source>
+        <translation>还没有知识库：把文档拖到窗口上，或打开知识库面板（Ctrl+K）</translation>
+    </message>
+    <message>
+        <source>Manage knowledge bases…</source>
+        <translation>管理知识库…</translation>
+    </message>
+    <message>
+        <source>Knowledge: %s</source>
+        <translation>知识库：%s</translation>
+    </message>
+    <message>
+        <source>Knowledge: off</source>
+        <translation>知识库：关闭</translation>
+    </message>
+    <message>
+        <source>Retrieved %d passage(s); %d fit the prompt. Generating…</source>
+        <translation>检索到 %d 个段落，其中 %d 个放入了提示词。正在生成…</translation>
+    </message>
+</context>
+<context>
+    <name>KnowledgeDialogs</name>
+    <message>
+        <source>New knowledge base</source>
+        <translation>新建知识库</translation>
+    </message>
+    <message>
+        <source>Name of the new knowledge base:</source>
+        <translation>新知识库的名称：</translation>
+    </message>
+    <message>
+        <source>Delete knowledge base</source>
+        <translation>删除知识库</translation>
+    </message>
+    <message>
+        <source>Delete the knowledge base “{name}” ({files} files)?
+
+Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps. Your documents on disk are not touched.</source>
+        <translation>删除知识库“{name}”（{files} 个文件）？
+
+只会删除它的索引，即明镜保存的提取文本、分块和向量。你磁盘上的文档不会被改动。</translation>
+    </message>
+    <message>
+        <source>Documents</source>
+        <translation>文档</translation>
+    </message>
+    <message>
+        <source>All supported files</source>
+        <translation>所有支持的文件</translation>
+    </message>
+    <message>
+        <source>All files</source>
+        <translation>所有文件</translation>
+    </message>
+    <message>
+        <source>Add files to the knowledge base</source>
+        <translation>向知识库添加文件</translation>
+    </message>
+    <message>
+        <source>Add a folder to the knowledge base</source>
+        <translation>向知识库添加文件夹</translation>
+    </message>
+</context>
+<context>
+    <name>KnowledgePanel</name>
     <message>
         <source>Add files…</source>
         <translation>添加文件…</translation>
@@ -518,164 +695,20 @@ Reused tokens: the start of the prompt already in the model&apos;s memory (KV ca
         <translation>还没有文档。把文件或文件夹拖到这里，或使用“添加文件…”/“添加文件夹…”</translation>
     </message>
     <message>
-        <source>Cancel</source>
-        <translation>取消</translation>
-    </message>
-    <message>
-        <source>Stop importing; files done so far stay indexed</source>
-        <translation>停止导入；已处理的文件仍保留在索引中</translation>
-    </message>
-    <message>
-        <source>Test retrieval</source>
-        <translation>检索测试</translation>
-    </message>
-    <message>
-        <source>Ask a question to see what would be retrieved</source>
-        <translation>输入一个问题，看看会检索到哪些内容</translation>
-    </message>
-    <message>
-        <source>#</source>
-        <translation>#</translation>
-    </message>
-    <message>
-        <source>File</source>
-        <translation>文件</translation>
-    </message>
-    <message>
-        <source>Vector</source>
-        <translation>向量</translation>
-    </message>
-    <message>
-        <source>Keyword</source>
-        <translation>关键词</translation>
-    </message>
-    <message>
-        <source>Matched terms</source>
-        <translation>匹配词</translation>
-    </message>
-    <message>
-        <source>Location</source>
-        <translation>位置</translation>
-    </message>
-    <message>
-        <source>Cosine similarity of the passage to the question (rank)</source>
-        <translation>段落与问题的余弦相似度（名次）</translation>
-    </message>
-    <message>
-        <source>BM25 keyword score (rank); – when no keyword matched</source>
-        <translation>BM25 关键词得分（名次）；没有匹配的关键词时显示 –</translation>
-    </message>
-    <message>
-        <source>Select a result to read the passage that would be given to the model</source>
-        <translation>选择一条结果，阅读将提供给模型的段落</translation>
-    </message>
-    <message>
         <source>Documents</source>
         <translation>文档</translation>
-    </message>
-    <message>
-        <source>Cancelling…</source>
-        <translation>正在取消…</translation>
     </message>
     <message>
         <source>Create a knowledge base and add documents first.</source>
         <translation>请先创建知识库并添加文档。</translation>
     </message>
     <message>
-        <source>Searching…</source>
-        <translation>正在检索…</translation>
-    </message>
-    <message>
-        <source>New knowledge base</source>
-        <translation>新建知识库</translation>
-    </message>
-    <message>
-        <source>Name of the new knowledge base:</source>
-        <translation>新知识库的名称：</translation>
-    </message>
-    <message>
         <source>A knowledge base named “{name}” already exists.</source>
         <translation>已有名为“{name}”的知识库。</translation>
     </message>
     <message>
-        <source>Choose a sentence-transformers model folder</source>
-        <translation>选择 sentence-transformers 模型文件夹</translation>
-    </message>
-    <message>
-        <source>Delete knowledge base</source>
-        <translation>删除知识库</translation>
-    </message>
-    <message>
-        <source>Delete the knowledge base “{name}” ({files} files)?
-
-Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps. Your documents on disk are not touched.</source>
-        <translation>删除知识库“{name}”（{files} 个文件）？
-
-只会删除它的索引，即明镜保存的提取文本、分块和向量。你磁盘上的文档不会被改动。</translation>
-    </message>
-    <message>
-        <source>All supported files</source>
-        <translation>所有支持的文件</translation>
-    </message>
-    <message>
-        <source>All files</source>
-        <translation>所有文件</translation>
-    </message>
-    <message>
-        <source>Add files to the knowledge base</source>
-        <translation>向知识库添加文件</translation>
-    </message>
-    <message>
-        <source>Add a folder to the knowledge base</source>
-        <translation>向知识库添加文件夹</translation>
-    </message>
-    <message>
-        <source>Remove from knowledge base</source>
-        <translation>从知识库中移除</translation>
-    </message>
-    <message>
-        <source>Remove {count} files from knowledge base</source>
-        <translation>从知识库中移除 {count} 个文件</translation>
-    </message>
-    <message>
-        <source>Remove folder “{folder}”</source>
-        <translation>移除文件夹“{folder}”</translation>
-    </message>
-    <message>
-        <source>Copy path</source>
-        <translation>复制路径</translation>
-    </message>
-    <message>
-        <source>1 file</source>
-        <translation>1 个文件</translation>
-    </message>
-    <message>
-        <source>{n} files</source>
-        <translation>{n} 个文件</translation>
-    </message>
-    <message>
-        <source>{name}: {files} files, {chunks} chunks, embedder {embedder}</source>
-        <translation>{name}：{files} 个文件，{chunks} 个分块，嵌入模型 {embedder}</translation>
-    </message>
-    <message>
         <source>Watching for changes: {folders}</source>
         <translation>正在监视变化：{folders}</translation>
-    </message>
-    <message>
-        <source>Looking for documents…</source>
-        <translation>正在查找文档…</translation>
-    </message>
-    <message>
-        <source>{done} / {total} chunks re-embedded</source>
-        <translation>已重新嵌入 {done} / {total} 个分块</translation>
-    </message>
-    <message>
-        <source>{done} / {total} files</source>
-        <translation>{done} / {total} 个文件</translation>
-    </message>
-    <message>
-        <source>{n} chunks</source>
-        <translation>{n} 个分块</translation>
     </message>
     <message>
         <source>{kb}: {indexed} indexed, {unchanged} unchanged, {removed} removed, {failed} failed</source>
@@ -696,18 +729,6 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>{kb}: {n} chunks re-embedded</source>
         <translation>{kb}：已重新嵌入 {n} 个分块</translation>
-    </message>
-    <message>
-        <source>Nothing in this knowledge base matches.</source>
-        <translation>此知识库中没有匹配的内容。</translation>
-    </message>
-    <message>
-        <source>[{rank}] {file} — {location}</source>
-        <translation>[{rank}] {file} — {location}</translation>
-    </message>
-    <message>
-        <source>Starting…</source>
-        <translation>正在开始…</translation>
     </message>
 </context>
 <context>
@@ -771,46 +792,6 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
 </context>
 <context>
     <name>MainWindow</name>
-    <message>
-        <source>%s tokens</source>
-        <translation>%s 个词元</translation>
-    </message>
-    <message>
-        <source>%.1f tok/s</source>
-        <translation>%.1f 词元/秒</translation>
-    </message>
-    <message>
-        <source>first token %.2f s</source>
-        <translation>首个词元 %.2f 秒</translation>
-    </message>
-    <message>
-        <source>prompt %s (%s reused)</source>
-        <translation>提示词 %s（复用 %s）</translation>
-    </message>
-    <message>
-        <source>stopped: %s</source>
-        <translation>停止原因：%s</translation>
-    </message>
-    <message>
-        <source>stop_string</source>
-        <comment>stop reason: a stop string</comment>
-        <translation>遇到停止字符串</translation>
-    </message>
-    <message>
-        <source>max_tokens</source>
-        <comment>stop reason: reply length limit</comment>
-        <translation>达到回复长度上限</translation>
-    </message>
-    <message>
-        <source>cancelled</source>
-        <comment>stop reason: the user pressed Stop</comment>
-        <translation>用户停止</translation>
-    </message>
-    <message>
-        <source>context_full</source>
-        <comment>stop reason: context is full</comment>
-        <translation>上下文窗口已满</translation>
-    </message>
     <message>
         <source>Model</source>
         <translation>模型</translation>
@@ -922,206 +903,6 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>&amp;About Mingjing</source>
         <translation>关于明镜(&amp;A)</translation>
-    </message>
-    <message>
-        <source>Concept panel</source>
-        <translation>概念面板</translation>
-    </message>
-    <message>
-        <source>Knowledge base</source>
-        <translation>知识库</translation>
-    </message>
-    <message>
-        <source>No knowledge base yet: drop documents on the window or open the panel (Ctrl+K)</source>
-        <translation>还没有知识库：把文档拖到窗口上，或打开知识库面板（Ctrl+K）</translation>
-    </message>
-    <message>
-        <source>Manage knowledge bases…</source>
-        <translation>管理知识库…</translation>
-    </message>
-    <message>
-        <source>Knowledge: %s</source>
-        <translation>知识库：%s</translation>
-    </message>
-    <message>
-        <source>Knowledge: off</source>
-        <translation>知识库：关闭</translation>
-    </message>
-    <message>
-        <source>Retrieved %d passage(s); %d fit the prompt. Generating…</source>
-        <translation>检索到 %d 个段落，其中 %d 个放入了提示词。正在生成…</translation>
-    </message>
-    <message numerus="yes">
-        <source>%n reply(s) cut off by a crash were kept and marked interrupted.</source>
-        <translation>
-            <numerusform>有 %n 条回复因程序崩溃而中断，已保留并标记为“已中断”。</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Conversation history unavailable</source>
-        <translation>无法使用对话历史</translation>
-    </message>
-    <message>
-        <source>%s (built-in, chat)</source>
-        <translation>%s（内置，对话）</translation>
-    </message>
-    <message>
-        <source>%s (built-in, base model)</source>
-        <translation>%s（内置，基础模型）</translation>
-    </message>
-    <message>
-        <source>Instruction-tuned: it answers.</source>
-        <translation>指令微调模型：它会回答。</translation>
-    </message>
-    <message>
-        <source>Pretrained only: it continues text.</source>
-        <translation>仅预训练：它只会续写文本。</translation>
-    </message>
-    <message>
-        <source>&lt;b&gt;Base model.&lt;/b&gt; %s has no chat template: it was only pretrained, so it continues whatever text you give it instead of answering. Type the start of a text. To chat, pick the built-in chat model in the Model list.</source>
-        <translation>&lt;b&gt;基础模型。&lt;/b&gt;%s 没有对话模板：它只经过预训练，所以会续写你给它的任何文本，而不是回答问题。请输入一段文字的开头。如需对话，请在“模型”列表中选择内置的对话模型。</translation>
-    </message>
-    <message>
-        <source>Open model file…</source>
-        <translation>打开模型文件…</translation>
-    </message>
-    <message>
-        <source>Open a GGUF model</source>
-        <translation>打开 GGUF 模型</translation>
-    </message>
-    <message>
-        <source>GGUF models (*.gguf);;All files (*)</source>
-        <translation>GGUF 模型 (*.gguf);;所有文件 (*)</translation>
-    </message>
-    <message>
-        <source>Loading %s…</source>
-        <translation>正在加载 %s…</translation>
-    </message>
-    <message>
-        <source>chat</source>
-        <translation>对话</translation>
-    </message>
-    <message>
-        <source>base model: continues text</source>
-        <translation>基础模型：续写文本</translation>
-    </message>
-    <message>
-        <source>%s, %s parameters, %.2f bits/weight</source>
-        <translation>%s，%s 个参数，每个权重 %.2f 位</translation>
-    </message>
-    <message>
-        <source>context in use: %d tokens (trained: %s)</source>
-        <translation>当前上下文窗口：%d 个词元（训练时：%s）</translation>
-    </message>
-    <message>
-        <source>Model loaded in %.1f s.</source>
-        <translation>模型已加载，用时 %.1f 秒。</translation>
-    </message>
-    <message>
-        <source>Kept %s loaded.</source>
-        <translation>继续使用已加载的 %s。</translation>
-    </message>
-    <message>
-        <source>No model loaded.</source>
-        <translation>未加载模型。</translation>
-    </message>
-    <message>
-        <source>Could not load the model</source>
-        <translation>无法加载模型</translation>
-    </message>
-    <message>
-        <source>The model is loading…</source>
-        <translation>模型正在加载…</translation>
-    </message>
-    <message>
-        <source>No model is loaded</source>
-        <translation>没有加载模型</translation>
-    </message>
-    <message>
-        <source>Opening history…</source>
-        <translation>正在打开历史记录…</translation>
-    </message>
-    <message>
-        <source>Loading the model…</source>
-        <translation>正在加载模型…</translation>
-    </message>
-    <message>
-        <source>Type the beginning of a text, for example “The capital of France is”, and the model will continue it.</source>
-        <translation>输入一段文字的开头，例如“法国的首都是”，模型会接着写下去。</translation>
-    </message>
-    <message>
-        <source>Type a message below.</source>
-        <translation>在下方输入消息。</translation>
-    </message>
-    <message>
-        <source>Thinking…</source>
-        <translation>正在思考…</translation>
-    </message>
-    <message>
-        <source>Editing your message: sending replaces it and the reply after it.</source>
-        <translation>正在编辑你的消息：发送后会替换这条消息及其后的回复。</translation>
-    </message>
-    <message>
-        <source>Reply copied.</source>
-        <translation>回复已复制。</translation>
-    </message>
-    <message numerus="yes">
-        <source>%n oldest message(s) left out to fit the context window.</source>
-        <translation>
-            <numerusform>为放入上下文窗口，省略了最早的 %n 条消息。</numerusform>
-        </translation>
-    </message>
-    <message>
-        <source>Generating… (Esc to stop)</source>
-        <translation>正在生成…（按 Esc 停止）</translation>
-    </message>
-    <message>
-        <source>Not sent.</source>
-        <translation>未发送。</translation>
-    </message>
-    <message>
-        <source>Could not send</source>
-        <translation>无法发送</translation>
-    </message>
-    <message>
-        <source>%.1f tok/s · first token %.2f s · reused %d/%d prompt tokens</source>
-        <translation>%.1f 词元/秒 · 首个词元 %.2f 秒 · 复用提示词词元 %d/%d</translation>
-    </message>
-    <message>
-        <source>Ready.</source>
-        <translation>就绪。</translation>
-    </message>
-    <message>
-        <source>Conversation deleted.</source>
-        <translation>对话已删除。</translation>
-    </message>
-    <message>
-        <source>Conversation restored.</source>
-        <translation>对话已恢复。</translation>
-    </message>
-    <message>
-        <source>Language changed</source>
-        <translation>语言已更改</translation>
-    </message>
-    <message>
-        <source>Restart Mingjing now to show the new language?</source>
-        <translation>现在重启明镜以切换语言？</translation>
-    </message>
-    <message>
-        <source>Restart now</source>
-        <translation>立即重启</translation>
-    </message>
-    <message>
-        <source>Later</source>
-        <translation>稍后</translation>
-    </message>
-    <message>
-        <source>Could not restart</source>
-        <translation>无法重启</translation>
-    </message>
-    <message>
-        <source>Please start Mingjing again yourself.</source>
-        <translation>请手动重新启动明镜。</translation>
     </message>
     <message>
         <source>About Mingjing</source>
@@ -1335,6 +1116,89 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     </message>
 </context>
 <context>
+    <name>ModelController</name>
+    <message>
+        <source>%s (built-in, chat)</source>
+        <translation>%s（内置，对话）</translation>
+    </message>
+    <message>
+        <source>%s (built-in, base model)</source>
+        <translation>%s（内置，基础模型）</translation>
+    </message>
+    <message>
+        <source>Instruction-tuned: it answers.</source>
+        <translation>指令微调模型：它会回答。</translation>
+    </message>
+    <message>
+        <source>Pretrained only: it continues text.</source>
+        <translation>仅预训练：它只会续写文本。</translation>
+    </message>
+    <message>
+        <source>Open model file…</source>
+        <translation>打开模型文件…</translation>
+    </message>
+    <message>
+        <source>Open a GGUF model</source>
+        <translation>打开 GGUF 模型</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf);;All files (*)</source>
+        <translation>GGUF 模型 (*.gguf);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Loading %s…</source>
+        <translation>正在加载 %s…</translation>
+    </message>
+    <message>
+        <source>chat</source>
+        <translation>对话</translation>
+    </message>
+    <message>
+        <source>base model: continues text</source>
+        <translation>基础模型：续写文本</translation>
+    </message>
+    <message>
+        <source>%s, %s parameters, %.2f bits/weight</source>
+        <translation>%s，%s 个参数，每个权重 %.2f 位</translation>
+    </message>
+    <message>
+        <source>context in use: %d tokens (trained: %s)</source>
+        <translation>当前上下文窗口：%d 个词元（训练时：%s）</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Base model.&lt;/b&gt; %s has no chat template: it was only pretrained, so it continues whatever text you give it instead of answering. Type the start of a text. To chat, pick the built-in chat model in the Model list.</source>
+        <translation>&lt;b&gt;基础模型。&lt;/b&gt;%s 没有对话模板：它只经过预训练，所以会续写你给它的任何文本，而不是回答问题。请输入一段文字的开头。如需对话，请在“模型”列表中选择内置的对话模型。</translation>
+    </message>
+    <message>
+        <source>Model loaded in %.1f s.</source>
+        <translation>模型已加载，用时 %.1f 秒。</translation>
+    </message>
+    <message>
+        <source>Kept %s loaded.</source>
+        <translation>继续使用已加载的 %s。</translation>
+    </message>
+    <message>
+        <source>No model loaded.</source>
+        <translation>未加载模型。</translation>
+    </message>
+    <message>
+        <source>Could not load the model</source>
+        <translation>无法加载模型</translation>
+    </message>
+    <message>
+        <source>Loading the model…</source>
+        <translation>正在加载模型…</translation>
+    </message>
+    <message>
+        <source>Type the beginning of a text, for example “The capital of France is”, and the model will continue it.</source>
+        <translation>输入一段文字的开头，例如“法国的首都是”，模型会接着写下去。</translation>
+    </message>
+    <message>
+        <source>Type a message below.</source>
+        <translation>在下方输入消息。</translation>
+    </message>
+</context>
+<context>
     <name>ModelWorker</name>
     <message>
         <source>%s: unexpected error: %s</source>
@@ -1402,6 +1266,65 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>
             <numerusform>%n 个特殊词元</numerusform>
         </translation>
+    </message>
+</context>
+<context>
+    <name>RetrievalTest</name>
+    <message>
+        <source>Test retrieval</source>
+        <translation>检索测试</translation>
+    </message>
+    <message>
+        <source>Ask a question to see what would be retrieved</source>
+        <translation>输入一个问题，看看会检索到哪些内容</translation>
+    </message>
+    <message>
+        <source>#</source>
+        <translation>#</translation>
+    </message>
+    <message>
+        <source>File</source>
+        <translation>文件</translation>
+    </message>
+    <message>
+        <source>Vector</source>
+        <translation>向量</translation>
+    </message>
+    <message>
+        <source>Keyword</source>
+        <translation>关键词</translation>
+    </message>
+    <message>
+        <source>Matched terms</source>
+        <translation>匹配词</translation>
+    </message>
+    <message>
+        <source>Location</source>
+        <translation>位置</translation>
+    </message>
+    <message>
+        <source>Cosine similarity of the passage to the question (rank)</source>
+        <translation>段落与问题的余弦相似度（名次）</translation>
+    </message>
+    <message>
+        <source>BM25 keyword score (rank); – when no keyword matched</source>
+        <translation>BM25 关键词得分（名次）；没有匹配的关键词时显示 –</translation>
+    </message>
+    <message>
+        <source>Select a result to read the passage that would be given to the model</source>
+        <translation>选择一条结果，阅读将提供给模型的段落</translation>
+    </message>
+    <message>
+        <source>Searching…</source>
+        <translation>正在检索…</translation>
+    </message>
+    <message>
+        <source>Nothing in this knowledge base matches.</source>
+        <translation>此知识库中没有匹配的内容。</translation>
+    </message>
+    <message>
+        <source>[{rank}] {file} — {location}</source>
+        <translation>[{rank}] {file} — {location}</translation>
     </message>
 </context>
 <context>
@@ -1481,6 +1404,33 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>left out: over the budget</source>
         <translation>被舍弃：超出预算</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsController</name>
+    <message>
+        <source>Language changed</source>
+        <translation>语言已更改</translation>
+    </message>
+    <message>
+        <source>Restart Mingjing now to show the new language?</source>
+        <translation>现在重启明镜以切换语言？</translation>
+    </message>
+    <message>
+        <source>Restart now</source>
+        <translation>立即重启</translation>
+    </message>
+    <message>
+        <source>Later</source>
+        <translation>稍后</translation>
+    </message>
+    <message>
+        <source>Could not restart</source>
+        <translation>无法重启</translation>
+    </message>
+    <message>
+        <source>Please start Mingjing again yourself.</source>
+        <translation>请手动重新启动明镜。</translation>
     </message>
 </context>
 <context>
@@ -1636,6 +1586,99 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>It lacks %1, which the language-model engine needs. Mingjing runs on x86-64 processors with AVX2: Intel Haswell (2013), AMD Excavator (2015) or newer.</source>
         <translation>它缺少语言模型引擎所需的 %1。明镜需要支持 AVX2 的 x86-64 处理器：Intel Haswell（2013 年）、AMD Excavator（2015 年）或更新的型号。</translation>
+    </message>
+</context>
+<context>
+    <name>TurnController</name>
+    <message>
+        <source>%s tokens</source>
+        <translation>%s 个词元</translation>
+    </message>
+    <message>
+        <source>%.1f tok/s</source>
+        <translation>%.1f 词元/秒</translation>
+    </message>
+    <message>
+        <source>first token %.2f s</source>
+        <translation>首个词元 %.2f 秒</translation>
+    </message>
+    <message>
+        <source>prompt %s (%s reused)</source>
+        <translation>提示词 %s（复用 %s）</translation>
+    </message>
+    <message>
+        <source>stopped: %s</source>
+        <translation>停止原因：%s</translation>
+    </message>
+    <message>
+        <source>stop_string</source>
+        <comment>stop reason: a stop string</comment>
+        <translation>遇到停止字符串</translation>
+    </message>
+    <message>
+        <source>max_tokens</source>
+        <comment>stop reason: reply length limit</comment>
+        <translation>达到回复长度上限</translation>
+    </message>
+    <message>
+        <source>cancelled</source>
+        <comment>stop reason: the user pressed Stop</comment>
+        <translation>用户停止</translation>
+    </message>
+    <message>
+        <source>context_full</source>
+        <comment>stop reason: context is full</comment>
+        <translation>上下文窗口已满</translation>
+    </message>
+    <message>
+        <source>The model is loading…</source>
+        <translation>模型正在加载…</translation>
+    </message>
+    <message>
+        <source>No model is loaded</source>
+        <translation>没有加载模型</translation>
+    </message>
+    <message>
+        <source>Opening history…</source>
+        <translation>正在打开历史记录…</translation>
+    </message>
+    <message>
+        <source>Thinking…</source>
+        <translation>正在思考…</translation>
+    </message>
+    <message>
+        <source>Editing your message: sending replaces it and the reply after it.</source>
+        <translation>正在编辑你的消息：发送后会替换这条消息及其后的回复。</translation>
+    </message>
+    <message>
+        <source>Reply copied.</source>
+        <translation>回复已复制。</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n oldest message(s) left out to fit the context window.</source>
+        <translation>
+            <numerusform>为放入上下文窗口，省略了最早的 %n 条消息。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Generating… (Esc to stop)</source>
+        <translation>正在生成…（按 Esc 停止）</translation>
+    </message>
+    <message>
+        <source>Not sent.</source>
+        <translation>未发送。</translation>
+    </message>
+    <message>
+        <source>Could not send</source>
+        <translation>无法发送</translation>
+    </message>
+    <message>
+        <source>%.1f tok/s · first token %.2f s · reused %d/%d prompt tokens</source>
+        <translation>%.1f 词元/秒 · 首个词元 %.2f 秒 · 复用提示词词元 %d/%d</translation>
+    </message>
+    <message>
+        <source>Ready.</source>
+        <translation>就绪。</translation>
     </message>
 </context>
 <context>
