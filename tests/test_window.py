@@ -243,6 +243,29 @@ def test_bad_model_file_gives_a_dialog_and_keeps_the_model(
     assert send_and_wait(qtbot, window, "Still here").status == "complete"
 
 
+def test_a_file_llama_cpp_cannot_load_leaves_the_previous_model_working(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A GGUF whose header reads fine but that llama.cpp refuses (no tensors) replaced the
+    model before failing: the previous model is opened again and still answers."""
+    from tests.test_gguf import build_gguf, synthetic_kvs
+
+    hollow = tmp_path / "hollow.gguf"
+    hollow.write_bytes(build_gguf(synthetic_kvs()))
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning",
+                        lambda _parent, _title, text, *a, **k: warnings.append(text))
+    previous = window.models.model
+    with qtbot.waitSignal(window.model_failed, timeout=LOAD_TIMEOUT_MS):
+        window.models.load(ModelRef.file(hollow))
+    qtbot.waitUntil(lambda: bool(warnings))
+    assert "llama.cpp could not load" in warnings[0] and "\n" not in warnings[0]
+    assert window.models.model is previous
+    assert previous is not None and window.status_label.text() == \
+        f"Kept {previous.info.name} loaded."
+    assert send_and_wait(qtbot, window, "Still here").status == "complete"
+
+
 def test_message_larger_than_window_is_refused_and_kept(
     qtbot: QtBot, paths: AppPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:

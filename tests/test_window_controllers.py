@@ -33,7 +33,7 @@ class ScriptedWorker(QObject):
 
     load_started = Signal(str)
     loaded = Signal(object)
-    load_failed = Signal(str, str)
+    load_failed = Signal(str, str, bool)
     turn_started = Signal(object)
     retrieved = Signal(object)
     piece = Signal(int, str)
@@ -170,11 +170,25 @@ def test_a_failed_load_keeps_the_model(
     kept = window.models.model
     assert kept is not None
     with qtbot.waitSignal(window.model_failed):
-        scripted.worker.load_failed.emit("broken.gguf", "broken.gguf: not a GGUF file")
+        scripted.worker.load_failed.emit("broken.gguf", "broken.gguf: not a GGUF file", True)
     assert warnings == ["broken.gguf: not a GGUF file"]
     assert window.models.model is kept
     assert window.status_label.text() == f"Kept {kept.info.name} loaded."
     assert window.turns.can_send()
+
+
+def test_a_failed_load_that_lost_the_model_says_so(
+    window: MainWindow, scripted: ScriptedModelThread, qtbot: QtBot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker could not bring the previous model back: no claim that it was kept, and
+    nothing can be sent."""
+    monkeypatch.setattr(QMessageBox, "warning", lambda *_a, **_k: None)
+    with qtbot.waitSignal(window.model_failed):
+        scripted.worker.load_failed.emit("big.gguf", "big.gguf: out of memory", False)
+    assert window.models.model is None
+    assert window.status_label.text() == "No model loaded."
+    assert not window.turns.can_send()
 
 
 # ------------------------------------------------------------------ turns

@@ -110,7 +110,7 @@ class TurnFinished:
 class ModelWorker(QObject):
     load_started = Signal(str)
     loaded = Signal(object)  # LoadedModel
-    load_failed = Signal(str, str)  # path, one-line reason
+    load_failed = Signal(str, str, bool)  # label, one-line reason, a model is still loaded
     turn_started = Signal(object)  # TurnStarted
     retrieved = Signal(object)  # Retrieved
     piece = Signal(int, str)  # conversation id, text
@@ -127,6 +127,7 @@ class ModelWorker(QObject):
         self._engine: ModelBackend | None = None
         self._store: ConversationStore | None = None
         self._model_ref: str | None = None
+        self._loaded_request: LoadRequest | None = None
         self._cancel = threading.Event()
 
     # Called from the GUI thread: only touches a thread-safe Event.
@@ -165,13 +166,15 @@ class ModelWorker(QObject):
             engine = open_backend(request.ref, self._models_dir, request.params,
                                   template=request.template)
         except EngineError as exc:
-            self.load_failed.emit(label, str(exc))
+            self.load_failed.emit(label, str(exc), self._reopen_previous())
             return
         except Exception as exc:  # a bug, but the app must keep running
             log.exception("unexpected error while loading %s", label)
-            self.load_failed.emit(label, self.tr("%s: unexpected error: %s") % (label, exc))
+            self.load_failed.emit(label, self.tr("%s: unexpected error: %s") % (label, exc),
+                                  self._reopen_previous())
             return
         self._engine = engine
+        self._loaded_request = request
         self._model_ref = str(request.ref)
         description = engine.description
         assert description.info is not None  # a local model
@@ -186,6 +189,28 @@ class ModelWorker(QObject):
                 build=description.build,
             )
         )
+
+    def _reopen_previous(self) -> bool:
+        """After a failed load: is a model still loaded? A file that passed the header check
+        but failed in llama.cpp (an unknown architecture, memory) had already replaced the
+        current model, which is opened again here."""
+        from engine.errors import EngineError
+        from models.open import open_backend
+
+        if self._engine is not None:
+            return True
+        previous = self._loaded_request
+        if previous is None:
+            return False
+        try:
+            self._engine = open_backend(previous.ref, self._models_dir, previous.params,
+                                        template=previous.template)
+        except EngineError as exc:
+            log.warning("could not reopen %s after a failed load: %s", previous.ref, exc)
+            self._loaded_request = None
+            self._model_ref = None
+            return False
+        return True
 
     @Slot(object)
     def run_turn(self, request: TurnRequest) -> None:

@@ -169,12 +169,14 @@ class ModelController(QObject):
         self.state_changed.emit()
         self.ready.emit(loaded)
 
-    def _on_load_failed(self, label: str, message: str) -> None:
+    def _on_load_failed(self, label: str, message: str, still_loaded: bool) -> None:
         self.loading = False
         self._progress.hide()
         self._picker.setEnabled(True)
+        if not still_loaded:
+            self.model = None  # Send stays off until a model loads
         self.fill_picker()
-        if self.model is not None and self.model.path != label:
+        if self.model is not None:
             self.status.emit(self.tr("Kept %s loaded.") % self.model.info.name)
         else:
             self.status.emit(self.tr("No model loaded."))
