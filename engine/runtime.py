@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from engine.backend import Capabilities, ModelBackend, ModelDescription
 from engine.errors import ContextOverflowError, EngineError, ModelFileError
 from engine.gguf import ModelInfo, read_model_info
-from engine.template import BUILTIN_TEMPLATES, ChatTemplate
+from engine.template import BUILTIN_TEMPLATES, ChatTemplate, TemplateError
 from engine.types import (
     Candidate,
     ChatMessage,
@@ -39,6 +39,59 @@ if TYPE_CHECKING:
     from engine.cpu_backend import EngineBuild
 
 CANDIDATE_MARGIN = 8.0  # nats below the top logit searched first for the top-k candidates
+
+
+# A conversation every chat template must render: the load-time check of a model's own one.
+SAMPLE_CONVERSATION = (ChatMessage("user", "Hello!"),
+                       ChatMessage("assistant", "Hi! How can I help?"),
+                       ChatMessage("user", "What is 2 + 2?"))
+
+
+def _prepare_template(path: str | Path, info: ModelInfo,
+                      template: str | None) -> ChatTemplate | None:
+    """The chat template to use, compiled and rendered once on a sample conversation within
+    its budget. A model's own template that fails (does not compile, runs away, refuses a
+    plain conversation) makes the model refuse to load, in one line naming the file; the
+    user can choose a built-in chat format instead. `template` as for Engine.load."""
+    if template == "completion":
+        return None
+    source = info.chat_template if template is None else BUILTIN_TEMPLATES.get(template,
+                                                                                template)
+    if not source:
+        return None
+    bos, eos = info.special_token("bos"), info.special_token("eos")
+    try:
+        chat = ChatTemplate(source, bos_token=bos.text or "" if bos else "",
+                            eos_token=eos.text or "" if eos else "")
+        chat.render(list(SAMPLE_CONVERSATION))
+    except TemplateError as exc:
+        raise ModelFileError(
+            path, f"its chat template cannot be used: {exc}; choose a built-in chat format "
+                  "(Settings → Chat format, or --template chatml)") from exc
+    return chat
+
+
+class _InertChatFormatter:
+    """Stands in for llama-cpp-python's Jinja2ChatFormatter (see below)."""
+
+    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
+        pass
+
+    def to_chat_handler(self) -> Any:
+        def unavailable(*_args: Any, **_kwargs: Any) -> Any:
+            raise EngineError("llama-cpp-python's chat completion is not used by Mingjing")
+
+        return unavailable
+
+
+def _skip_llama_cpp_templates(llama_cpp: Any) -> None:
+    """llama-cpp-python compiles every chat template of a GGUF when it opens the model, for
+    its own chat-completion API, which Mingjing does not use (it renders templates itself,
+    sandboxed and within a budget). A hostile template would raise or run away there, outside
+    any budget; the formatter it would build is replaced by an inert one."""
+    module = llama_cpp.llama_chat_format
+    if module.Jinja2ChatFormatter is not _InertChatFormatter:
+        module.Jinja2ChatFormatter = _InertChatFormatter
 
 
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -104,13 +157,18 @@ class Engine(ModelBackend):
         n_ctx = max(256, params.n_ctx)
         if info.context_length:
             n_ctx = min(n_ctx, info.context_length)
+        # The chat template first: it is code from the file, checked on a sample
+        # conversation within its budget before llama.cpp opens anything.
+        chat_template = _prepare_template(path, info, template)
         try:
             from engine.cpu_backend import ensure_loaded
 
             build = ensure_loaded()  # the CPU check, and the CPU variant of a bundle
+            import llama_cpp
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - install problem
             raise EngineError(f"llama-cpp-python is not installed: {exc}") from exc
+        _skip_llama_cpp_templates(llama_cpp)
         try:
             llama = Llama(
                 model_path=str(path),
@@ -131,18 +189,8 @@ class Engine(ModelBackend):
             raise ModelFileError(
                 path, f"llama.cpp could not load the model ({exc.__class__.__name__}: {exc})"
             ) from exc
-        source: str | None
-        if template == "completion":
-            source = None
-        elif template is None:
-            source = info.chat_template
-        else:
-            source = BUILTIN_TEMPLATES.get(template, template)
-        engine = cls(llama, info, params, None)
+        engine = cls(llama, info, params, chat_template)
         engine.build = build
-        if source:
-            eos_text = llama._model.token_get_text(engine.eos_id) if engine.eos_id >= 0 else ""
-            engine.template = ChatTemplate(source, bos_token=engine.bos_text, eos_token=eos_text)
         return engine
 
     def close(self) -> None:
