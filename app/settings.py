@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.errors import EngineError
+from engine.limits import check
 from engine.types import LoadParams, SamplingParams, default_threads
 from models.refs import DEFAULT_REF, ModelRef, parse_or_default
 
@@ -30,6 +32,8 @@ class Settings:
     chat_template: str = "auto"  # auto | completion | gemma | chatml
     language: str = "auto"
     concept_panel: bool = True  # the panel beside the chat is shown
+    # Not stored: one line per value of the file that was unusable and reset to its default.
+    problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
     def load_params(self) -> LoadParams:
         return LoadParams(
@@ -53,23 +57,84 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("problems")
         data["sampling"] = self.sampling.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Settings:
+        """Settings from a parsed file: each value is checked for its type and range; one
+        that is unusable is reset to its default and named in `problems`, the rest are
+        kept. Unknown keys are ignored."""
         data = migrate(data)
         settings = cls()
+        problems = settings.problems
         for key, value in data.items():
-            if key == "sampling" and isinstance(value, dict):
-                settings.sampling = SamplingParams.from_dict(value)
-            elif key in cls.__dataclass_fields__ and key != "sampling":
-                setattr(settings, key, value)
-        settings.n_ctx = max(256, int(settings.n_ctx))
-        settings.n_threads = max(1, int(settings.n_threads))
-        if settings.chat_template not in TEMPLATE_CHOICES:
-            settings.chat_template = "auto"
+            if key == "sampling":
+                if isinstance(value, dict):
+                    settings.sampling = _sampling(value, problems)
+                else:
+                    problems.append(_reset("sampling", value, "not a group of settings"))
+            elif key in _NUMBERS:
+                try:
+                    setattr(settings, key, check(key, value))
+                except ValueError as exc:
+                    problems.append(_reset(key, value, str(exc)))
+            elif key in _CHECKS:
+                valid, why = _CHECKS[key]
+                if valid(value):
+                    setattr(settings, key, value)
+                else:
+                    problems.append(_reset(key, value, why))
+        try:
+            ModelRef.parse(settings.model)
+        except (EngineError, ValueError, OSError) as exc:
+            problems.append(_reset("model", settings.model, str(exc)))
+            settings.model = str(DEFAULT_REF)
+        for problem in problems:
+            log.warning("settings: %s", problem)
         return settings
+
+
+_NUMBERS = ("n_ctx", "n_threads", "n_gpu_layers")
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+_CHECKS: dict[str, tuple[Any, str]] = {
+    "model": (lambda v: isinstance(v, str) and bool(v.strip()), "not a model reference"),
+    "recent_models": (_strings, "not a list of model references"),
+    "system_prompt": (lambda v: isinstance(v, str), "not text"),
+    "chat_template": (lambda v: v in TEMPLATE_CHOICES,
+                      f"not one of {', '.join(TEMPLATE_CHOICES)}"),
+    "language": (lambda v: isinstance(v, str), "not a language code"),
+    "concept_panel": (lambda v: isinstance(v, bool), "not true or false"),
+}
+
+
+def _reset(key: str, value: object, why: str) -> str:
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{key} = {shown} is unusable ({why}); reset to the default"
+
+
+def _sampling(data: dict[str, Any], problems: list[str]) -> SamplingParams:
+    sampling = SamplingParams()
+    for key, value in data.items():
+        if key == "stop":
+            if _strings(value):
+                sampling.stop = tuple(v for v in value if v)
+            else:
+                problems.append(_reset("sampling.stop", value, "not a list of texts"))
+        elif key in SamplingParams.__dataclass_fields__:
+            try:
+                setattr(sampling, key, check(key, value))
+            except ValueError as exc:
+                problems.append(_reset(f"sampling.{key}", value, str(exc)))
+    return sampling
 
 
 def migrate(data: dict[str, Any]) -> dict[str, Any]:
@@ -80,16 +145,22 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     if "model_path" in data:
         old = data.pop("model_path")
         if "model" not in data:
-            data["model"] = str(ModelRef.file(old)) if isinstance(old, str) and old else \
-                str(DEFAULT_REF)
+            try:
+                data["model"] = str(ModelRef.file(old)) if isinstance(old, str) and old else \
+                    str(DEFAULT_REF)
+            except (ValueError, OSError):
+                data["model"] = str(DEFAULT_REF)
     recent = data.get("recent_models")
     if isinstance(recent, list):
         refs = []
         for item in recent:
             if not isinstance(item, str) or not item:
                 continue
-            refs.append(item if item.startswith(("file:", "builtin:")) else
-                        str(ModelRef.file(item)))
+            try:
+                refs.append(item if item.startswith(("file:", "builtin:")) else
+                            str(ModelRef.file(item)))
+            except (ValueError, OSError):  # not a path at all (a NUL byte, say)
+                continue
         data["recent_models"] = refs
     return data
 
@@ -103,14 +174,17 @@ def load_settings(path: Path) -> Settings:
         return Settings.from_dict(data)
     except FileNotFoundError:
         return Settings()
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, RecursionError) as exc:
         backup = path.with_suffix(".json.bad")
         log.warning("settings file %s is unreadable (%s); kept as %s", path, exc, backup)
         try:
             os.replace(path, backup)
         except OSError:
             pass
-        return Settings()
+        settings = Settings()
+        settings.problems.append(f"the settings file was unreadable ({str(exc)[:80]}); it "
+                                 f"was kept as {backup.name} and the defaults are used")
+        return settings
 
 
 def save_settings(settings: Settings, path: Path) -> None:

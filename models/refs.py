@@ -68,6 +68,6 @@ def parse_or_default(text: object) -> ModelRef:
     if isinstance(text, str) and text.strip():
         try:
             return ModelRef.parse(text)
-        except BuiltinModelError:  # an unknown built-in id: fall back, start anyway
-            return DEFAULT_REF
+        except (BuiltinModelError, ValueError, OSError):  # an unknown built-in id, or not
+            return DEFAULT_REF  # a path at all (a NUL byte): fall back, start anyway
     return DEFAULT_REF

@@ -1,0 +1,96 @@
+"""Settings of the wrong type or out of range (issue 12): the rest of the file is kept, the
+unusable value is reset to its default and named, and nothing raises."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.settings import Settings, load_settings, save_settings
+from engine.limits import LIMITS, check
+from engine.types import SamplingParams
+
+DEFAULTS = Settings()
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+KEYS = ["model", "recent_models", "system_prompt", "n_ctx", "n_threads", "n_gpu_layers",
+        "chat_template", "language", "concept_panel", "sampling", "model_path"]
+SAMPLING_KEYS = ["temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens",
+                 "seed", "stop"]
+
+
+def test_wrong_values_are_reset_one_by_one_and_named() -> None:
+    s = Settings.from_dict({
+        "n_threads": 100000, "n_ctx": "big", "n_gpu_layers": "all", "system_prompt": "Be brief.",
+        "sampling": {"temperature": "hot", "seed": "x", "top_p": 0.5, "max_tokens": 0},
+        "chat_template": 5, "concept_panel": "yes", "model": "builtin:retired",
+    })
+    assert s.system_prompt == "Be brief." and s.sampling.top_p == 0.5  # the rest is kept
+    assert s.n_threads == DEFAULTS.n_threads and s.n_ctx == DEFAULTS.n_ctx
+    assert s.sampling.temperature == SamplingParams().temperature
+    assert s.sampling.max_tokens == SamplingParams().max_tokens
+    named = " ".join(s.problems)
+    for key in ("n_threads", "n_ctx", "n_gpu_layers", "sampling.temperature", "sampling.seed",
+                "sampling.max_tokens", "chat_template", "concept_panel", "model"):
+        assert f"{key} = " in named, key
+    assert all("\n" not in p and "reset to the default" in p for p in s.problems)
+    assert "between 1 and 256, not 100000" in named
+
+
+def test_a_damaged_file_is_kept_aside_and_said(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text("{not json")
+    s = load_settings(path)
+    assert s.problems and "unreadable" in s.problems[0]
+    assert (tmp_path / "settings.json.bad").read_text() == "{not json"
+
+
+def test_problems_are_not_saved(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    s = Settings.from_dict({"n_ctx": -1})
+    assert s.problems
+    save_settings(s, path)
+    assert "problems" not in json.loads(path.read_text())
+    assert load_settings(path).problems == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(KEYS), JSON, max_size=6),
+       st.dictionaries(st.sampled_from(SAMPLING_KEYS), JSON, max_size=5))
+def test_any_json_gives_usable_settings(top: dict[str, object],
+                                        sampling: dict[str, object]) -> None:
+    data = dict(top)
+    if sampling:
+        data["sampling"] = sampling
+    s = Settings.from_dict(data)
+    for name in ("n_ctx", "n_threads", "n_gpu_layers"):
+        assert check(name, getattr(s, name)) == getattr(s, name)
+    for name in ("temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens",
+                 "seed"):
+        value = getattr(s.sampling, name)
+        assert check(name, value) == value and math.isfinite(value)
+    assert all(isinstance(x, str) for x in s.sampling.stop)
+    assert isinstance(s.system_prompt, str) and isinstance(s.concept_panel, bool)
+    s.load_params()
+    s.model_ref  # noqa: B018 - a usable reference, whatever the file said
+    Settings.from_dict(json.loads(json.dumps(s.to_dict())))  # round trip
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True) | st.integers() | st.text(max_size=8))
+def test_limits_accept_exactly_their_range(value: object) -> None:
+    for name, limit in LIMITS.items():
+        try:
+            got = check(name, value)
+        except ValueError as exc:
+            assert limit.what in str(exc) and "\n" not in str(exc)
+        else:
+            assert limit.low <= got <= limit.high and math.isfinite(got)
+            assert isinstance(got, int) if limit.integer else isinstance(got, float)
