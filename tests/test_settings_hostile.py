@@ -94,3 +94,53 @@ def test_limits_accept_exactly_their_range(value: object) -> None:
         else:
             assert limit.low <= got <= limit.high and math.isfinite(got)
             assert isinstance(got, int) if limit.integer else isinstance(got, float)
+
+
+def test_the_window_says_which_settings_were_reset(qtbot: object, tmp_path: Path) -> None:
+    """Started with a settings file holding wrong values: a non-blocking notice names them;
+    the window still opens with the rest of the settings."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from app.paths import AppPaths
+    from ui.application import show_settings_problems
+    from ui.main_window import MainWindow
+
+    paths = AppPaths.create(tmp_path / "home")
+    paths.settings_file.write_text(json.dumps({"n_threads": "many", "system_prompt": "Hi."}))
+    loaded = load_settings(paths.settings_file)
+    window = MainWindow(paths, loaded)
+    qtbot.addWidget(window)  # type: ignore[attr-defined]
+    show_settings_problems(window, loaded.problems)
+    boxes = [w for w in QApplication.topLevelWidgets()
+             if isinstance(w, QMessageBox) and w.objectName() == "settings-problems"]
+    assert boxes and boxes[-1].isVisible()
+    assert "n_threads = 'many'" in boxes[-1].informativeText()
+    assert window.settings.system_prompt == "Hi."
+    boxes[-1].close()
+    window.close()
+
+
+def test_exceptions_in_the_window_reach_the_log(caplog: object) -> None:
+    import logging
+    import sys
+    import threading
+
+    from ui.application import log_unhandled_exceptions
+
+    saved = sys.excepthook, threading.excepthook
+    try:
+        log_unhandled_exceptions()
+        with caplog.at_level(logging.ERROR, logger="mingjing.unhandled"):  # type: ignore[attr-defined]
+            try:
+                raise ValueError("a bug in a slot")
+            except ValueError:
+                sys.excepthook(*sys.exc_info())  # type: ignore[arg-type]
+            thread = threading.Thread(target=lambda: 1 / 0, name="worker-x")
+            thread.start()
+            thread.join()
+        records = caplog.records  # type: ignore[attr-defined]
+        assert any("a bug in a slot" in r.exc_text for r in records if r.exc_text)
+        assert any("worker-x" in r.getMessage() and "ZeroDivisionError" in (r.exc_text or "")
+                   for r in records)
+    finally:
+        sys.excepthook, threading.excepthook = saved

@@ -1580,6 +1580,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
 <context>
     <name>Startup</name>
     <message>
+        <source>Some settings could not be used and were reset to their defaults.</source>
+        <translation>有些设置无法使用，已恢复为默认值。</translation>
+    </message>
+    <message>
         <source>This computer&apos;s processor cannot run Mingjing</source>
         <translation>这台电脑的处理器无法运行明镜</translation>
     </message>
