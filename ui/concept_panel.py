@@ -573,9 +573,9 @@ class ConceptPanel(QWidget):
         for key, widget, title, help_text in (
             ("prompt", self.prompt_view, self.tr("Prompt"), self.tr(
                 "Exactly what the model will read: the conversation after the chat template "
-                "has added its special tokens (such as <start_of_turn>), cut into tokens. "
-                "Hover over a piece to see its id and bytes. After sending, it shows the "
-                "prompt that was actually used, retrieved passages included.")),
+                "has added its special tokens (such as <|im_start|> or <start_of_turn>), cut "
+                "into tokens. Hover over a piece to see its id and bytes. After sending, it "
+                "shows the prompt that was actually used, retrieved passages included.")),
             ("generation", self.generation_view, self.tr("Generation"), self.tr(
                 "The model writes one token at a time. At each step it gives every token in "
                 "its vocabulary a probability and the sampler picks one. Temperature "

@@ -134,8 +134,8 @@ class PromptView(QWidget):
         self.special_box = QCheckBox(self.tr("Show special tokens"), self)
         self.special_box.setChecked(True)
         self.special_box.setToolTip(self.tr(
-            "Special (control) tokens such as <start_of_turn> mark turns and roles; "
-            "the model sees them like any other token."))
+            "Special (control) tokens such as <|im_start|> or <start_of_turn> mark turns "
+            "and roles; the model sees them like any other token."))
         self.special_box.toggled.connect(self.set_show_special)
 
         self.edit = _TokenEdit(self)

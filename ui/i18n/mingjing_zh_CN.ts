@@ -172,8 +172,8 @@
         <translation>提示词</translation>
     </message>
     <message>
-        <source>Exactly what the model will read: the conversation after the chat template has added its special tokens (such as &lt;start_of_turn&gt;), cut into tokens. Hover over a piece to see its id and bytes. After sending, it shows the prompt that was actually used, retrieved passages included.</source>
-        <translation>模型将要读到的确切内容：经过聊天模板加上特殊词元（如 &lt;start_of_turn&gt;）后的对话，切分成词元。把鼠标停在某一块上可查看它的 ID 和字节。发送后，这里显示实际使用的提示词，包括检索到的段落。</translation>
+        <source>Exactly what the model will read: the conversation after the chat template has added its special tokens (such as &lt;|im_start|&gt; or &lt;start_of_turn&gt;), cut into tokens. Hover over a piece to see its id and bytes. After sending, it shows the prompt that was actually used, retrieved passages included.</source>
+        <translation>模型将要读到的确切内容：经过聊天模板加上特殊词元（如 &lt;|im_start|&gt; 或 &lt;start_of_turn&gt;）后的对话，切分成词元。把鼠标停在某一块上可查看它的 ID 和字节。发送后，这里显示实际使用的提示词，包括检索到的段落。</translation>
     </message>
     <message>
         <source>Generation</source>
@@ -1220,8 +1220,8 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>显示特殊词元</translation>
     </message>
     <message>
-        <source>Special (control) tokens such as &lt;start_of_turn&gt; mark turns and roles; the model sees them like any other token.</source>
-        <translation>特殊（控制）词元如 &lt;start_of_turn&gt; 用来标记轮次和角色；模型像看待其他词元一样看到它们。</translation>
+        <source>Special (control) tokens such as &lt;|im_start|&gt; or &lt;start_of_turn&gt; mark turns and roles; the model sees them like any other token.</source>
+        <translation>特殊（控制）词元如 &lt;|im_start|&gt; 或 &lt;start_of_turn&gt; 用来标记轮次和角色；模型像看待其他词元一样看到它们。</translation>
     </message>
     <message>
         <source>The prompt appears here once there is something to send.</source>
