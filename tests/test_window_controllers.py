@@ -274,6 +274,55 @@ def test_stop_edit_and_regenerate(window: MainWindow, scripted: ScriptedModelThr
     assert [m.content for m in edited.messages] == ["The mountain"]
 
 
+def test_new_chat_before_the_first_reply_starts_stays_new(
+        window: MainWindow, scripted: ScriptedModelThread, qtbot: QtBot) -> None:
+    """Ctrl+N while a new conversation's first reply is still "Thinking…": the reply goes
+    to its own conversation; the new empty chat is not bound to it."""
+    window.send("First question")
+    window.conversations.new_chat()
+    scripted.worker.turn_started.emit(TurnStarted(5, 1, 2, [], 8))
+    assert window.turns.conversation_id is None  # still the new, empty chat
+    assert window.turns.streaming_cid == 5
+    scripted.worker.piece.emit(5, "An answer")
+    assert window.chat_view.messages() == []
+    with qtbot.waitSignal(window.turn_done):
+        scripted.worker.turn_finished.emit(finished(5, "An answer."))
+    assert window.chat_view.messages() == [] and window.history == []
+    assert window.turns.can_send()
+
+
+def test_coming_back_to_a_streaming_conversation_shows_the_live_reply(
+        window: MainWindow, scripted: ScriptedModelThread, qtbot: QtBot) -> None:
+    store = ConversationStore(window.paths.conversations_db)
+    other = store.create_conversation(title="other")
+    store.add_message(other.id, "user", "Hi")
+    # What the model thread stores for the turn below: the question and a checkpoint.
+    rivers = store.create_conversation(title="rivers")
+    store.add_message(rivers.id, "user", "Tell me about rivers")
+    store.add_message(rivers.id, "assistant", "Rivers", status="streaming")
+    store.close()
+    window.send("Tell me about rivers")
+    scripted.worker.turn_started.emit(TurnStarted(rivers.id, 1, 2, [], 8))
+    scripted.worker.piece.emit(rivers.id, "Rivers ")
+    window.open_conversation(other.id)
+    qtbot.waitUntil(lambda: window.turns.conversation_id == other.id
+                    and len(window.chat_view.messages()) == 1)
+    scripted.worker.piece.emit(rivers.id, "flow ")  # streams on while the user is elsewhere
+    assert [m.content for m in window.chat_view.messages()] == ["Hi"]
+    # Back: the stored (checkpointed) partial reply gives way to the live one.
+    window.open_conversation(rivers.id)
+    qtbot.waitUntil(lambda: window.turns.conversation_id == rivers.id
+                    and window.chat_view.is_streaming())
+    assert window.chat_view.stream_text() == "Rivers flow "
+    scripted.worker.piece.emit(rivers.id, "to the sea.")
+    assert window.chat_view.stream_text() == "Rivers flow to the sea."
+    with qtbot.waitSignal(window.turn_done):
+        scripted.worker.turn_finished.emit(finished(rivers.id, "Rivers flow to the sea."))
+    assert [m.content for m in window.chat_view.messages()] == [
+        "Tell me about rivers", "Rivers flow to the sea."]
+    assert window.history[-1].content == "Rivers flow to the sea."
+
+
 # ------------------------------------------------------------ conversations
 
 

@@ -81,6 +81,11 @@ class TurnController(QObject):
         self.inspecting: Callable[[], bool] = lambda: False
         self._streaming_new = False  # the streaming reply started a new conversation
         self._pending_text = ""  # the user's text of the running turn, restored if rejected
+        self._live_parts: list[str] = []  # the streaming reply so far, wherever the user is
+        # Bumped whenever another conversation is shown: a new conversation's first turn is
+        # bound to the chat on screen only if that is still the chat it was sent from.
+        self._view = 0
+        self._sent_from_view = -1
         self._prefs = preferences
         self._models = models
         self._knowledge = knowledge
@@ -112,10 +117,20 @@ class TurnController(QObject):
         first turn); its messages follow with show_messages()."""
         self.conversation_id = conversation_id
         self.editing_from = None
+        self._view += 1
 
     def show_messages(self, messages: list[MessageData]) -> None:
+        """Show a conversation's stored messages. If its reply is streaming right now (the
+        user went elsewhere and came back), the stored partial reply gives way to the live
+        one, which keeps streaming."""
+        live = self.conversation_id is not None and self.conversation_id == self.streaming_cid
+        if live and messages and messages[-1].role == "assistant":
+            messages = messages[:-1]
         self.history = messages
         self._chat_view.set_messages(self.history)
+        if live:
+            self._chat_view.begin_stream()
+            self._chat_view.append_stream("".join(self._live_parts))
         self.draft_changed.emit()
 
     def set_history_ready(self) -> None:
@@ -184,8 +199,10 @@ class TurnController(QObject):
             candidates=CANDIDATES_SHOWN if inspect else 0,
             inspect=inspect,
         )
+        self._live_parts = []
         if request.conversation_id is None:
             self._streaming_new = True
+            self._sent_from_view = self._view
         else:
             self.streaming_cid = request.conversation_id
         self.status.emit(self.tr("Thinking…"))
@@ -245,8 +262,8 @@ class TurnController(QObject):
         if self._streaming_new:
             self._streaming_new = False
             self.streaming_cid = started.conversation_id
-            if self.conversation_id is None:
-                self.conversation_id = started.conversation_id
+            if self.conversation_id is None and self._view == self._sent_from_view:
+                self.conversation_id = started.conversation_id  # the chat it was sent from
             self.conversations_changed.emit()
         self.turn_started.emit(started)
         if started.dropped:
@@ -256,6 +273,8 @@ class TurnController(QObject):
             self.status.emit(self.tr("Generating… (Esc to stop)"))
 
     def _on_piece(self, conversation_id: int, text: str) -> None:
+        if conversation_id == self.streaming_cid:
+            self._live_parts.append(text)
         if conversation_id == self.conversation_id and self._chat_view.is_streaming():
             self._chat_view.append_stream(text)
 
@@ -265,17 +284,21 @@ class TurnController(QObject):
 
     def _on_turn_finished(self, finished: TurnFinished) -> None:
         chat_view = self._chat_view
-        was_current = finished.conversation_id == self.conversation_id or self._streaming_new
+        was_current = finished.conversation_id == self.conversation_id or (
+            self._streaming_new and self._view == self._sent_from_view)
         self.streaming_cid = None
         self._streaming_new = False
+        self._live_parts = []
         if finished.rejected:
-            # Nothing was stored: take the bubbles back and return the text to the input box.
-            if chat_view.is_streaming():
-                chat_view.end_stream("", "error")
-            if self._pending_text and self.history and self.history[-1].role == "user":
-                self.history.pop()
-                self._composer.set_text(self._pending_text)
-            chat_view.set_messages(self.history)
+            # Nothing was stored: take the bubbles back and return the text to the input box
+            # (only in the chat it was sent from; another chat on screen is left alone).
+            if was_current:
+                if chat_view.is_streaming():
+                    chat_view.end_stream("", "error")
+                if self._pending_text and self.history and self.history[-1].role == "user":
+                    self.history.pop()
+                    self._composer.set_text(self._pending_text)
+                chat_view.set_messages(self.history)
             self.status.emit(self.tr("Not sent."))
             self.update_send_state()
             self.turn_done.emit(finished)
