@@ -26,7 +26,9 @@ from engine.types import (
 from models.refs import ModelRef
 
 if TYPE_CHECKING:
+    from app.chat_service import ChatService
     from app.conversations import ConversationStore
+    from app.model_host import ModelHost
     from engine.backend import ModelBackend
     from engine.cpu_backend import EngineBuild
     from engine.gguf import ModelInfo
@@ -118,16 +120,17 @@ class ModelWorker(QObject):
     token = Signal(int, object)  # conversation id, TokenStep
     turn_finished = Signal(object)  # TurnFinished
 
-    def __init__(self, db_path: Path, models_dir: Path, knowledge_db: Path | None = None) -> None:
+    def __init__(self, db_path: Path, models_dir: Path, knowledge_db: Path | None = None,
+                 host: ModelHost | None = None) -> None:
+        from app.model_host import ModelHost
+
         super().__init__()
         self._db_path = db_path
-        self._models_dir = models_dir
         self._knowledge_db = knowledge_db
         self._knowledge: KnowledgeStore | None = None
-        self._engine: ModelBackend | None = None
+        # The loaded model, shared with the local API when it serves: turns take turns.
+        self.host = host if host is not None else ModelHost(models_dir)
         self._store: ConversationStore | None = None
-        self._model_ref: str | None = None
-        self._loaded_request: LoadRequest | None = None
         self._cancel = threading.Event()
 
     # Called from the GUI thread: only touches a thread-safe Event.
@@ -152,70 +155,39 @@ class ModelWorker(QObject):
     def load_model(self, request: LoadRequest) -> None:
         import time
 
+        from app.model_host import LoadSpec
         from engine.errors import EngineError
-        from models.open import check_model, open_backend
 
         label = request.ref.display_name
         self.load_started.emit(label)
         t0 = time.perf_counter()
         try:
-            check_model(request.ref, self._models_dir)  # reject a broken file first,
-            if self._engine is not None:  # before giving up the current model
-                self._engine.close()
-                self._engine = None
-            engine = open_backend(request.ref, self._models_dir, request.params,
-                                  template=request.template)
+            backend = self.host.load(LoadSpec(request.ref, request.params, request.template))
         except EngineError as exc:
-            self.load_failed.emit(label, str(exc), self._reopen_previous())
+            self.load_failed.emit(label, str(exc), self.host.loaded)
             return
         except Exception as exc:  # a bug, but the app must keep running
             log.exception("unexpected error while loading %s", label)
             self.load_failed.emit(label, self.tr("%s: unexpected error: %s") % (label, exc),
-                                  self._reopen_previous())
+                                  self.host.loaded)
             return
-        self._engine = engine
-        self._loaded_request = request
-        self._model_ref = str(request.ref)
-        description = engine.description
+        description = backend.description
         assert description.info is not None  # a local model
         self.loaded.emit(
             LoadedModel(
                 ref=request.ref,
                 path=description.source,
                 info=description.info,
-                mode=engine.mode,
-                n_ctx=engine.n_ctx,
+                mode=backend.mode,
+                n_ctx=backend.n_ctx,
                 load_s=time.perf_counter() - t0,
                 build=description.build,
             )
         )
 
-    def _reopen_previous(self) -> bool:
-        """After a failed load: is a model still loaded? A file that passed the header check
-        but failed in llama.cpp (an unknown architecture, memory) had already replaced the
-        current model, which is opened again here."""
-        from engine.errors import EngineError
-        from models.open import open_backend
-
-        if self._engine is not None:
-            return True
-        previous = self._loaded_request
-        if previous is None:
-            return False
-        try:
-            self._engine = open_backend(previous.ref, self._models_dir, previous.params,
-                                        template=previous.template)
-        except EngineError as exc:
-            log.warning("could not reopen %s after a failed load: %s", previous.ref, exc)
-            self._loaded_request = None
-            self._model_ref = None
-            return False
-        return True
-
     @Slot(object)
     def run_turn(self, request: TurnRequest) -> None:
-        from app.chat_service import ChatService, Started
-        from app.chat_service import Retrieved as RetrievedEvent
+        from app.chat_service import ChatService
         from app.conversations import StoreError
         from app.rag import RetrievalError
         from engine.errors import EngineError
@@ -223,39 +195,17 @@ class ModelWorker(QObject):
         from kb.embedders import EmbedderError
 
         cid = request.conversation_id or -1
-        if self._engine is None:
-            self.turn_finished.emit(
-                TurnFinished(cid, None, "", "error", error=self.tr("no model is loaded"),
-                             rejected=True)
-            )
-            return
         self._cancel.clear()
         state = TurnState()
         finish: FinishEvent | None = None
         try:
-            service = ChatService(
-                self._engine, store=self._get_store(),
-                knowledge=self._get_knowledge() if request.kbs else None,
-                model_ref=self._model_ref)
-            inspect = request.inspect
-            for event in service.run(request, self._cancel, state=state):
-                if isinstance(event, TokenEvent):
-                    if inspect:
-                        span = self._engine.token_spans([event.token_id])[0]
-                        self.token.emit(state.conversation_id or cid,
-                                        TokenStep(event.token_id, span.text, span.special,
-                                                  event.candidates))
-                    if event.text:
-                        self.piece.emit(state.conversation_id or cid, event.text)
-                elif isinstance(event, RetrievedEvent):
-                    rag = event.rag
-                    self.retrieved.emit(
-                        Retrieved(request.conversation_id, rag.query, rag.sources(),
-                                   rag.retrieval_report(), rag.budget))
-                elif isinstance(event, Started):
-                    self._emit_started(event.state)
-                else:
-                    finish = event
+            with self.host.use(cancel=self._cancel) as backend:
+                spec = self.host.spec
+                service = ChatService(
+                    backend, store=self._get_store(),
+                    knowledge=self._get_knowledge() if request.kbs else None,
+                    model_ref=str(spec.ref) if spec is not None else None)
+                finish = self._stream(service, backend, request, state, cid)
         except (EngineError, StoreError, RetrievalError, DatabaseError, EmbedderError) as exc:
             self.turn_finished.emit(
                 TurnFinished(
@@ -294,6 +244,33 @@ class ModelWorker(QObject):
             )
         )
 
+    def _stream(self, service: ChatService, backend: ModelBackend, request: TurnRequest,
+                state: TurnState, cid: int) -> FinishEvent | None:
+        """Run the turn, turning its events into signals."""
+        from app.chat_service import Retrieved as RetrievedEvent
+        from app.chat_service import Started
+
+        finish: FinishEvent | None = None
+        for event in service.run(request, self._cancel, state=state):
+            if isinstance(event, TokenEvent):
+                if request.inspect:
+                    span = backend.token_spans([event.token_id])[0]
+                    self.token.emit(state.conversation_id or cid,
+                                    TokenStep(event.token_id, span.text, span.special,
+                                              event.candidates))
+                if event.text:
+                    self.piece.emit(state.conversation_id or cid, event.text)
+            elif isinstance(event, RetrievedEvent):
+                rag = event.rag
+                self.retrieved.emit(
+                    Retrieved(request.conversation_id, rag.query, rag.sources(),
+                              rag.retrieval_report(), rag.budget))
+            elif isinstance(event, Started):
+                self._emit_started(event.state)
+            else:
+                finish = event
+        return finish
+
     def _emit_started(self, s: TurnState) -> None:
         assert s.conversation_id is not None and s.assistant_message_id is not None
         assert s.planned is not None
@@ -312,9 +289,7 @@ class ModelWorker(QObject):
 
     @Slot()
     def shutdown(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        self.host.close()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -336,11 +311,12 @@ class ModelThread(QObject):
         models_dir: Path,
         parent: QObject | None = None,
         knowledge_db: Path | None = None,
+        host: ModelHost | None = None,
     ) -> None:
         super().__init__(parent)
         self.qthread = QThread()
         self.qthread.setObjectName("model")
-        self.worker = ModelWorker(db_path, models_dir, knowledge_db)
+        self.worker = ModelWorker(db_path, models_dir, knowledge_db, host)
         self.worker.moveToThread(self.qthread)
         self._load.connect(self.worker.load_model)
         self._turn.connect(self.worker.run_turn)

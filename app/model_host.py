@@ -1,0 +1,166 @@
+"""One loaded model, shared by everyone who asks: the window's model thread, the local API.
+
+Turns run one at a time, in the order they arrive (a first-come turnstile). A bounded number
+of requests may wait; one more is refused at once with ModelBusy (the API answers 429),
+never left hanging. A waiting request gives up when its cancel event is set (Stop in the
+window, a client that disconnected). Loading another model waits for the running turn, then
+swaps the backend; a model that fails to load leaves the previous one loaded where it can.
+
+Plain Python, no Qt."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.backend import ModelBackend
+from engine.errors import EngineError
+from engine.types import LoadParams
+from models.refs import ModelRef
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_WAITING = 8
+_POLL_S = 0.05
+
+
+class ModelBusy(EngineError):
+    """Too many requests are already waiting for the model."""
+
+
+class NoModelLoaded(EngineError):
+    """No model is loaded (yet, or any more)."""
+
+
+class WaitCancelled(EngineError):
+    """The request was cancelled while it waited for its turn."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """What to load: a model reference and how."""
+
+    ref: ModelRef
+    params: LoadParams = field(default_factory=LoadParams)
+    template: str | None = None
+
+
+class ModelHost:
+    def __init__(self, models_dir: Path, *, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
+        self.models_dir = models_dir
+        self.max_waiting = max_waiting
+        self._backend: ModelBackend | None = None
+        self._spec: LoadSpec | None = None
+        self._cond = threading.Condition()
+        self._queue: deque[object] = deque()
+        self._holder: object | None = None
+
+    # ------------------------------------------------------------------- state
+
+    @property
+    def spec(self) -> LoadSpec | None:
+        """What is loaded now (None: nothing)."""
+        return self._spec
+
+    @property
+    def loaded(self) -> bool:
+        return self._backend is not None
+
+    def waiting(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def busy(self) -> bool:
+        with self._cond:
+            return self._holder is not None
+
+    # -------------------------------------------------------------- the turnstile
+
+    @contextmanager
+    def _turn(self, cancel: threading.Event | None,
+              timeout: float | None) -> Iterator[None]:
+        ticket = object()
+        with self._cond:
+            if (self._holder is not None or self._queue) and \
+                    len(self._queue) >= self.max_waiting:
+                raise ModelBusy(f"the model is busy: {len(self._queue)} requests are already "
+                                "waiting; try again shortly")
+            self._queue.append(ticket)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            try:
+                while self._holder is not None or self._queue[0] is not ticket:
+                    if cancel is not None and cancel.is_set():
+                        raise WaitCancelled("cancelled while waiting for the model")
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise ModelBusy("the model stayed busy too long; try again shortly")
+                    self._cond.wait(_POLL_S)
+            except BaseException:
+                self._queue.remove(ticket)
+                self._cond.notify_all()
+                raise
+            self._queue.popleft()
+            self._holder = ticket
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._holder = None
+                self._cond.notify_all()
+
+    @contextmanager
+    def use(self, *, cancel: threading.Event | None = None,
+            timeout: float | None = None) -> Iterator[ModelBackend]:
+        """The loaded backend, for this caller alone until the block ends. Raises ModelBusy
+        (queue full or `timeout` passed), WaitCancelled, NoModelLoaded."""
+        with self._turn(cancel, timeout):
+            if self._backend is None:
+                raise NoModelLoaded("no model is loaded")
+            yield self._backend
+
+    # ------------------------------------------------------------------ loading
+
+    def load(self, spec: LoadSpec, *, cancel: threading.Event | None = None) -> ModelBackend:
+        """Load `spec` in place of the current model, once the running turn ends. A file
+        that fails after the header check has already replaced the model: the previous one is
+        opened again where it can be (`loaded` says whether a model is loaded after a
+        failure). Raises EngineError subclasses with one-line reasons."""
+        from models.open import check_model, open_backend
+
+        check_model(spec.ref, self.models_dir)  # a broken file is refused before anything
+        with self._turn(cancel, None):
+            previous = self._spec
+            self._close_backend()
+            try:
+                backend = open_backend(spec.ref, self.models_dir, spec.params,
+                                       template=spec.template)
+            except BaseException:
+                if previous is not None:
+                    self._reopen(previous)
+                raise
+            self._backend, self._spec = backend, spec
+            return backend
+
+    def _reopen(self, previous: LoadSpec) -> None:
+        from models.open import open_backend
+
+        try:
+            self._backend = open_backend(previous.ref, self.models_dir, previous.params,
+                                         template=previous.template)
+            self._spec = previous
+        except EngineError as exc:
+            log.warning("could not reopen %s after a failed load: %s", previous.ref, exc)
+
+    def _close_backend(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+        self._backend, self._spec = None, None
+
+    def close(self) -> None:
+        """Free the model (after the running turn)."""
+        with self._turn(None, None):
+            self._close_backend()

@@ -1,0 +1,115 @@
+"""One loaded model shared by several callers: one turn at a time, first come first
+served, a bounded queue that refuses at once, waits that can be cancelled, and loads that
+never leave callers without a model they were told they have."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.model_host import LoadSpec, ModelBusy, ModelHost, NoModelLoaded, WaitCancelled
+from engine.errors import ModelFileError
+from engine.types import ChatMessage, LoadParams, SamplingParams
+from models.refs import ModelRef
+
+
+@pytest.fixture
+def host(tmp_path: Path, default_model_path: Path) -> ModelHost:
+    models = tmp_path / "models"
+    models.mkdir()
+    os.link(default_model_path, models / default_model_path.name)
+    host = ModelHost(models, max_waiting=2)
+    host.load(LoadSpec(ModelRef.parse("gemma-3-270m"), LoadParams(n_ctx=512)))
+    return host
+
+
+def test_turns_run_one_at_a_time_in_arrival_order(host: ModelHost) -> None:
+    order: list[str] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with host.use():
+            order.append("first in")
+            inside.set()
+            release.wait(30)
+            order.append("first out")
+
+    def later(name: str) -> None:
+        with host.use() as backend:
+            order.append(name)
+            events = list(backend.respond([ChatMessage("user", "The sky is")],
+                                          SamplingParams(max_tokens=2, temperature=0)))
+            assert events
+
+    threads = [threading.Thread(target=first)]
+    threads[0].start()
+    assert inside.wait(30)
+    for name in ("second", "third"):
+        t = threading.Thread(target=later, args=(name,))
+        t.start()
+        threads.append(t)
+        deadline = time.monotonic() + 30
+        while host.waiting() < len(threads) - 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert host.waiting() == 2 and host.busy()
+    # The queue is full: one more is refused at once, not left hanging.
+    with pytest.raises(ModelBusy, match="2 requests are already waiting"), host.use():
+        pass
+    release.set()
+    for t in threads:
+        t.join(60)
+    assert order == ["first in", "first out", "second", "third"]
+    assert host.waiting() == 0 and not host.busy()
+
+
+def test_a_waiting_request_can_be_cancelled(host: ModelHost) -> None:
+    cancel = threading.Event()
+    errors: list[BaseException] = []
+    with host.use():
+        def wait() -> None:
+            try:
+                with host.use(cancel=cancel):
+                    pass
+            except WaitCancelled as exc:
+                errors.append(exc)
+
+        t = threading.Thread(target=wait)
+        t.start()
+        while host.waiting() == 0:
+            time.sleep(0.01)
+        cancel.set()
+        t.join(30)
+    assert len(errors) == 1 and host.waiting() == 0
+    # A timeout while someone (here: this very thread) holds the model.
+    with pytest.raises(ModelBusy), host.use(), host.use(timeout=0.2):
+        pass
+
+
+def test_a_failed_load_keeps_the_previous_model(host: ModelHost, tmp_path: Path) -> None:
+    from tests.test_gguf import build_gguf, synthetic_kvs
+
+    before = host.spec
+    hollow = tmp_path / "hollow.gguf"  # reads as GGUF, but llama.cpp refuses it
+    hollow.write_bytes(build_gguf(synthetic_kvs()))
+    with pytest.raises(ModelFileError, match=r"llama\.cpp could not load"):
+        host.load(LoadSpec(ModelRef.file(hollow)))
+    assert host.loaded and host.spec == before
+    with host.use() as backend:
+        assert backend.mode == "completion"
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"nope")
+    with pytest.raises(ModelFileError, match="not a GGUF"):
+        host.load(LoadSpec(ModelRef.file(broken)))
+    assert host.spec == before
+
+
+def test_no_model_is_said_plainly(tmp_path: Path) -> None:
+    host = ModelHost(tmp_path)
+    with pytest.raises(NoModelLoaded), host.use():
+        pass
+    host.close()
