@@ -48,6 +48,7 @@ class LoadSpec:
     ref: ModelRef
     params: LoadParams = field(default_factory=LoadParams)
     template: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # a remote server's, only
 
 
 class ModelHost:
@@ -137,7 +138,7 @@ class ModelHost:
             self._close_backend()
             try:
                 backend = open_backend(spec.ref, self.models_dir, spec.params,
-                                       template=spec.template)
+                                       template=spec.template, api_key=spec.api_key)
             except BaseException:
                 if previous is not None:
                     self._reopen(previous)
@@ -150,7 +151,8 @@ class ModelHost:
 
         try:
             self._backend = open_backend(previous.ref, self.models_dir, previous.params,
-                                         template=previous.template)
+                                         template=previous.template,
+                                         api_key=previous.api_key)
             self._spec = previous
         except EngineError as exc:
             log.warning("could not reopen %s after a failed load: %s", previous.ref, exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.backend import ModelBackend
+from engine.errors import EngineError
 from engine.types import LoadParams
 from models.builtin import ensure_builtin
 from models.refs import ModelRef
@@ -16,15 +17,25 @@ def local_path(ref: ModelRef, models_dir: Path) -> Path:
     model = ref.builtin_model
     if model is not None:
         return ensure_builtin(model, models_dir)
+    if ref.kind == "remote":
+        raise EngineError(f"{ref.display_name} runs on a server: it has no local file")
     return Path(ref.value)
 
 
 def open_backend(ref: ModelRef, models_dir: Path, params: LoadParams | None = None, *,
-                 template: str | None = None) -> ModelBackend:
-    """Load the model `ref` names. `template` as for Engine.load: None uses the model's own
-    chat template (or continuation for a base model). Raises EngineError subclasses with a
-    one-line reason (ModelFileError for a bad file, BuiltinModelError for a damaged
-    built-in package, CpuUnsupportedError below the CPU baseline)."""
+                 template: str | None = None, api_key: str | None = None) -> ModelBackend:
+    """Load (or, for a server, connect to) the model `ref` names. `template` as for
+    Engine.load: None uses the model's own chat template (or continuation for a base
+    model). `api_key` goes to a remote server and nowhere else. Raises EngineError
+    subclasses with a one-line reason (ModelFileError for a bad file, BuiltinModelError for
+    a damaged built-in package, CpuUnsupportedError below the CPU baseline, RemoteError)."""
+    if ref.kind == "remote":
+        from engine.remote import RemoteBackend, RemoteConfig
+
+        url, model = ref.remote_parts
+        return RemoteBackend.connect(RemoteConfig(
+            url, model or None, api_key,
+            mode="completion" if template == "completion" else "chat"))
     from engine.runtime import Engine
 
     return Engine.load(local_path(ref, models_dir), params, template=template)
@@ -32,7 +43,8 @@ def open_backend(ref: ModelRef, models_dir: Path, params: LoadParams | None = No
 
 def check_model(ref: ModelRef, models_dir: Path) -> None:
     """Reject a model that cannot load (one-line EngineError) without loading it: the
-    window checks before it gives up the model it has."""
+    window checks before it gives up the model it has. (A server is checked by connecting.)"""
     from engine.gguf import read_model_info
 
-    read_model_info(local_path(ref, models_dir))
+    if ref.kind != "remote":
+        read_model_info(local_path(ref, models_dir))

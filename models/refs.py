@@ -1,7 +1,7 @@
 """A model is named by a reference, never by None or a bare path: `builtin:ID` for a
-built-in model, `file:PATH` for a GGUF file the user opened. Settings, conversations and
-the command line store and accept these strings (remote servers and downloaded models add
-their own kinds later)."""
+built-in model, `file:PATH` for a GGUF file the user opened, `remote:URL#MODEL` for a model
+on an OpenAI-compatible server (its API key is kept apart, never in the reference).
+Settings, conversations and the command line store and accept these strings."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from models.builtin import (
     get_builtin,
 )
 
-RefKind = Literal["builtin", "file"]
+RefKind = Literal["builtin", "file", "remote"]
 
 
 @dataclass(frozen=True, slots=True)
 class ModelRef:
     kind: RefKind
-    value: str  # a built-in id, or an absolute file path
+    value: str  # a built-in id, an absolute file path, or URL#MODEL
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
@@ -37,6 +37,16 @@ class ModelRef:
         return cls("file", str(Path(path).expanduser().resolve()))
 
     @classmethod
+    def remote(cls, url: str, model: str = "") -> ModelRef:
+        return cls("remote", f"{url.strip().rstrip('/')}#{model}")
+
+    @property
+    def remote_parts(self) -> tuple[str, str]:
+        """(server URL, model name; "" for the server's first model) of a remote reference."""
+        url, _, model = self.value.partition("#")
+        return url, model
+
+    @classmethod
     def parse(cls, text: str) -> ModelRef:
         """`builtin:ID`, `file:PATH`, a bare built-in id, or a file path."""
         text = text.strip()
@@ -45,6 +55,9 @@ class ModelRef:
             return cls.builtin(get_builtin(value).id)  # unknown ids raise here
         if sep and kind == "file" and value:
             return cls.file(value)
+        if sep and kind == "remote" and value.startswith(("http://", "https://")):
+            url, _, model = value.partition("#")
+            return cls.remote(url, model)
         if any(m.id == text for m in BUILTIN_MODELS):
             return cls.builtin(text)
         return cls.file(text)
@@ -56,7 +69,12 @@ class ModelRef:
     @property
     def display_name(self) -> str:
         model = self.builtin_model
-        return model.label if model is not None else Path(self.value).name
+        if model is not None:
+            return model.label
+        if self.kind == "remote":
+            url, name = self.remote_parts
+            return f"{name or 'model'} @ {url}"
+        return Path(self.value).name
 
 
 DEFAULT_REF = ModelRef.builtin(DEFAULT_BUILTIN)

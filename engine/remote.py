@@ -1,0 +1,474 @@
+"""A model run by another program over the OpenAI-compatible API (llama.cpp's llama-server,
+vLLM, Ollama, LM Studio, another Mingjing): the remote backend.
+
+Retrieval stays local; only the planned prompt goes out. What the concept panel shows stays
+honest: token counts are exact where the server tokenizes (llama-server's and Mingjing's
+`/tokenize`, vLLM's) and its chat template is known (llama-server's `/props`), and are
+otherwise estimated and marked so (`capabilities.exact_token_counts` is False), then
+corrected from the reply's `usage`. Next-token candidates come from `top_logprobs`.
+
+The API key goes only to the server it belongs to: redirects are not followed, and it is
+never logged (httpx logs requests at INFO without headers; URLs with credentials are
+refused)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from engine.backend import Capabilities, ModelBackend, ModelDescription
+from engine.errors import EngineError
+from engine.template import CHATML_TEMPLATE, ChatTemplate, TemplateError
+from engine.types import (
+    Candidate,
+    ChatMessage,
+    ContextPlan,
+    FinishEvent,
+    GenerationEvent,
+    GenerationStats,
+    Mode,
+    SamplingParams,
+    StopReason,
+    TokenEvent,
+    TokenSpan,
+)
+
+log = logging.getLogger(__name__)
+DEFAULT_CONTEXT = 4096
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 120.0  # between two pieces of a streamed reply, or for a whole answer
+
+
+class RemoteError(EngineError):
+    """The server could not be used: unreachable, refused the key, failed, cut the stream."""
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    url: str  # the server's base URL, with or without /v1
+    model: str | None = None  # None: the first model the server lists
+    api_key: str | None = None
+    n_ctx: int | None = None  # None: what the server says, else DEFAULT_CONTEXT
+    mode: Mode = "chat"  # "completion" for a base model served raw
+    read_timeout: float = READ_TIMEOUT_S
+
+    def __repr__(self) -> str:  # the key never appears in a repr, a log line or a traceback
+        return (f"RemoteConfig(url={self.url!r}, model={self.model!r}, "
+                f"api_key={'***' if self.api_key else None})")
+
+    @property
+    def root(self) -> str:
+        """The server's root URL (without /v1)."""
+        url = self.url.strip().rstrip("/")
+        return url[:-3] if url.endswith("/v1") else url
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate: about one token per CJK character and per four other
+    characters (what common vocabularies give on Chinese and English prose)."""
+    cjk = sum(1 for ch in text if "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff")
+    return cjk + max(0, len(text) - cjk + 3) // 4
+
+
+def _describe_http_error(response: Any) -> str:
+    try:
+        body = response.json()
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        message = message or (body.get("detail") if isinstance(body, dict) else None)
+    except ValueError:
+        message = None
+    message = message or (response.text or "").strip()[:200] or response.reason_phrase
+    return str(message).splitlines()[0] if message else ""
+
+
+class RemoteBackend(ModelBackend):
+    """Create with `RemoteBackend.connect(config)`."""
+
+    def __init__(self, config: RemoteConfig, client: Any, model: str, n_ctx: int,
+                 tokenize_shape: str | None, template: ChatTemplate | None,
+                 bos: str, name: str) -> None:
+        self.config = config
+        self._client = client
+        self.model = model
+        self.n_ctx = n_ctx
+        # "llama" (llama-server, Mingjing), "vllm", "lcp" (llama-cpp-python's server) or
+        # None (counts estimated)
+        self._tokenize_shape = tokenize_shape
+        self.template = template  # the server's own template, when it tells it
+        self._estimate_template = ChatTemplate(CHATML_TEMPLATE)
+        self._bos = bos
+        self._name = name
+        exact = tokenize_shape is not None and (template is not None or config.mode != "chat")
+        self.capabilities = Capabilities(exact_token_counts=exact, candidates=True,
+                                         prefix_reuse=False, token_pieces=tokenize_shape
+                                         == "llama")
+
+    # -------------------------------------------------------------- connecting
+
+    @classmethod
+    def connect(cls, config: RemoteConfig) -> RemoteBackend:
+        """Ask the server what it serves. Raises RemoteError (one line)."""
+        import httpx
+
+        parts = urlsplit(config.root)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RemoteError(f"{config.url}: not an http(s) server address")
+        if parts.username or parts.password:
+            raise RemoteError("put the API key in its own field, not in the server address")
+        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+        client = httpx.Client(
+            base_url=config.root, headers=headers, follow_redirects=False,
+            timeout=httpx.Timeout(config.read_timeout, connect=CONNECT_TIMEOUT_S))
+        try:
+            listing = _json(_request(client, "GET", "/v1/models"))
+            models = [m for m in (listing.get("data") or []) if isinstance(m, dict)]
+            if not models:
+                raise RemoteError(f"{config.root}: the server lists no models")
+            entry = next((m for m in models if m.get("id") == config.model), None)
+            if config.model and entry is None:
+                known = ", ".join(str(m.get("id")) for m in models[:10])
+                raise RemoteError(f"{config.root}: no model {config.model!r} (it serves: "
+                                  f"{known})")
+            entry = entry or models[0]
+            model = str(entry.get("id"))
+            props = _props(client)
+            n_ctx = config.n_ctx or _context_length(entry, props) or DEFAULT_CONTEXT
+            shape = _probe_tokenize(client, model)
+            template, bos = None, ""
+            if isinstance(props.get("chat_template"), str) and props["chat_template"]:
+                bos = str(props.get("bos_token") or "")
+                try:
+                    template = ChatTemplate(props["chat_template"], bos_token=bos,
+                                            eos_token=str(props.get("eos_token") or ""))
+                    template.render([ChatMessage("user", "Hi")])
+                except TemplateError as exc:
+                    log.warning("the server's chat template is unusable here: %s", exc)
+                    template = None
+            return cls(config, client, model, n_ctx, shape, template, bos, model)
+        except BaseException:
+            client.close()
+            raise
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def mode(self) -> Mode:
+        return self.config.mode
+
+    @property
+    def description(self) -> ModelDescription:
+        return ModelDescription(name=self._name, source=f"{self.config.root} ({self.model})",
+                                mode=self.mode, n_ctx=self.n_ctx)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # ----------------------------------------------------------------- tokenizer
+
+    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = False) -> list[int]:
+        if not text and not add_bos:
+            return []
+        if self._tokenize_shape == "llama":
+            body = {"content": text, "add_special": add_bos, "parse_special": special}
+            return [int(t) for t in _json(_request(self._client, "POST", "/tokenize",
+                                                   json=body)).get("tokens", [])]
+        if self._tokenize_shape == "vllm":
+            body = {"model": self.model, "prompt": text, "add_special_tokens": add_bos}
+            return [int(t) for t in _json(_request(self._client, "POST", "/tokenize",
+                                                   json=body)).get("tokens", [])]
+        if self._tokenize_shape == "lcp":  # llama-cpp-python's server: specials parsed
+            return [int(t) for t in _json(_request(self._client, "POST", "/extras/tokenize",
+                                                   json={"input": text})).get("tokens", [])]
+        return list(range(estimate_tokens(text)))  # stand-ins: only the count means anything
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text)) if self._tokenize_shape else estimate_tokens(text)
+
+    def prompt_tokens(self, text: str) -> list[int]:
+        return self.tokenize(text, special=self.mode == "chat")
+
+    def token_spans(self, tokens: Sequence[int]) -> list[TokenSpan]:
+        if self._tokenize_shape != "llama" or not tokens:
+            return []
+        body = {"tokens": list(tokens)}
+        text = str(_json(_request(self._client, "POST", "/detokenize", json=body))
+                   .get("content", ""))
+        pieces = _json(_request(self._client, "POST", "/tokenize", json={
+            "content": text, "parse_special": True, "with_pieces": True})).get("tokens", [])
+        spans = []
+        for item in pieces:
+            if isinstance(item, dict):
+                piece = item.get("piece", "")
+                raw = bytes(piece) if isinstance(piece, list) else str(piece).encode()
+                shown = raw.decode("utf-8", errors="replace")
+                spans.append(TokenSpan(int(item.get("id", -1)), raw, shown,
+                                       shown.startswith("<") and shown.endswith(">")))
+        return spans
+
+    def detokenize(self, tokens: Sequence[int], *, special: bool = False) -> str:
+        if self._tokenize_shape == "lcp":
+            return str(_json(_request(self._client, "POST", "/extras/detokenize",
+                                      json={"tokens": list(tokens)})).get("text", ""))
+        if self._tokenize_shape != "llama":
+            return ""
+        return str(_json(_request(self._client, "POST", "/detokenize",
+                                  json={"tokens": list(tokens)})).get("content", ""))
+
+    # ------------------------------------------------------------------- prompts
+
+    def render(self, messages: Sequence[ChatMessage], system: str | None = None, *,
+               add_generation_prompt: bool = True) -> str:
+        """The prompt as the server will build it when its template is known; otherwise a
+        ChatML rendering, used only to estimate counts."""
+        if self.mode == "completion":
+            head = f"{system}\n\n" if system else ""
+            return head + "".join(m.content for m in messages)
+        full = [ChatMessage("system", system)] if system else []
+        full.extend(messages)
+        template = self.template or self._estimate_template
+        return template.render(full, add_generation_prompt=add_generation_prompt)
+
+    # ---------------------------------------------------------------- generation
+
+    def stream(self, plan: ContextPlan, sampling: SamplingParams, *,
+               cancel: threading.Event | None = None,
+               candidates: int = 0) -> Iterator[GenerationEvent]:
+        body: dict[str, Any] = {
+            "model": self.model, "stream": True, "stream_options": {"include_usage": True},
+            "temperature": sampling.temperature, "top_p": sampling.top_p,
+            "max_tokens": sampling.max_tokens,
+        }
+        if sampling.top_k > 0:
+            body["top_k"] = sampling.top_k  # llama-server and vLLM read it; others ignore it
+        if sampling.seed >= 0:
+            body["seed"] = sampling.seed
+        if sampling.stop:
+            body["stop"] = list(sampling.stop)[:4]
+        if self.mode == "chat":
+            messages = ([{"role": "system", "content": plan.system}] if plan.system else [])
+            messages += [{"role": m.role, "content": m.content} for m in plan.messages]
+            body["messages"] = messages
+            path = "/v1/chat/completions"
+            if candidates:
+                body["logprobs"] = True
+                body["top_logprobs"] = min(20, candidates)
+        else:
+            body["prompt"] = plan.text
+            path = "/v1/completions"
+            if candidates:
+                body["logprobs"] = min(5, candidates)
+        yield from self._stream(path, body, plan, cancel)
+
+    def _stream(self, path: str, body: dict[str, Any], plan: ContextPlan,
+                cancel: threading.Event | None) -> Iterator[GenerationEvent]:
+        import httpx
+
+        stats = GenerationStats(prompt_tokens=plan.prompt_tokens)
+        stats.seed = body.get("seed")
+        t_start = time.perf_counter()
+        t_first = t_last = 0.0
+        text = ""
+        n_out = 0
+        reason: StopReason = "max_tokens"
+        finished = False
+        try:
+            with self._client.stream("POST", path, json=body) as response:
+                if response.status_code >= 300:
+                    response.read()
+                    raise _status_error(self.config.root, response)
+                for data in _sse_data(response):
+                    if cancel is not None and cancel.is_set():
+                        reason = "cancelled"
+                        break
+                    if data == "[DONE]":
+                        finished = True
+                        break
+                    chunk = json.loads(data)
+                    if isinstance(chunk.get("error"), dict):
+                        raise RemoteError(f"{self.config.root}: the server failed: "
+                                          f"{chunk['error'].get('message', '')}")
+                    _apply_usage(stats, chunk.get("usage"))
+                    for choice in chunk.get("choices") or []:
+                        for piece, cands in _pieces(choice):
+                            now = time.perf_counter()
+                            if n_out == 0:
+                                t_first = now
+                                stats.time_to_first_token_s = now - t_start
+                            n_out += 1
+                            t_last = now
+                            text += piece
+                            yield TokenEvent(-1, piece, cands)
+                        if choice.get("finish_reason"):
+                            reason = "max_tokens" if choice["finish_reason"] == "length" \
+                                else "eos"
+                    if chunk.get("choices") == [] and chunk.get("usage"):
+                        finished = True  # the usage-only chunk ends the stream
+        except httpx.TimeoutException as exc:
+            raise RemoteError(f"{self.config.root}: no answer within "
+                              f"{self.config.read_timeout:g} s") from exc
+        except httpx.TransportError as exc:
+            if n_out or reason == "cancelled":
+                raise RemoteError(f"{self.config.root}: the server cut the reply off "
+                                  f"({exc.__class__.__name__})") from exc
+            raise _transport_error(self.config.root, exc) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RemoteError(f"{self.config.root}: the server sent something that is not "
+                              f"a streamed reply ({exc.__class__.__name__})") from exc
+        if not finished and reason != "cancelled" and n_out == 0 and not text:
+            raise RemoteError(f"{self.config.root}: the stream ended without a reply")
+        if not finished and reason != "cancelled":
+            raise RemoteError(f"{self.config.root}: the server cut the reply off")
+        stats.completion_tokens = stats.completion_tokens or n_out
+        stats.stop_reason = reason
+        stats.evaluated_prompt_tokens = stats.prompt_tokens - stats.reused_prompt_tokens
+        if n_out > 1 and t_last > t_first:
+            stats.decode_s = t_last - t_first
+            stats.decode_tok_s = (n_out - 1) / stats.decode_s
+        stats.total_s = time.perf_counter() - t_start
+        yield FinishEvent(text, stats)
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def _request(client: Any, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
+    try:
+        response = client.request(method, path, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise RemoteError(f"{client.base_url}: no answer within "
+                          f"{client.timeout.read:g} s") from exc
+    except httpx.TransportError as exc:
+        raise _transport_error(str(client.base_url), exc) from exc
+    if response.status_code >= 300:
+        raise _status_error(str(client.base_url).rstrip("/"), response)
+    return response
+
+
+def _json(response: Any) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise RemoteError(f"{response.request.url}: the server did not answer with JSON") \
+            from exc
+    if not isinstance(data, dict):
+        raise RemoteError(f"{response.request.url}: unexpected answer")
+    return data
+
+
+def _transport_error(root: str, exc: Exception) -> RemoteError:
+    import httpx
+
+    if isinstance(exc, httpx.ConnectError):
+        return RemoteError(f"{root}: cannot connect (is the server running?)")
+    return RemoteError(f"{root}: connection failed ({exc.__class__.__name__})")
+
+
+def _status_error(root: str, response: Any) -> RemoteError:
+    code = response.status_code
+    if 300 <= code < 400:
+        target = urlsplit(response.headers.get("location", "")).netloc or "elsewhere"
+        return RemoteError(f"{root}: the server redirects to {target} (HTTP {code}); use "
+                           "the final address (the API key is not sent on)")
+    detail = _describe_http_error(response)
+    if code == 401 or code == 403:
+        return RemoteError(f"{root}: the server refused the API key (HTTP {code})")
+    if code == 404:
+        return RemoteError(f"{root}: not found (HTTP 404{': ' + detail if detail else ''})")
+    if code == 429:
+        return RemoteError(f"{root}: the server is busy (HTTP 429); try again shortly")
+    return RemoteError(f"{root}: the server failed (HTTP {code}{': ' + detail if detail else ''})")
+
+
+def _props(client: Any) -> dict[str, Any]:
+    """llama-server's /props (context size, chat template), {} where there is none."""
+    try:
+        response = client.get("/props")
+        return response.json() if response.status_code == 200 else {}
+    except Exception:  # a server without /props: nothing to learn there
+        return {}
+
+
+def _context_length(entry: dict[str, Any], props: dict[str, Any]) -> int | None:
+    settings = props.get("default_generation_settings")
+    candidates = [
+        settings.get("n_ctx") if isinstance(settings, dict) else None,
+        props.get("n_ctx"),
+        entry.get("max_model_len"),  # vLLM
+        entry.get("context_length"),  # Mingjing, LM Studio
+        (entry.get("meta") or {}).get("n_ctx_train") if isinstance(entry.get("meta"), dict)
+        else None,  # llama-server's trained length
+    ]
+    for value in candidates:
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _probe_tokenize(client: Any, model: str) -> str | None:
+    for shape, path, body in (("llama", "/tokenize", {"content": "hi"}),
+                              ("vllm", "/tokenize", {"model": model, "prompt": "hi"}),
+                              ("lcp", "/extras/tokenize", {"input": "hi"})):
+        try:
+            response = client.post(path, json=body)
+            if response.status_code == 200 and isinstance(response.json().get("tokens"), list):
+                return shape
+        except Exception:  # no tokenizer endpoint there: counts will be estimated
+            continue
+    return None
+
+
+def _sse_data(response: Any) -> Iterator[str]:
+    """The `data:` payloads of a server-sent event stream."""
+    for line in response.iter_lines():
+        if line.startswith("data:"):
+            yield line[5:].strip()
+
+
+def _apply_usage(stats: GenerationStats, usage: Any) -> None:
+    if not isinstance(usage, dict):
+        return
+    if isinstance(usage.get("prompt_tokens"), int):
+        stats.prompt_tokens = usage["prompt_tokens"]
+    if isinstance(usage.get("completion_tokens"), int):
+        stats.completion_tokens = usage["completion_tokens"]
+    details = usage.get("prompt_tokens_details")
+    if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
+        stats.reused_prompt_tokens = details["cached_tokens"]
+
+
+def _pieces(choice: dict[str, Any]) -> Iterator[tuple[str, tuple[Candidate, ...]]]:
+    """(text, candidates) per token of a streamed choice: one per logprobs entry when the
+    server sends them, else the chunk's text as one piece."""
+    delta = choice.get("delta") or {}
+    text = delta.get("content") if isinstance(delta, dict) else None
+    if text is None:
+        text = choice.get("text")
+    logprobs = choice.get("logprobs")
+    entries = logprobs.get("content") if isinstance(logprobs, dict) else None
+    if isinstance(entries, list) and entries:
+        for entry in entries:
+            cands = tuple(
+                Candidate(-1, str(c.get("token", "")), _prob(c.get("logprob")),
+                          _prob(c.get("logprob")))
+                for c in entry.get("top_logprobs") or [] if isinstance(c, dict))
+            yield str(entry.get("token", "")), cands
+        return
+    if text:
+        yield str(text), ()
+
+
+def _prob(logprob: Any) -> float:
+    try:
+        value = math.exp(float(logprob))
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0

@@ -1,0 +1,248 @@
+"""A remote OpenAI-compatible server as a backend (issue 13), against llama-cpp-python's own
+server (a real third-party peer started on 127.0.0.1 with the built-in chat model), and
+against small misbehaving servers: refused connections, wrong keys, silence, garbage, a
+stream cut in the middle, a redirect to another host."""
+
+from __future__ import annotations
+
+import http.server
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from app.chat_service import ChatService, TurnRequest, collect
+from app.conversations import ConversationStore
+from engine.remote import RemoteBackend, RemoteConfig, RemoteError, estimate_tokens
+from engine.types import ChatMessage, FinishEvent, SamplingParams, TokenEvent
+from models.open import open_backend
+from models.refs import ModelRef
+
+KEY = "s3cret-key-for-this-server-only"
+GREEDY = SamplingParams(temperature=0.0, max_tokens=24, seed=1, repeat_penalty=1.0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_llama_cpp_server(model: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
+         "127.0.0.1", "--port", str(port), "--n_ctx", "2048", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import httpx
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("llama_cpp.server exited")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1,
+                         headers={"Authorization": f"Bearer {KEY}"}).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError("llama_cpp.server did not start")
+
+
+@pytest.fixture(scope="module")
+def peer(chat_model_path: Path) -> Iterator[str]:
+    """llama-cpp-python's server with the built-in chat model, requiring an API key."""
+    port = free_port()
+    process = start_llama_cpp_server(chat_model_path, port, "--api_key", KEY)
+    yield f"http://127.0.0.1:{port}/v1"
+    process.terminate()
+    process.wait(30)
+
+
+@pytest.fixture
+def remote(peer: str) -> Iterator[RemoteBackend]:
+    backend = RemoteBackend.connect(RemoteConfig(peer, api_key=KEY))
+    yield backend
+    backend.close()
+
+
+def test_chat_through_the_chat_service(remote: RemoteBackend, qwen_engine: object) -> None:
+    assert remote.mode == "chat" and "qwen" in remote.model.lower()
+    service = ChatService(remote)
+    request = TurnRequest(None, [ChatMessage("user", "What is the capital of France?")],
+                          GREEDY, persist=False, inspect=True)
+    planned = service.plan_turn(request)
+    # No template from this server: the prompt and its count are estimates, and say so.
+    assert not planned.plan.exact and planned.context is not None
+    assert not planned.context.exact and planned.context.to_dict()["exact"] is False
+    finish = collect(service.run(request))
+    assert "Paris" in finish.text
+    assert finish.stats.completion_tokens > 0 and finish.stats.stop_reason == "eos"
+    # The server's own tokenizer counts plain text exactly like the local model's.
+    text = "我今天吃了狮子头和蔬菜。Tokens, not characters."
+    assert remote.count_tokens(text) == qwen_engine.count_tokens(text)  # type: ignore[attr-defined]
+
+
+def test_candidates_come_from_top_logprobs(remote: RemoteBackend) -> None:
+    plan = remote.plan([ChatMessage("user", "Say: hello")], reserve=64)
+    steps = [e for e in remote.stream(plan, GREEDY, candidates=5) if isinstance(e, TokenEvent)]
+    assert steps and all(1 <= len(s.candidates) <= 5 for s in steps)
+    for step in steps:
+        probs = [c.probability for c in step.candidates]
+        assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
+        assert step.candidates[0].piece == step.text  # greedy: the top candidate was chosen
+
+
+def test_a_model_reference_opens_the_server(peer: str, tmp_path: Path) -> None:
+    ref = ModelRef.parse(f"remote:{peer}#")
+    assert ModelRef.parse(str(ref)) == ref and ref.kind == "remote"
+    backend = open_backend(ref, tmp_path, api_key=KEY)
+    try:
+        assert backend.description.source.startswith(peer.removesuffix("/v1"))
+    finally:
+        backend.close()
+
+
+def test_a_wrong_key_is_one_line_and_the_key_is_never_logged(
+        peer: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG), pytest.raises(RemoteError) as error:
+        RemoteBackend.connect(RemoteConfig(peer, api_key="wrong-" + KEY))
+    assert "refused the API key (HTTP 401)" in str(error.value)
+    assert "\n" not in str(error.value)
+    backend = RemoteBackend.connect(RemoteConfig(peer, api_key=KEY))
+    with caplog.at_level(logging.DEBUG):
+        plan = backend.plan([ChatMessage("user", "Hi")], reserve=16)
+        list(backend.stream(plan, SamplingParams(max_tokens=2, temperature=0)))
+    backend.close()
+    assert KEY not in caplog.text and KEY not in repr(backend.config)
+
+
+def test_the_server_killed_mid_stream_keeps_the_partial_reply(
+        chat_model_path: Path, tmp_path: Path) -> None:
+    port = free_port()
+    process = start_llama_cpp_server(chat_model_path, port)
+    backend = RemoteBackend.connect(RemoteConfig(f"http://127.0.0.1:{port}"))
+    store = ConversationStore(tmp_path / "c.db")
+    service = ChatService(backend, store=store)
+    request = TurnRequest(None, [ChatMessage("user", "Count from 1 to 200, one per line.")],
+                          SamplingParams(temperature=0, max_tokens=400))
+    pieces = 0
+    with pytest.raises(RemoteError, match="cut the reply off"):
+        for event in service.run(request):
+            if isinstance(event, TokenEvent):
+                pieces += 1
+                if pieces == 5:
+                    process.kill()
+    process.wait(30)
+    backend.close()
+    conversation = store.list_conversations()[0]
+    reply = store.messages(conversation.id)[-1]
+    assert reply.role == "assistant" and reply.status == "error" and reply.content
+    assert "cut the reply off" in (reply.error or "")
+    store.close()
+
+
+def test_nobody_listening_is_one_line() -> None:
+    with pytest.raises(RemoteError, match="cannot connect"):
+        RemoteBackend.connect(RemoteConfig(f"http://127.0.0.1:{free_port()}"))
+    with pytest.raises(RemoteError, match="not an http"):
+        RemoteBackend.connect(RemoteConfig("ftp://example.com"))
+    with pytest.raises(RemoteError, match="own field"):
+        RemoteBackend.connect(RemoteConfig("http://user:pw@127.0.0.1:9"))
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """A server that lists one model and then misbehaves as `mode` says."""
+
+    mode = "garbage"
+    seen_auth: ClassVar[list[str | None]] = []
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.seen_auth.append(self.headers.get("Authorization"))
+        if self.mode == "redirect":
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.2:1/v1/models")
+            self.end_headers()
+            return
+        body = b'{"data": [{"id": "m", "context_length": 1024}]}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        if self.path.endswith("tokenize"):
+            self.send_response(404)
+            self.end_headers()
+            return
+        if self.mode == "silent":
+            time.sleep(3)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(b"data: {not json at all\n\n")
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[str, type[_Scripted]]]:
+    class Handler(_Scripted):
+        seen_auth: ClassVar[list[str | None]] = []
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", Handler
+    server.shutdown()
+
+
+def run_once(backend: RemoteBackend) -> list[object]:
+    plan = backend.plan([ChatMessage("user", "Hi")], reserve=16)
+    return list(backend.stream(plan, SamplingParams(max_tokens=4)))
+
+
+def test_garbage_silence_and_redirects(scripted: tuple[str, type[_Scripted]]) -> None:
+    url, handler = scripted
+    handler.mode = "garbage"
+    backend = RemoteBackend.connect(RemoteConfig(url, api_key=KEY))
+    assert backend.n_ctx == 1024  # the server's own figure
+    assert not backend.capabilities.exact_token_counts  # no /tokenize there: estimated
+    assert backend.count_tokens("长江黄河") == estimate_tokens("长江黄河") == 4
+    with pytest.raises(RemoteError, match="not a streamed reply"):
+        run_once(backend)
+    backend.close()
+    handler.mode = "silent"
+    backend = RemoteBackend.connect(RemoteConfig(url, api_key=KEY, read_timeout=1))
+    with pytest.raises(RemoteError, match="no answer within 1 s"):
+        run_once(backend)
+    backend.close()
+    # A redirect to another host is not followed: the key stays with this server.
+    handler.mode = "redirect"
+    handler.seen_auth.clear()
+    with pytest.raises(RemoteError, match="HTTP 302"):
+        RemoteBackend.connect(RemoteConfig(url, api_key=KEY))
+    assert handler.seen_auth == [f"Bearer {KEY}"]
+
+
+def test_a_finished_stream_is_a_finish_event(remote: RemoteBackend) -> None:
+    plan = remote.plan([ChatMessage("user", "Reply with one word: yes")], reserve=16)
+    events = list(remote.stream(plan, SamplingParams(max_tokens=8, temperature=0)))
+    assert isinstance(events[-1], FinishEvent)
+    assert events[-1].text == "".join(e.text for e in events[:-1]  # type: ignore[union-attr]
+                                      if isinstance(e, TokenEvent))
+    assert os.environ.get("MINGJING_HOME")  # tests never touch the real data folder
