@@ -39,6 +39,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal
 
+from kb.db import error_kind
+
 __all__ = [
     "MESSAGE_STATUSES",
     "MIGRATIONS",
@@ -80,54 +82,6 @@ class StoreError(Exception):
         super().__init__(message)
         self.path = path
         self.kind = kind
-
-
-# Primary SQLite result codes (https://sqlite.org/rescode.html).
-_SQLITE_PERM = 3
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
-_SQLITE_READONLY = 8
-_SQLITE_IOERR = 10
-_SQLITE_CORRUPT = 11
-_SQLITE_FULL = 13
-_SQLITE_CANTOPEN = 14
-_SQLITE_NOTADB = 26
-
-_KIND_BY_CODE: Final = {
-    _SQLITE_BUSY: "locked",
-    _SQLITE_LOCKED: "locked",
-    _SQLITE_FULL: "disk_full",
-    _SQLITE_CORRUPT: "corrupt",
-    _SQLITE_NOTADB: "corrupt",
-    _SQLITE_READONLY: "read_only",
-    _SQLITE_PERM: "read_only",
-    _SQLITE_CANTOPEN: "cant_open",
-    _SQLITE_IOERR: "io",
-}
-
-_KIND_BY_TEXT: Final = (
-    ("file is not a database", "corrupt"),
-    ("malformed", "corrupt"),
-    ("database is locked", "locked"),
-    ("database table is locked", "locked"),
-    ("database or disk is full", "disk_full"),
-    ("readonly database", "read_only"),
-    ("unable to open database", "cant_open"),
-    ("disk i/o error", "io"),
-)
-
-
-def _error_kind(exc: sqlite3.Error) -> str | None:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        kind = _KIND_BY_CODE.get(code & 0xFF)
-        if kind is not None:
-            return kind
-    text = str(exc).lower()
-    for needle, kind in _KIND_BY_TEXT:
-        if needle in text:
-            return kind
-    return None
 
 
 def _store_error(kind: str, path: Path, detail: str = "") -> StoreError:
@@ -449,7 +403,7 @@ class ConversationStore:
     # ---------------------------------------------------------- internals
 
     def _translate(self, exc: sqlite3.Error) -> Exception:
-        kind = _error_kind(exc)
+        kind = error_kind(exc)
         if kind is None:
             return exc
         return _store_error(kind, self.path, str(exc))
@@ -535,7 +489,7 @@ class ConversationStore:
                 _rollback_quietly(conn)
                 raise
         except sqlite3.Error as exc:
-            if _error_kind(exc) != "read_only":
+            if error_kind(exc) != "read_only":
                 raise
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
