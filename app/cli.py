@@ -117,6 +117,18 @@ def text(what: str, *, empty: bool = True) -> Callable[[str], str]:
     return parse
 
 
+def path_arg(what: str) -> Callable[[str], str]:
+    """An argparse `type` for a file name or reference: anything but empty (a name that is
+    not UTF-8 is a name all the same)."""
+
+    def parse(value: str) -> str:
+        if not value.strip():
+            raise argparse.ArgumentTypeError(f"{what} is empty")
+        return value
+
+    return parse
+
+
 def check_text(value: str, what: str) -> str:
     """`value` unchanged if it is text; InputError naming the first byte that is not."""
     try:
@@ -175,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--data-dir",
         metavar="DIR",
-        type=text("the data folder", empty=False),
+        type=path_arg("the data folder"),
         default=argparse.SUPPRESS,
         help="folder for all app data (default: $MINGJING_HOME or the OS data folder)",
     )
@@ -185,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    model_name = text("the model", empty=False)
+    model_name = path_arg("the model")
 
     gui = sub.add_parser("gui", parents=[common], help="open the window (the default)")
     gui.add_argument("--model", metavar="PATH", type=model_name,
@@ -245,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     kb_search.add_argument("--kb", action="append", metavar="NAME", type=kb_name)
     kb_search.add_argument("--k", type=number("k"), default=5, metavar="N")
     kb_search.add_argument("--json", action="store_true")
-    kb_search.add_argument("query", metavar="QUERY", type=text("the query"))
+    kb_search.add_argument("query", metavar="QUERY", type=text("the query", empty=False))
     kb_list = kb_sub.add_parser("list", parents=[common], help="knowledge bases and files")
     kb_list.add_argument("--kb", metavar="NAME", type=kb_name,
                          help="show this knowledge base's files")
@@ -262,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                                help="switch a knowledge base's embedder and re-embed")
     kb_emb.add_argument("--kb", default=DEFAULT_KB, metavar="NAME", type=kb_name)
     kb_emb.add_argument("spec", metavar="SPEC",
-                        type=text("the embedder", empty=False),
+                        type=path_arg("the embedder"),
                         help="'use-multilingual-v3' or a sentence-transformers folder")
 
     model_cli.add_parsers(sub, common)
@@ -279,7 +291,8 @@ def one_line(message: str, limit: int = MAX_LINE) -> str:
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
-    print(f"mingjing: {one_line(message)}", file=sys.stderr)
+    """One line on stderr (a name that is not UTF-8 shown with U+FFFD); returns `code`."""
+    print(f"mingjing: {json_safe(one_line(message))}", file=sys.stderr)
     return code
 
 

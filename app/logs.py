@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
 
@@ -53,6 +54,6 @@ def setup_logging(log_file: Path, *, stderr_level: int = logging.WARNING) -> Non
 def log_file_in_use() -> Path | None:
     """The file the log is written to, or None when it could not be opened."""
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
+        if isinstance(handler, logging.FileHandler) and handler.baseFilename != os.devnull:
             return Path(handler.baseFilename)
     return None

@@ -56,7 +56,7 @@ def _discard_broken_output() -> None:
 def _main(argv: list[str] | None) -> int:
     import logging
 
-    from app.cli import EXIT_BAD_INPUT, build_parser, guarded, run_cli
+    from app.cli import EXIT_BAD_INPUT, build_parser, fail, guarded, known_error, run_cli
     from app.logs import setup_logging
     from app.paths import AppPaths
     from engine.cpu_backend import PROBE_FLAG
@@ -74,8 +74,10 @@ def _main(argv: list[str] | None) -> int:
     try:
         paths = AppPaths.create(getattr(args, "data_dir", None))
     except (OSError, ValueError) as exc:  # ValueError: a name the OS cannot take
-        print(f"mingjing: cannot use the data folder: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        if isinstance(exc, FileExistsError):  # mkdir of a path that is a file
+            return fail(f"cannot use the data folder: {exc.filename} is a file, not a folder")
+        reason = known_error(exc)
+        return fail(f"cannot use the data folder: {reason[0] if reason else exc}")
     setup_logging(paths.log_file, stderr_level=logging.ERROR)
     try:
         # Before anything built for AVX2 (llama.cpp, numpy) loads: one line, not SIGILL.

@@ -16,6 +16,7 @@ from app.cli import (
     cli_settings,
     interrupt_after,
     number,
+    path_arg,
     print_json,
     read_input,
     text,
@@ -38,7 +39,7 @@ def parse_ref(text: str | None, paths: AppPaths) -> ModelRef:
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     tokens = sub.add_parser("tokens", parents=[common], help="show how a text becomes tokens")
-    model_name = text("the model", empty=False)
+    model_name = path_arg("the model")
     tokens.add_argument("text", metavar="TEXT", type=text("the text"),
                         help="the text; '-' reads standard input")
     tokens.add_argument("--model", action="append", metavar="MODEL", type=model_name,
@@ -230,6 +231,8 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths) -> int:
         for event in compare_replies(prompt, paths.models_dir, refs, sampling=sampling,
                                      cancel=cancel):
             replies[event.index] = event.reply
+            if event.kind == "error":
+                failed = True
             if args.json:
                 continue
             if event.kind == "start":
@@ -245,7 +248,6 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths) -> int:
             elif event.kind == "done":
                 print("\n")
             elif event.kind == "error":
-                failed = True
                 ref = event.reply.ref
                 # A model file's errors start with its path already.
                 where = "" if event.text.startswith(ref.value) else f"{ref}: "
