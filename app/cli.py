@@ -333,18 +333,25 @@ def cli_settings(paths: AppPaths) -> Settings:
     if settings is None:
         settings = _SETTINGS[paths.settings_file] = load_settings(paths.settings_file)
         for problem in settings.problems:
-            print(f"mingjing: settings: {one_line(problem)}", file=sys.stderr)
+            print(f"mingjing: settings: {json_safe(one_line(problem))}", file=sys.stderr)
     return settings
 
 
 @contextmanager
 def interrupt_after() -> Iterator[None]:
-    """Ctrl-C inside the block takes effect when it ends (KeyboardInterrupt). llama.cpp calls
-    back into Python while it loads a model (its log callback); a KeyboardInterrupt raised
-    there is swallowed by ctypes, so the load went on and the Ctrl-C was lost. Main thread
-    only, as every CLI command runs."""
+    """Ctrl-C inside the block takes effect when it ends (KeyboardInterrupt); a second one
+    ends the process at once (exit 130: nothing is written while a model loads). llama.cpp
+    calls back into Python while it loads a model (its log callback); a KeyboardInterrupt
+    raised there is swallowed by ctypes, so the load went on and the Ctrl-C was lost. Main
+    thread only, as every CLI command runs."""
     hit = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: hit.set())
+
+    def pressed(*_: object) -> None:
+        if hit.is_set():
+            os._exit(EXIT_INTERRUPTED)
+        hit.set()
+
+    previous = signal.signal(signal.SIGINT, pressed)
     try:
         yield
     finally:
@@ -509,7 +516,8 @@ def guarded(command: Callable[[], int]) -> int:
         if known is None:
             return internal_error(exc)
         message, code = known
-        log.info("%s", message, exc_info=exc, extra={"console": False})
+        log.info("%s", message, exc_info=None if isinstance(exc, InputError) else exc,
+                 extra={"console": False})
         return fail(message, code)
 
 
