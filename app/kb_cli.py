@@ -1,20 +1,21 @@
 """`mingjing kb ...`: import, search, list and remove knowledge-base content from a terminal.
 
 What the user can get wrong (an empty name, --k out of range) is one line and exit 2; what the
-world does to the file (disk full, read-only, not ours) is one line and exit 1 (app/cli.py);
-file names that are not text are shown with replacement characters (kb.filenames)."""
+world does to the file (disk full, read-only, not ours) is one line and exit 1; both through
+the CLI's one error path (app/cli.py). Ctrl-C during an import or a sync keeps what was
+finished, prints the summary and exits with 130. File names that are not text are shown with
+replacement characters (kb.filenames)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from app.cli import EXIT_INTERRUPTED, print_json
 from app.paths import AppPaths
-from kb.db import DatabaseError
 from kb.filenames import display_path, unicode_path
 from kb.indexer import ImportProgress, ImportReport, Indexer
 from kb.store import KnowledgeStore, check_kb_name, check_result_count
@@ -51,7 +52,9 @@ def _report(report: ImportReport) -> int:
     print(f"{report.kb}: {report.summary()}", file=sys.stderr)
     for failure in report.failed:
         print(f"  failed: {display_path(failure.path)}: {failure.reason}", file=sys.stderr)
-    failed = report.failed or report.cancelled or report.error
+    if report.cancelled:
+        return EXIT_INTERRUPTED
+    failed = report.failed or report.error
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
@@ -67,17 +70,12 @@ def _bad_input(message: str) -> int:
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:
-    try:
-        # Checked before the database is opened or the embedder loaded.
-        if args.kb_command == "add":
-            args.kb = check_kb_name(args.kb)
-        if args.kb_command == "search":
-            check_result_count(args.k)
-        return _run(args, paths)
-    except DatabaseError as exc:
-        if exc.kind == "bad_input":
-            return _bad_input(str(exc))
-        raise
+    # Checked before the database is opened or the embedder loaded.
+    if args.kb_command == "add":
+        args.kb = check_kb_name(args.kb)
+    if args.kb_command == "search":
+        check_result_count(args.k)
+    return _run(args, paths)
 
 
 def _run(args: argparse.Namespace, paths: AppPaths) -> int:
@@ -126,21 +124,16 @@ def _reembed_progress(p: ImportProgress) -> None:
 
 
 def _search(args: argparse.Namespace, store: KnowledgeStore) -> int:
-    from app.rag import RetrievalError, retrieve
+    from app.rag import retrieve
 
     names = args.kb or [kb.name for kb in store.list_kbs()]
     if not names:
         print("mingjing: there is no knowledge base yet (mingjing kb add PATH...)",
               file=sys.stderr)
         return EXIT_BAD_INPUT
-    try:
-        hits = retrieve(store, names, args.query, k=args.k)
-    except RetrievalError as exc:
-        print(f"mingjing: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    hits = retrieve(store, names, args.query, k=args.k)  # an unknown name: exit 2 (app/cli.py)
     if args.json:
-        print(json.dumps({"query": args.query, "hits": [h.to_dict() for h in hits]},
-                         ensure_ascii=False))
+        print_json({"query": args.query, "hits": [h.to_dict() for h in hits]})
         return EXIT_OK
     for hit in hits:
         vs = f"{hit.vector_score:.3f}" if hit.vector_score is not None else "-"
@@ -165,14 +158,14 @@ def _list(args: argparse.Namespace, store: KnowledgeStore) -> int:
         files = store.files(kb.id)
         if args.json:
             rows = [{**f.__dict__, "path": unicode_path(f.path)} for f in files]
-            print(json.dumps(rows, ensure_ascii=False))
+            print_json(rows)
             return EXIT_OK
         for f in files:
             extra = f.error if f.status == "failed" else f"{f.chunks} chunks"
             print(f"{f.status:<8} {display_path(f.path)}  ({extra})")
         return EXIT_OK
     if args.json:
-        print(json.dumps([kb.__dict__ for kb in kbs], ensure_ascii=False))
+        print_json([kb.__dict__ for kb in kbs])
         return EXIT_OK
     for kb in kbs:
         print(f"{kb.name}: {kb.files} files, {kb.chunks} chunks, embedder {kb.embedder}")

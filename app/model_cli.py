@@ -1,49 +1,48 @@
-"""The model commands of the CLI: `model info`, `model list`, `tokens` and `compare`."""
+"""The model commands of the CLI: `model info`, `model list`, `tokens` and `compare`.
+
+Errors are not caught here: they take the CLI's one error path (app/cli.py)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from app.cli import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    InputError,
+    cli_settings,
+    interrupt_after,
+    number,
+    path_arg,
+    print_json,
+    read_input,
+    text,
+)
 from app.paths import AppPaths
-from engine.errors import EngineError, ModelFileError
+from engine.errors import EngineError
 from models.refs import ModelRef
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 MODEL_HELP = ("a built-in model id (qwen2.5-coder-0.5b-instruct, gemma-3-270m), "
               "builtin:ID, or a GGUF file")
-
-
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
-    print(f"mingjing: {message}", file=sys.stderr)
-    return code
 
 
 def parse_ref(text: str | None, paths: AppPaths) -> ModelRef:
     """A reference from the command line, else the model chosen in the window (by default
     the built-in chat model)."""
-    if text:
+    if text is not None:
         return ModelRef.parse(text)
-    from app.settings import load_settings
-
-    return load_settings(paths.settings_file).model_ref
-
-
-def engine_error_code(exc: EngineError) -> int:
-    """A bad model file or reference is bad input (2); anything else failed (1)."""
-    from models.builtin import UnknownModelError
-
-    return EXIT_BAD_INPUT if isinstance(exc, ModelFileError | UnknownModelError) else EXIT_FAILED
+    return cli_settings(paths).model_ref
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     tokens = sub.add_parser("tokens", parents=[common], help="show how a text becomes tokens")
-    tokens.add_argument("text", metavar="TEXT", help="the text; '-' reads standard input")
-    tokens.add_argument("--model", action="append", metavar="MODEL",
+    model_name = path_arg("the model")
+    tokens.add_argument("text", metavar="TEXT", type=text("the text"),
+                        help="the text; '-' reads standard input")
+    tokens.add_argument("--model", action="append", metavar="MODEL", type=model_name,
                         help=f"{MODEL_HELP}; twice to compare two tokenizers "
                              "(default: the model chosen in the window)")
     tokens.add_argument("--json", action="store_true")
@@ -51,18 +50,19 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     compare = sub.add_parser(
         "compare", parents=[common],
         help="one prompt to the base and the instruction-tuned built-in models")
-    compare.add_argument("prompt", metavar="PROMPT", help="the prompt; '-' reads standard input")
-    compare.add_argument("--model", action="append", metavar="MODEL",
+    compare.add_argument("prompt", metavar="PROMPT", type=text("the prompt"),
+                         help="the prompt; '-' reads standard input")
+    compare.add_argument("--model", action="append", metavar="MODEL", type=model_name,
                          help=f"{MODEL_HELP} (repeatable; default: the two built-in models)")
-    compare.add_argument("--max-tokens", type=int, default=96, metavar="N")
-    compare.add_argument("--temperature", type=float, default=0.0, metavar="T")
+    compare.add_argument("--max-tokens", type=number("max_tokens"), default=96, metavar="N")
+    compare.add_argument("--temperature", type=number("temperature"), default=0.0, metavar="T")
     compare.add_argument("--json", action="store_true")
 
     model = sub.add_parser("model", parents=[common], help="models")
     model_sub = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
     info = model_sub.add_parser("info", parents=[common],
                                 help="a model's metadata, read without loading its weights")
-    info.add_argument("path", nargs="?", metavar="MODEL",
+    info.add_argument("path", nargs="?", metavar="MODEL", type=model_name,
                       help=f"{MODEL_HELP} (default: the model chosen in the window)")
     info.add_argument("--json", action="store_true")
     listing = model_sub.add_parser("list", parents=[common],
@@ -116,12 +116,10 @@ def cmd_model_info(args: argparse.Namespace, paths: AppPaths) -> int:
     from engine.gguf import read_model_info
     from models.open import local_path
 
-    try:
-        ref = parse_ref(args.path, paths)
+    ref = parse_ref(args.path, paths)
+    with interrupt_after():
         info = read_model_info(local_path(ref, paths.models_dir))
         build = ensure_loaded()  # what llama.cpp will run on: its CPU variant and features
-    except EngineError as exc:
-        return fail(str(exc), engine_error_code(exc))
     builtin = ref.builtin_model
     if args.json:
         data = model_info_dict(info)
@@ -131,7 +129,7 @@ def cmd_model_info(args: argparse.Namespace, paths: AppPaths) -> int:
             data["builtin"] = {"id": builtin.id, "kind": builtin.kind,
                                "license": builtin.license, "packages": list(builtin.packages),
                                "sha256": builtin.sha256, "provenance": builtin.provenance}
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print_json(data, indent=2)
         return EXIT_OK
     rows = [
         ("model", str(ref)),
@@ -157,10 +155,9 @@ def cmd_model_info(args: argparse.Namespace, paths: AppPaths) -> int:
 
 
 def cmd_model_list(args: argparse.Namespace, paths: AppPaths) -> int:
-    from app.settings import load_settings
     from models.builtin import BUILTIN_MODELS
 
-    settings = load_settings(paths.settings_file)
+    settings = cli_settings(paths)
     chosen = str(settings.model_ref)
     rows: list[dict[str, Any]] = [
         {"ref": str(ModelRef.builtin(m)), "name": m.label, "kind": m.kind,
@@ -168,12 +165,15 @@ def cmd_model_list(args: argparse.Namespace, paths: AppPaths) -> int:
          "license": m.license, "chosen": str(ModelRef.builtin(m)) == chosen}
         for m in BUILTIN_MODELS
     ]
-    for text in settings.recent_models:
-        ref = ModelRef.parse(text)
+    for recent in settings.recent_models:
+        try:
+            ref = ModelRef.parse(recent)
+        except (EngineError, ValueError, OSError):  # a hand-edited entry: not a reference
+            continue
         rows.append({"ref": str(ref), "name": ref.display_name, "kind": "file",
                      "chosen": str(ref) == chosen})
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print_json(rows, indent=2)
         return EXIT_OK
     for row in rows:
         mark = "*" if row["chosen"] else " "
@@ -187,21 +187,17 @@ def cmd_model_list(args: argparse.Namespace, paths: AppPaths) -> int:
 def cmd_tokens(args: argparse.Namespace, paths: AppPaths) -> int:
     from app.compare import tokenize_with
 
-    text = sys.stdin.read() if args.text == "-" else args.text
-    try:
-        refs = [parse_ref(m, paths) for m in args.model] if args.model else \
-            [parse_ref(None, paths)]
+    text = read_input(args.text, "the text")
+    refs = [parse_ref(m, paths) for m in args.model] if args.model else [parse_ref(None, paths)]
+    with interrupt_after():  # the tokenizers load here
         results = tokenize_with(text, refs, paths.models_dir)
-    except EngineError as exc:
-        return fail(str(exc), engine_error_code(exc))
     if args.json:
         rows = [{
             "model": str(r.ref), "name": r.name, "count": r.count,
             "tokens": [{"id": s.token_id, "piece": s.text} for s in r.spans],
             "chars_per_token": round(r.chars_per_token, 3),
         } for r in results]
-        print(json.dumps(rows[0] if len(rows) == 1 else {"models": rows, "characters": len(text)},
-                         ensure_ascii=False))
+        print_json(rows[0] if len(rows) == 1 else {"models": rows, "characters": len(text)})
         return EXIT_OK
     for r in results:
         if len(results) > 1:
@@ -219,13 +215,10 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths) -> int:
     from app.compare import BASE_VS_INSTRUCT, DEFAULT_PAIR, ModelReply, compare_replies
     from engine.types import SamplingParams
 
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    prompt = read_input(args.prompt, "the prompt")
     if not prompt.strip():
-        return fail("the prompt is empty")
-    try:
-        refs = [parse_ref(m, paths) for m in args.model] if args.model else list(DEFAULT_PAIR)
-    except EngineError as exc:
-        return fail(str(exc), engine_error_code(exc))
+        raise InputError("the prompt is empty")
+    refs = [parse_ref(m, paths) for m in args.model] if args.model else list(DEFAULT_PAIR)
     sampling = SamplingParams(temperature=args.temperature, max_tokens=args.max_tokens,
                               seed=0)
     cancel = threading.Event()
@@ -238,6 +231,8 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths) -> int:
         for event in compare_replies(prompt, paths.models_dir, refs, sampling=sampling,
                                      cancel=cancel):
             replies[event.index] = event.reply
+            if event.kind == "error":
+                failed = True
             if args.json:
                 continue
             if event.kind == "start":
@@ -253,12 +248,16 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths) -> int:
             elif event.kind == "done":
                 print("\n")
             elif event.kind == "error":
-                failed = True
-                print(f"mingjing: {event.reply.ref}: {event.text}", file=sys.stderr)
+                ref = event.reply.ref
+                # A model file's errors start with its path already.
+                where = "" if event.text.startswith(ref.value) else f"{ref}: "
+                print(f"mingjing: {where}{event.text}", file=sys.stderr)
+                if event.reply.prompt:  # the column was started: close it
+                    print("\n")
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.json:
-        print(json.dumps({
+        print_json({
             "prompt": prompt,
             "explanation": BASE_VS_INSTRUCT,
             "models": [{
@@ -266,7 +265,7 @@ def cmd_compare(args: argparse.Namespace, paths: AppPaths) -> int:
                 "prompt_tokens": len(r.prompt_tokens), "reply": r.text,
                 "stats": r.stats.to_dict() if r.stats else None, "error": r.error or None,
             } for _, r in sorted(replies.items())],
-        }, ensure_ascii=False))
+        })
     if cancel.is_set():
-        return 130
+        return EXIT_INTERRUPTED
     return EXIT_FAILED if failed else EXIT_OK

@@ -542,6 +542,10 @@ class _Tensors:
     count: int = 0
     parameters: int = 0
     data_end: int = 0  # largest offset + byte size, relative to the data section
+    data_bytes: int = 0  # the byte sizes of all tensors added up
+    sized: bool = True  # every tensor's type is known, so data_bytes is complete
+    last: tuple[str, int, int] = ("", 0, 0)  # the tensor ending at data_end: name, offset, size
+    largest: tuple[str, tuple[int, ...], int] = ("", (), 0)  # name, dimensions, byte size
     elements_by_type: dict[int, int] = field(default_factory=dict)  # over tensors with >= 2 dims
     all_elements_by_type: dict[int, int] = field(default_factory=dict)
 
@@ -604,7 +608,7 @@ def _parse(r: _Reader) -> ModelInfo:
     else:
         expected = infos_end  # a vocab-only file need not be padded
     if expected > r.size:
-        raise ModelFileError(
+        raise _impossible_tensor(r, tensors, alignment) or ModelFileError(
             path, f"file is truncated: expected at least {expected} bytes, found {r.size}"
         )
 
@@ -675,12 +679,41 @@ def _read_tensor_infos(r: _Reader, n_tensors: int) -> _Tensors:
         if n_dims >= 2:
             by_type[ggml_type] = by_type.get(ggml_type, 0) + n_elements
         known = GGML_TYPES.get(ggml_type)
-        if known is not None:  # an unknown (newer) type: we cannot size it, so do not check it
-            _, block, block_bytes = known
-            end = offset + -(-n_elements // block) * block_bytes
-            if end > out.data_end:
-                out.data_end = end
+        if known is None:  # an unknown (newer) type: we cannot size it, so do not check it
+            out.sized = False
+            continue
+        _, block, block_bytes = known
+        size = -(-n_elements // block) * block_bytes
+        out.data_bytes += size
+        if size > out.largest[2]:
+            out.largest = (name, tuple(d for d in dims if isinstance(d, int)), size)
+        if offset + size > out.data_end:
+            out.data_end = offset + size
+            out.last = (name, offset, size)
     return out
+
+
+# No model file comes near this (the largest are about 1 TB): a tensor claiming more has
+# corrupt dimensions, not a file that was cut short.
+MAX_TENSOR_BYTES = 1 << 50
+
+
+def _impossible_tensor(r: _Reader, tensors: _Tensors, alignment: int) -> ModelFileError | None:
+    """For a file shorter than its tensor table says: the corrupt tensor info that explains
+    it, if any, so that a damaged header is not reported as "truncated: expected 2.9e76
+    bytes". Tensors lie one after the other (each aligned), so none can end past the sum of
+    all their sizes and paddings; and none is larger than MAX_TENSOR_BYTES."""
+    name, dims, size = tensors.largest
+    if size > MAX_TENSOR_BYTES:
+        shape = " x ".join(str(d) for d in dims)
+        return ModelFileError(r.path, f"corrupt tensor info: tensor {_q(name)} has impossible "
+                                      f"dimensions ({shape})")
+    name, offset, size = tensors.last
+    if tensors.sized and tensors.data_end > tensors.data_bytes + tensors.count * alignment:
+        return ModelFileError(
+            r.path, f"corrupt tensor info: tensor {_q(name)} has an impossible data offset "
+                    f"({offset}, past the {_format_bytes(tensors.data_bytes)} of all tensor data)")
+    return None
 
 
 def _dominant_type(tensors: _Tensors) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import math
 import random
 import threading
 import time
@@ -374,11 +375,28 @@ class Engine(ModelBackend):
                 llama.eval(list(tokens[reused:]))
             except RuntimeError as exc:
                 raise EngineError(f"llama.cpp failed to evaluate the prompt: {exc}") from exc
+            self._check_logits()
             t_prompt = time.perf_counter()
             stats.prompt_eval_s = t_prompt - t_start
             yield from self._decode_loop(sampler, sampling, stats, cancel, t_start, candidates)
         finally:
             sampler.close()
+
+    def _check_logits(self) -> None:
+        """Refuse a model whose first next-token scores are not numbers: damaged weights
+        (NaN scales in a quantized block, say) give NaN or infinite logits, and the sampler
+        would turn them into a reply like "!!!!". Checked once per reply, after the prompt is
+        evaluated, never per token (one pass over n_vocab floats: ~0.1 ms)."""
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(self._llama._ctx.get_logits_ith(-1),
+                                       shape=(self.n_vocab,))
+        # max() is NaN if any logit is NaN, +inf if any is +inf, -inf if all are -inf.
+        if not math.isfinite(float(logits.max())):
+            raise ModelFileError(
+                self.info.path,
+                "the model produced invalid numbers (NaN or infinite scores): the file is "
+                "probably damaged")
 
     def _reuse_prefix(self, tokens: Sequence[int]) -> int:
         llama = self._llama

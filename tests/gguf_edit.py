@@ -1,11 +1,13 @@
-"""Test helper: a copy of a real GGUF with its chat template replaced (or added), so that a
-real, loadable model carries a hostile template. Written against the GGUF format directly
+"""Test helper: copies of a real GGUF made hostile: its chat template replaced (or added), a
+tensor's bytes or a header field overwritten, so that a real, loadable model carries a
+hostile template or broken numbers. Written against the GGUF format directly
 (header, key-value section, tensor infos, aligned data), not with the app's own reader."""
 
 from __future__ import annotations
 
 import shutil
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -81,3 +83,92 @@ def with_chat_template(source: Path, target: Path, template: str) -> Path:
             out.write(head)
             shutil.copyfileobj(f, out, 16 << 20)
     return target
+
+
+# ggml types whose blocks this helper can size: type -> (values per block, bytes per block)
+BLOCK_SIZES = {0: (1, 4), 1: (1, 2), 8: (32, 34), 12: (256, 144), 14: (256, 210),
+               6: (32, 22), 2: (32, 18), 3: (32, 20)}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dims: tuple[int, ...]
+    ggml_type: int
+    offset: int  # relative to the aligned start of the data section
+    data_at: int  # absolute position of the tensor's bytes in the file
+    info_at: int  # absolute position of the tensor's offset field in the header
+
+    @property
+    def n_elements(self) -> int:
+        n = 1
+        for d in self.dims:
+            n *= d
+        return n
+
+
+def tensor_table(path: Path) -> dict[str, TensorInfo]:
+    """Every tensor of a GGUF file: name, dimensions, type and where its bytes are."""
+    with path.open("rb") as f:
+        magic, _version, n_tensors, n_kv = _read(f, "<4sIQQ")
+        assert magic == b"GGUF"
+        alignment = 32
+        for _ in range(n_kv):
+            (key_len,) = _read(f, "<Q")
+            key = f.read(key_len).decode()
+            (vtype,) = _read(f, "<I")
+            if key == "general.alignment":
+                (alignment,) = _read(f, "<I")
+            else:
+                _skip_value(f, vtype)
+        raw: list[tuple[str, tuple[int, ...], int, int, int]] = []
+        for _ in range(n_tensors):
+            (name_len,) = _read(f, "<Q")
+            name = f.read(name_len).decode()
+            (n_dims,) = _read(f, "<I")
+            dims = _read(f, f"<{n_dims}Q")
+            (ggml_type,) = _read(f, "<I")
+            info_at = f.tell()
+            (offset,) = _read(f, "<Q")
+            raw.append((name, dims, ggml_type, offset, info_at))
+        end = f.tell()
+        data_start = end + (-end % alignment)
+    return {name: TensorInfo(name, dims, t, offset, data_start + offset, info_at)
+            for name, dims, t, offset, info_at in raw}
+
+
+def patched(source: Path, target: Path, edits: dict[int, bytes]) -> Path:
+    """Copy `source` to `target` with the bytes at each absolute position replaced."""
+    shutil.copyfile(source, target)
+    with target.open("r+b") as f:
+        for at, data in edits.items():
+            f.seek(at)
+            f.write(data)
+    return target
+
+
+F32_NAN = struct.pack("<I", 0x7FC00000)
+F16_NAN = struct.pack("<H", 0x7E00)
+
+
+def with_nan_tensor(source: Path, target: Path, name: str) -> Path:
+    """A copy of `source` whose tensor `name` holds NaN: every f32/f16 value, or the scale
+    `d` of every Q4_K/Q6_K... block (each block's first two bytes are its f16 scale for Q4_K,
+    its last two for Q6_K)."""
+    info = tensor_table(source)[name]
+    per_block, block_bytes = BLOCK_SIZES[info.ggml_type]
+    n_blocks = -(-info.n_elements // per_block)
+    if info.ggml_type == 0:
+        data = F32_NAN * info.n_elements
+    elif info.ggml_type == 1:
+        data = F16_NAN * info.n_elements
+    else:
+        with source.open("rb") as f:
+            f.seek(info.data_at)
+            blocks = bytearray(f.read(n_blocks * block_bytes))
+        scale_at = block_bytes - 2 if info.ggml_type == 14 else 0
+        for i in range(n_blocks):
+            at = i * block_bytes + scale_at
+            blocks[at:at + 2] = F16_NAN
+        data = bytes(blocks)
+    return patched(source, target, {info.data_at: data})

@@ -229,7 +229,7 @@ def test_ask_with_kb_cites_sources(home: Path) -> None:
                     "员工一年有几天带薪年假？", home=home)
     assert "Sources:" in text.stdout and "[1]" in text.stdout
     missing = mingjing("ask", "--kb", "不存在", "hi", home=home)
-    assert missing.returncode == 1 and "no knowledge base" in missing.stderr
+    assert missing.returncode == 2 and "no knowledge base" in missing.stderr  # as kb search
 
 
 # ------------------------------------------------------------------ concept panel parity

@@ -363,6 +363,33 @@ def test_alignment_is_honoured(tmp_path: Path) -> None:
     expect_error(write(tmp_path, blob[:-1], "short.gguf"), "truncated", "expected at least 272")
 
 
+def test_impossible_tensor_offset_is_corrupt_not_truncated(tmp_path: Path) -> None:
+    """A tensor offset past all tensor data (2^63, or past what two 32-byte tensors and
+    their padding can span) is a damaged header, not a file "truncated: expected
+    9223372036854775840 bytes"."""
+    kvs = [kv("general.architecture", STRING, "llama")]
+    data = b"\0" * 64
+    good = [("a", (8,), GGML_F32, 0), ("b", (8,), GGML_F32, 32)]
+    assert read_model_info(write(tmp_path, build_gguf(kvs, good, data))).parameter_count == 16
+    for offset in (2**63, 2**40, 200):
+        tensors = [("a", (8,), GGML_F32, 0), ("b", (8,), GGML_F32, offset)]
+        err = expect_error(write(tmp_path, build_gguf(kvs, tensors, data), f"o{offset}.gguf"),
+                           "corrupt tensor info", "'b'", "impossible data offset", str(offset))
+        assert "truncated" not in str(err)
+    # Cut short, with offsets that are possible: still "truncated", with the exact size.
+    expect_error(write(tmp_path, build_gguf(kvs, good, data)[:-1], "cut.gguf"),
+                 "file is truncated: expected at least")
+
+
+def test_impossible_tensor_dimensions_are_corrupt(tmp_path: Path) -> None:
+    kvs = [kv("general.architecture", STRING, "llama")]
+    tensors = [("huge", (640, 2**62), GGML_F32, 0)]
+    err = expect_error(write(tmp_path, build_gguf(kvs, tensors, b"\0" * 64)),
+                       "corrupt tensor info", "'huge'", "impossible dimensions",
+                       f"640 x {2**62}")
+    assert "truncated" not in str(err) and "e+" not in str(err)
+
+
 def test_vocab_only_file_without_tensors(tmp_path: Path) -> None:
     info = read_model_info(write(tmp_path, build_gguf(synthetic_kvs())))
     assert info.tensor_count == 0
