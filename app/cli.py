@@ -42,8 +42,8 @@ EXIT_FAILED = 1  # the world got in the way: a full disk, a locked database, fil
 EXIT_BAD_INPUT = 2  # the user's input: an option, a model file, text that is not text
 EXIT_INTERNAL = 70  # EX_SOFTWARE (sysexits.h): a bug; its traceback is in the log file
 
-MAX_CANDIDATES = 20  # `ask --json --top-k`: the window shows 10; each costs ~0.05 ms a token
-CANDIDATES = Limit(0, MAX_CANDIDATES, True, "the number of candidates per token")
+CANDIDATES = LIMITS["candidates"]  # `ask --json --top-k`: each costs ~0.05 ms a token
+MAX_CANDIDATES = int(CANDIDATES.high)
 MAX_INPUT_BYTES = 16 << 20  # standard input: far more than any context window holds
 MAX_LINE = 1000  # characters of one error line
 
@@ -115,6 +115,19 @@ def text(what: str, *, empty: bool = True) -> Callable[[str], str]:
         return value
 
     return parse
+
+
+def server_url(value: str) -> str:
+    """An argparse `type` for a server address: http(s), a host, no credentials in it."""
+    from urllib.parse import urlsplit
+
+    check_text(value, "the server address")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"not an http(s) server address: {value[:80]!r}")
+    if parts.username or parts.password:
+        raise argparse.ArgumentTypeError("put the API key in --api-key-file, not in the address")
+    return value.strip()
 
 
 def path_arg(what: str) -> Callable[[str], str]:
@@ -209,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--model", metavar="MODEL", type=model_name,
                      help=f"{model_cli.MODEL_HELP} (default: the model chosen in the window, "
                           "at first the built-in chat model)")
+    ask.add_argument("--server", metavar="URL", type=server_url,
+                     help="answer with a model on an OpenAI-compatible server (llama-server, "
+                          "vLLM, Ollama, another Mingjing); retrieval stays here")
+    ask.add_argument("--server-model", metavar="NAME", type=text("the server's model"),
+                     help="with --server: which of its models (default: the first it lists)")
+    ask.add_argument("--api-key-file", metavar="FILE", type=path_arg("the API key file"),
+                     help="with --server: a file holding the server's API key (sent to that "
+                          "server only)")
     ask.add_argument("--system", metavar="TEXT", type=text("the system prompt"),
                      help="system prompt")
     ask.add_argument("--max-tokens", type=number("max_tokens"), metavar="N",
@@ -368,6 +389,7 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
     from app.chat_service import ChatService, Started, TurnRequest
     from engine.types import ChatMessage, FinishEvent, TokenEvent
     from models.open import open_backend
+    from models.refs import ModelRef
 
     prompt = read_input(args.prompt, "the prompt")
     if not prompt.strip():
@@ -398,10 +420,21 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
     template = args.template or settings.chat_template
     system = args.system if args.system is not None else (settings.system_prompt or None)
 
-    ref = model_cli.parse_ref(args.model, paths)
+    api_key = None
+    if args.server:
+        if args.model:
+            raise InputError("--model and --server name two different models: choose one")
+        ref = ModelRef.remote(args.server, args.server_model or "")
+        if args.api_key_file:
+            api_key = read_key_file(args.api_key_file)
+    else:
+        if args.server_model or args.api_key_file:
+            raise InputError("--server-model and --api-key-file go with --server")
+        ref = model_cli.parse_ref(args.model, paths)
     with interrupt_after():
         backend = open_backend(ref, paths.models_dir, load,
-                               template=None if template == "auto" else template)
+                               template=None if template == "auto" else template,
+                               api_key=api_key)
 
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
@@ -551,6 +584,19 @@ _OS_REASONS = {
 def _shown_name(name: object) -> str:
     text = os.fsdecode(name) if isinstance(name, bytes) else str(name)
     return json_safe(text) if isinstance(text, str) else str(text)
+
+
+def read_key_file(path: str) -> str:
+    """An API key from a file: its first line, which must not be empty."""
+    with open(path, "rb") as f:
+        data = f.read(65536)
+    try:
+        key = data.decode("utf-8").strip().splitlines()[0].strip() if data.strip() else ""
+    except UnicodeDecodeError:
+        raise InputError(f"{_shown_name(path)}: the API key file is not text") from None
+    if not key:
+        raise InputError(f"{_shown_name(path)}: the API key file is empty")
+    return key
 
 
 def known_error(exc: BaseException) -> tuple[str, int] | None:

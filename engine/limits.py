@@ -33,7 +33,10 @@ class Limit:
 
 
 def _show(number: float) -> str:
-    return str(int(number)) if number == int(number) else f"{number:g}"
+    """A number for a one-line message: whole numbers as such while short, else `%g`."""
+    if number == int(number) and abs(number) < 1e15:
+        return str(int(number))
+    return f"{number:g}"
 
 
 # llama.cpp caps threads at 512 (GGML_MAX_N_THREADS); far fewer make sense on any CPU.
@@ -49,6 +52,9 @@ LIMITS: dict[str, Limit] = {
     "n_threads": Limit(1, 256, True, "the number of threads"),
     "n_gpu_layers": Limit(-1, 100_000, True, "the number of GPU layers"),
     "k": Limit(1, 1024, True, "the number of passages"),
+    # next-token candidates per generated token (the window shows 10; the API's
+    # top_logprobs goes to 20 as OpenAI's does)
+    "candidates": Limit(0, 20, True, "the number of candidates per token"),
 }
 
 

@@ -6,9 +6,12 @@ window imports engine types on its start-up path). One Engine belongs to one thr
 from __future__ import annotations
 
 import codecs
+import contextlib
 import ctypes
 import math
+import os
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -70,6 +73,40 @@ def _prepare_template(path: str | Path, info: ModelInfo,
             path, f"its chat template cannot be used: {exc}; choose a built-in chat format "
                   "(Settings → Chat format, or --template chatml)") from exc
     return chat
+
+
+def _open_llama(llama_class: Any, path: Path, n_ctx: int, params: LoadParams) -> Llama:
+    return llama_class(
+        model_path=str(path),
+        n_ctx=n_ctx,
+        n_batch=min(params.n_batch, n_ctx),
+        n_threads=params.n_threads,
+        n_threads_batch=params.n_threads,
+        n_gpu_layers=params.n_gpu_layers,
+        vocab_only=params.vocab_only,
+        # A full-size sliding-window cache lets the next turn reuse the prefix on models
+        # with sliding-window attention (gemma3); otherwise the KV cache cannot be cut at an
+        # arbitrary position and every turn re-evaluates everything.
+        swa_full=True,
+        logits_all=False,
+        verbose=False,
+    )
+
+
+@contextlib.contextmanager
+def _utf8_path(path: Path) -> Iterator[Path]:
+    """`path`, or, when its name is not UTF-8 (bytes a Linux file name may hold), a link to
+    it under a plain name: llama-cpp-python passes paths to llama.cpp as UTF-8. The link
+    can go once the file is open (llama.cpp maps the file itself)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        with tempfile.TemporaryDirectory(prefix="mingjing-model-") as folder:
+            link = Path(folder) / "model.gguf"
+            os.symlink(os.fsencode(path.resolve()), os.fsencode(link))
+            yield link
+        return
+    yield path
 
 
 class _InertChatFormatter:
@@ -171,21 +208,8 @@ class Engine(ModelBackend):
             raise EngineError(f"llama-cpp-python is not installed: {exc}") from exc
         _skip_llama_cpp_templates(llama_cpp)
         try:
-            llama = Llama(
-                model_path=str(path),
-                n_ctx=n_ctx,
-                n_batch=min(params.n_batch, n_ctx),
-                n_threads=params.n_threads,
-                n_threads_batch=params.n_threads,
-                n_gpu_layers=params.n_gpu_layers,
-                vocab_only=params.vocab_only,
-                # A full-size sliding-window cache lets the next turn reuse the prefix on
-                # models with sliding-window attention (gemma3); otherwise the KV cache cannot
-                # be cut at an arbitrary position and every turn re-evaluates everything.
-                swa_full=True,
-                logits_all=False,
-                verbose=False,
-            )
+            with _utf8_path(Path(path)) as loadable:
+                llama = _open_llama(Llama, loadable, n_ctx, params)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelFileError(
                 path, f"llama.cpp could not load the model ({exc.__class__.__name__}: {exc})"

@@ -410,3 +410,21 @@ def test_top_k_tokens_match_a_full_sort(case: str) -> None:
         want = np.argsort(-logits, kind="stable")[:k]
         assert len(got) == k
         assert np.array_equal(logits[got], logits[want])  # same values, largest first
+
+
+def test_a_model_whose_file_name_is_not_utf8_loads(tmp_path: Path,
+                                                   default_model_path: Path) -> None:
+    """A Linux file name may hold any bytes; llama-cpp-python hands llama.cpp UTF-8."""
+    import os
+
+    from engine.runtime import Engine
+    from engine.types import LoadParams
+
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/mod\xe8le.gguf")
+    os.link(default_model_path, odd)
+    engine = Engine.load(odd, LoadParams(n_ctx=256))
+    try:
+        assert engine.count_tokens("hello") > 0
+    finally:
+        engine.close()
+    assert [p.name for p in tmp_path.iterdir()] == [Path(odd).name]  # nothing left behind

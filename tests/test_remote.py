@@ -246,3 +246,31 @@ def test_a_finished_stream_is_a_finish_event(remote: RemoteBackend) -> None:
     assert events[-1].text == "".join(e.text for e in events[:-1]  # type: ignore[union-attr]
                                       if isinstance(e, TokenEvent))
     assert os.environ.get("MINGJING_HOME")  # tests never touch the real data folder
+
+
+def test_ask_with_a_server(peer: str, tmp_path: Path) -> None:
+    from tests.conftest import REPO
+
+    key = tmp_path / "key.txt"
+    key.write_text(KEY + "\n")
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("nope\n")
+    env = {**os.environ, "MINGJING_HOME": str(tmp_path / "home")}
+
+    def ask(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "app", "ask", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    ok = ask("--server", peer, "--api-key-file", str(key), "--temperature", "0",
+             "--max-tokens", "16", "What is the capital of France?")
+    assert ok.returncode == 0, ok.stderr
+    assert "Paris" in ok.stdout
+    refused = ask("--server", peer, "--api-key-file", str(wrong), "Hi")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1
+    assert "refused the API key" in refused.stderr and "nope" not in refused.stderr
+    both = ask("--server", peer, "--model", "gemma-3-270m", "Hi")
+    assert both.returncode == 2 and "choose one" in both.stderr
+    bad = ask("--server", "ftp://example.com", "Hi")
+    assert bad.returncode == 2 and "not an http(s) server address" in bad.stderr
+    creds = ask("--server", "http://me:pw@127.0.0.1:1", "Hi")
+    assert creds.returncode == 2 and "api-key-file" in creds.stderr

@@ -1205,10 +1205,6 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>%s：意外错误：%s</translation>
     </message>
     <message>
-        <source>no model is loaded</source>
-        <translation>没有加载模型</translation>
-    </message>
-    <message>
         <source>unexpected error: %s</source>
         <translation>意外错误：%s</translation>
     </message>
