@@ -113,3 +113,44 @@ def test_no_model_is_said_plainly(tmp_path: Path) -> None:
     with pytest.raises(NoModelLoaded), host.use():
         pass
     host.close()
+
+
+def test_reserved_places_keep_the_order_of_arrival(host: ModelHost) -> None:
+    """Places taken on arrival (the server's event loop) are served in that order, whatever
+    order their threads reach the model in; a full line refuses at `reserve` itself."""
+    order: list[str] = []
+    heard: list[str] = []
+    with host.use(label="window"):
+        assert host.holder() == "window"
+        assert host.description is not None and host.description.mode == "completion"
+        first, second = host.reserve("api"), host.reserve("api")
+        with pytest.raises(ModelBusy):
+            host.reserve("api")
+
+        def run(name: str, ticket: object) -> None:
+            with host.use(ticket=ticket, on_wait=heard.append):  # type: ignore[arg-type]
+                order.append(name)
+
+        threads = [threading.Thread(target=run, args=("second", second)),
+                   threading.Thread(target=run, args=("first", first))]
+        for t in threads:  # the later place's thread starts first
+            t.start()
+        deadline = time.monotonic() + 30
+        while len(heard) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for t in threads:
+        t.join(60)
+    assert order == ["first", "second"]
+    assert heard == ["window", "window"]  # each was told whom it waited for
+    assert host.holder() is None and host.waiting() == 0
+
+
+def test_a_withdrawn_place_frees_the_line(host: ModelHost) -> None:
+    ticket = host.reserve("api")
+    assert host.waiting() == 1
+    host.withdraw(ticket)
+    assert host.waiting() == 0
+    with pytest.raises(WaitCancelled), host.use(ticket=ticket):
+        pass
+    with host.use():  # nobody is left in line ahead
+        pass
