@@ -49,6 +49,7 @@ LIMITS: dict[str, Limit] = {
     "n_threads": Limit(1, 256, True, "the number of threads"),
     "n_gpu_layers": Limit(-1, 100_000, True, "the number of GPU layers"),
     "k": Limit(1, 1024, True, "the number of passages"),
+    "api_port": Limit(1, 65535, True, "the API port"),
 }
 
 
