@@ -65,7 +65,7 @@ class Guard:
         headers: dict[bytes, Any] = dict(scope.get("headers", ()))
         if token_matches(headers.get(b"authorization"), self.token):
             return None
-        missing = b"authorization" not in headers
+        missing = not (headers.get(b"authorization") or b"").strip()
         message = ("missing API key: send the header 'Authorization: Bearer TOKEN' (the token "
                    "is in Mingjing's settings)" if missing else "incorrect API key")
         return ApiError(401, message, code="invalid_api_key",

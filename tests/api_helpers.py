@@ -21,7 +21,7 @@ TOKEN = "test-token-5f2a9c7e1b"
 
 @dataclass
 class Served:
-    proc: subprocess.Popen[str]
+    proc: subprocess.Popen[str] | None  # None: a server in this process
     url: str  # http://127.0.0.1:PORT
     token: str | None
     home: Path
@@ -64,6 +64,7 @@ class Served:
 
     def stop(self) -> tuple[int, str]:
         """Ctrl-C, as a user stops it: the exit code and what it said on stderr."""
+        assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         try:
