@@ -104,3 +104,31 @@ def _refused(served: Served) -> bool:
     except openai.APIConnectionError:
         return True
     return False
+
+
+def test_the_settings_dialog_shows_copies_and_regenerates_the_token(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from app.settings import Settings
+    from ui.settings_dialog import SettingsDialog
+
+    settings = Settings()
+    settings.api_token = TOKEN
+    dialog = SettingsDialog(settings)
+    qtbot.addWidget(dialog)
+    box = dialog.api
+    assert not box.enabled.isChecked() and box.token.text() == TOKEN
+    assert box.address.text() == f"http://127.0.0.1:{settings.api_port}/v1"
+    box.copy.click()
+    assert QApplication.clipboard().text() == TOKEN
+    box.regenerate.click()
+    box.enabled.setChecked(True)
+    box.port.setValue(9100)
+    result = dialog.result_settings()
+    assert result.api_enabled and result.api_port == 9100
+    assert result.api_token not in ("", TOKEN) and result.api_token == box.token.text()
+    assert settings.api_token == TOKEN  # the original is untouched until OK is applied
+    assert not SettingsDialog.needs_reload(settings, result)  # the model stays loaded
+    fresh = SettingsDialog(Settings())  # no token yet: one is shown, kept if OK'd
+    qtbot.addWidget(fresh)
+    assert fresh.result_settings().api_token == fresh.api.token.text() != ""

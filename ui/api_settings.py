@@ -61,14 +61,14 @@ class ApiSettingsBox(QGroupBox):
         self.port.valueChanged.connect(self._show_address)
         self.enabled.toggled.connect(self._show_address)
         self.copy.clicked.connect(self.copy_token)
-        self.regenerate.clicked.connect(lambda: self.token.setText(new_api_token()))
+        self.regenerate.clicked.connect(lambda: self._show_token(new_api_token()))
 
     def show_settings(self, s: Settings) -> None:
         self.enabled.setChecked(s.api_enabled)
         self.port.setValue(s.api_port)
         # The token is made once, the first time it is shown (kept when the dialog is OK'd);
         # restoring the defaults keeps the token in use.
-        self.token.setText(s.api_token or self.token.text() or new_api_token())
+        self._show_token(s.api_token or self.token.text() or new_api_token())
         self._show_address()
 
     def apply_to(self, s: Settings) -> None:
@@ -80,6 +80,10 @@ class ApiSettingsBox(QGroupBox):
         clipboard = QApplication.clipboard()
         if clipboard is not None:
             clipboard.setText(self.token.text())
+
+    def _show_token(self, token: str) -> None:
+        self.token.setText(token)
+        self.token.setCursorPosition(0)  # its beginning, which people compare
 
     def _show_address(self) -> None:
         self.address.setText(f"http://127.0.0.1:{self.port.value()}/v1")
