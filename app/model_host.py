@@ -8,7 +8,8 @@ on the server's event loop as requests arrive) and wait for it later on its own 
 the order of arrival is the order served. Each turn carries a label ("window", "api") so a
 waiting caller can say whom it waits for. Loading another model waits for the running turn,
 then swaps the backend; a model that fails to load leaves the previous one loaded where it
-can.
+can. The model is loaded, run and closed on one compute thread of the host's own, whichever
+thread asks (app/compute_thread.py says why).
 
 Plain Python, no Qt."""
 
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.compute_thread import ComputeBound, ComputeThread
 from engine.backend import ModelBackend, ModelDescription
 from engine.errors import EngineError
 from engine.types import LoadParams
@@ -67,7 +69,8 @@ class ModelHost:
     def __init__(self, models_dir: Path, *, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
         self.models_dir = models_dir
         self.max_waiting = max_waiting
-        self._backend: ModelBackend | None = None
+        self._backend: ModelBackend | None = None  # bound to the compute thread
+        self._compute: ComputeThread | None = None  # started with the first load
         self._spec: LoadSpec | None = None
         self._description: ModelDescription | None = None
         self._cond = threading.Condition()
@@ -190,8 +193,9 @@ class ModelHost:
             previous = self._spec
             self._close_backend()
             try:
-                backend = open_backend(spec.ref, self.models_dir, spec.params,
-                                       template=spec.template)
+                backend = self._open(lambda: open_backend(spec.ref, self.models_dir,
+                                                          spec.params,
+                                                          template=spec.template))
             except BaseException:
                 if previous is not None:
                     self._reopen(previous)
@@ -204,12 +208,18 @@ class ModelHost:
         from models.open import open_backend
 
         try:
-            self._backend = open_backend(previous.ref, self.models_dir, previous.params,
-                                         template=previous.template)
+            self._backend = self._open(lambda: open_backend(previous.ref, self.models_dir,
+                                                            previous.params,
+                                                            template=previous.template))
             self._spec = previous
             self._description = self._backend.description
         except EngineError as exc:
             log.warning("could not reopen %s after a failed load: %s", previous.ref, exc)
+
+    def _open(self, opener: Callable[[], ModelBackend]) -> ModelBackend:
+        if self._compute is None:
+            self._compute = ComputeThread()
+        return ComputeBound(self._compute.call(opener), self._compute)
 
     def _close_backend(self) -> None:
         if self._backend is not None:

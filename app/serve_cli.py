@@ -57,6 +57,13 @@ def _fail(message: str, code: int) -> int:
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:
+    try:
+        return _run(args, paths)
+    except KeyboardInterrupt:  # Ctrl-C before the server listens (while the model loads)
+        return 130
+
+
+def _run(args: argparse.Namespace, paths: AppPaths) -> int:
     from app.model_host import LoadSpec, ModelHost
     from app.settings import load_settings, save_settings
     from engine.errors import EngineError

@@ -31,6 +31,10 @@ class End:
 
 
 END = End()
+# How long a token waits for the event loop to take it before decoding goes on: long enough
+# for a loop that is free (well under a millisecond), short enough that a client that reads
+# slowly never holds the model up for long.
+HAND_OVER_S = 0.05
 TurnItem = Began | Step | FinishEvent | Exception | End
 
 
@@ -41,16 +45,25 @@ class RunningTurn:
         self.cancel = threading.Event()
         self._loop = loop
         self._queue: asyncio.Queue[TurnItem] = asyncio.Queue()
+        self._ready = threading.Event()  # the event loop asks for more
 
-    def put(self, item: TurnItem) -> None:
-        """From the turn's thread: hand an item to the event loop."""
+    def put(self, item: TurnItem, *, hand_over: bool = False) -> None:
+        """From the turn's thread: hand an item to the event loop. `hand_over`: wait (a
+        little, at most) until the event loop has sent it on, so that its work is done
+        between two tokens rather than while llama.cpp's threads decode the next one."""
+        self._ready.clear()
         try:
             self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
         except RuntimeError:  # the event loop is gone: nobody is listening any more
             self.cancel.set()
+            return
+        if hand_over:
+            self._ready.wait(HAND_OVER_S)
 
     async def batch(self) -> list[TurnItem]:
-        """The next item, and every item already waiting after it."""
+        """The next item, and every item already waiting after it (and: all sent before
+        are on their way)."""
+        self._ready.set()
         items = [await self._queue.get()]
         while not self._queue.empty():
             items.append(self._queue.get_nowait())
@@ -104,7 +117,7 @@ class TurnRunner:
                 service = ChatService(backend, knowledge=knowledge)
                 for event in service.run(turn.gen.turn_request(), turn.cancel):
                     if isinstance(event, TokenEvent):
-                        turn.put(_step(backend, event, turn.gen))
+                        turn.put(_step(backend, event, turn.gen), hand_over=True)
                     elif isinstance(event, Started):
                         planned = event.state.planned
                         assert planned is not None

@@ -154,3 +154,46 @@ def test_a_withdrawn_place_frees_the_line(host: ModelHost) -> None:
         pass
     with host.use():  # nobody is left in line ahead
         pass
+
+
+def test_generation_runs_on_the_compute_thread_whoever_asks() -> None:
+    """Every step of every generation runs on the host's one compute thread (one OpenMP
+    pool for the process), its clean-up too; errors reach the caller."""
+    from app.compute_thread import ComputeBound, ComputeThread
+    from engine.types import FinishEvent, GenerationStats, TokenEvent
+
+    seen: list[str] = []
+    cleaned: list[str] = []
+
+    class Fake:  # only what ComputeBound.stream touches
+        capabilities = None
+        n_ctx = 64
+
+        def stream(self, plan: object, sampling: object, **_: object) -> object:
+            def events() -> object:
+                try:
+                    for i in range(3):
+                        seen.append(threading.current_thread().name)
+                        if plan == "fail" and i == 1:
+                            raise ValueError("broken at step 1")
+                        yield TokenEvent(i, str(i))
+                    yield FinishEvent("012", GenerationStats())
+                finally:
+                    cleaned.append(threading.current_thread().name)
+            return events()
+
+    bound = ComputeBound(Fake(), ComputeThread("compute-test"))  # type: ignore[arg-type]
+    callers: list[list[object]] = []
+    threads = [threading.Thread(target=lambda: callers.append(
+        list(bound.stream("ok", None)))) for _ in range(2)]  # type: ignore[arg-type]
+    for t in threads:
+        t.start()
+        t.join(30)
+    assert [len(c) for c in callers] == [4, 4]
+    partial = bound.stream("ok", None)  # type: ignore[arg-type]
+    next(iter(partial))
+    partial.close()  # a caller that stops early: the clean-up still runs there
+    with pytest.raises(ValueError, match="broken at step 1"):
+        list(bound.stream("fail", None))  # type: ignore[arg-type]
+    assert set(seen) == {"compute-test"} and set(cleaned) == {"compute-test"}
+    assert len(cleaned) == 4
