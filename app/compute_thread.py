@@ -10,7 +10,8 @@ The window's model thread and the API's request threads would be such callers.
 
 So the model host loads, decodes and closes on one thread of its own: a caller's turn still
 runs on the caller's thread, but each step of a generation (the prompt evaluation, then each
-token) is run on the compute thread, one hop each way (tens of microseconds a token)."""
+token) is run on the compute thread, one hop each way; or a caller hands its whole turn to
+the compute thread (`run_inside`, as the API does) and no step hops at all."""
 
 from __future__ import annotations
 
@@ -88,6 +89,10 @@ class ComputeBound(ModelBackend):
 
     def __getattr__(self, name: str) -> Any:  # backend-specific extras (Engine.n_vocab, ...)
         return getattr(self.inner, name)
+
+    def run_inside(self, fn: Callable[[ModelBackend], T]) -> T:
+        """Run `fn` with the plain backend on the compute thread (a whole turn at once)."""
+        return self.compute.call(lambda: fn(self.inner))
 
     @property
     def mode(self) -> Mode:

@@ -114,22 +114,12 @@ class TurnRunner:
             with self.host.use(cancel=turn.cancel, ticket=ticket, label="api") as backend:
                 _check_endpoint(backend, turn.gen)
                 knowledge = self._knowledge() if turn.gen.kbs else None
-                service = ChatService(backend, knowledge=knowledge)
-                for event in service.run(turn.gen.turn_request(), turn.cancel):
-                    if isinstance(event, TokenEvent):
-                        turn.put(_step(backend, event, turn.gen), hand_over=True)
-                    elif isinstance(event, Started):
-                        planned = event.state.planned
-                        assert planned is not None
-                        rag = planned.rag
-                        turn.put(Began(planned.plan.prompt_tokens,
-                                       rag.sources() if rag is not None else None,
-                                       len(rag.hits) if rag is not None else 0))
-                    elif isinstance(event, FinishEvent):
-                        stats = event.stats
-                        outcome = (f"{stats.completion_tokens} tokens, "
-                                   f"{stats.stop_reason}")
-                        turn.put(event)
+                # The whole turn on the model's compute thread: as in-process, no hop a token.
+                run_inside = getattr(backend, "run_inside", None)
+                if run_inside is not None:
+                    outcome = run_inside(lambda plain: _run(plain, turn, knowledge))
+                else:
+                    outcome = _run(backend, turn, knowledge)
         except Exception as exc:
             outcome = f"refused: {exc}" if isinstance(exc, ApiError) else \
                 f"{exc.__class__.__name__}: {exc}"
@@ -138,6 +128,27 @@ class TurnRunner:
             self._forget(turn)
             turn.put(END)
             log.info("api turn %s (%s): %s", turn.id, turn.gen.endpoint, outcome)
+
+
+def _run(backend: ModelBackend, turn: RunningTurn, knowledge: KnowledgeStore | None) -> str:
+    """Plan and generate one turn, handing each event to the event loop; its outcome."""
+    outcome = "ended without finishing"
+    service = ChatService(backend, knowledge=knowledge)
+    for event in service.run(turn.gen.turn_request(), turn.cancel):
+        if isinstance(event, TokenEvent):
+            turn.put(_step(backend, event, turn.gen), hand_over=True)
+        elif isinstance(event, Started):
+            planned = event.state.planned
+            assert planned is not None
+            rag = planned.rag
+            turn.put(Began(planned.plan.prompt_tokens,
+                           rag.sources() if rag is not None else None,
+                           len(rag.hits) if rag is not None else 0))
+        elif isinstance(event, FinishEvent):
+            stats = event.stats
+            outcome = f"{stats.completion_tokens} tokens, {stats.stop_reason}"
+            turn.put(event)
+    return outcome
 
 
 def _check_endpoint(backend: ModelBackend, gen: Generation) -> None:
