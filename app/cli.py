@@ -299,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="'use-multilingual-v3' or a sentence-transformers folder")
 
     model_cli.add_parsers(sub, common)
+    from app import serve_cli  # the API's command, in its own module
+
+    serve_cli.add_parser(sub, common)
     return parser
 
 
@@ -525,6 +528,10 @@ def _dispatch(args: argparse.Namespace, paths: AppPaths) -> int:
         from app import model_cli
 
         return model_cli.run(args, paths)
+    if args.command == "serve":
+        from app import serve_cli
+
+        return serve_cli.run(args, paths)
     if args.command == "kb":
         from app import kb_cli
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,14 @@ log = logging.getLogger(__name__)
 
 MAX_RECENT_MODELS = 10
 TEMPLATE_CHOICES = ("auto", "completion", "gemma", "chatml")
+DEFAULT_API_PORT = 8413
+# What a bearer token may hold: printable ASCII without spaces (it travels in a header).
+API_TOKEN_PATTERN = re.compile(r"[\x21-\x7e]{8,512}")
+
+
+def new_api_token() -> str:
+    """A fresh bearer token for the local API (256 random bits)."""
+    return "mj-" + secrets.token_urlsafe(32)
 
 
 @dataclass
@@ -32,6 +42,12 @@ class Settings:
     chat_template: str = "auto"  # auto | completion | gemma | chatml
     language: str = "auto"
     concept_panel: bool = True  # the panel beside the chat is shown
+    # The local OpenAI-compatible API (server/): served from the window when enabled, on
+    # 127.0.0.1:api_port; `mingjing serve` uses the port and token too. The token is made
+    # once, when first needed (ensure_api_token), and kept here.
+    api_enabled: bool = False
+    api_port: int = DEFAULT_API_PORT
+    api_token: str = ""
     # Not stored: one line per value of the file that was unusable and reset to its default.
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
@@ -42,6 +58,13 @@ class Settings:
 
     def template_arg(self) -> str | None:
         return None if self.chat_template == "auto" else self.chat_template
+
+    def ensure_api_token(self) -> bool:
+        """Make the API token if there is none yet; True when one was made (save then)."""
+        if self.api_token:
+            return False
+        self.api_token = new_api_token()
+        return True
 
     @property
     def model_ref(self) -> ModelRef:
@@ -96,7 +119,7 @@ class Settings:
         return settings
 
 
-_NUMBERS = ("n_ctx", "n_threads", "n_gpu_layers")
+_NUMBERS = ("n_ctx", "n_threads", "n_gpu_layers", "api_port")
 
 
 def _strings(value: object) -> bool:
@@ -111,11 +134,15 @@ _CHECKS: dict[str, tuple[Any, str]] = {
                       f"not one of {', '.join(TEMPLATE_CHOICES)}"),
     "language": (lambda v: isinstance(v, str), "not a language code"),
     "concept_panel": (lambda v: isinstance(v, bool), "not true or false"),
+    "api_enabled": (lambda v: isinstance(v, bool), "not true or false"),
+    "api_token": (lambda v: isinstance(v, str) and (not v or API_TOKEN_PATTERN.fullmatch(v)),
+                  "not 8 to 512 printable characters without spaces; a new one is made"),
 }
+_SECRETS = ("api_token",)  # never shown in a notice or the log
 
 
 def _reset(key: str, value: object, why: str) -> str:
-    shown = repr(value)
+    shown = "(hidden)" if key in _SECRETS else repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
     return f"{key} = {shown} is unusable ({why}); reset to the default"
@@ -188,6 +215,11 @@ def load_settings(path: Path) -> Settings:
 
 
 def save_settings(settings: Settings, path: Path) -> None:
+    """Write atomically, readable by the user alone (the file holds the API token)."""
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(settings.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    text = json.dumps(settings.to_dict(), ensure_ascii=False, indent=2)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)  # an older tmp file left behind keeps its own mode otherwise
     os.replace(tmp, path)

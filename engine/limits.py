@@ -55,6 +55,7 @@ LIMITS: dict[str, Limit] = {
     # next-token candidates per generated token (the window shows 10; the API's
     # top_logprobs goes to 20 as OpenAI's does)
     "candidates": Limit(0, 20, True, "the number of candidates per token"),
+    "api_port": Limit(1, 65535, True, "the API port"),
 }
 
 

@@ -360,6 +360,16 @@ class Engine(ModelBackend):
             for t, p, q in zip(top, probs, scaled, strict=True)
         )
 
+    def token_probability(self, token: int) -> float:
+        """The probability of one token at the last position, at temperature 1."""
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(self._llama._ctx.get_logits_ith(-1),
+                                       shape=(self.n_vocab,))
+        peak = float(logits.max())
+        total = float(np.exp(logits - peak).sum(dtype=np.float64))
+        return float(np.exp(float(logits[token]) - peak)) / total
+
     def generate(
         self,
         tokens: Sequence[int],
@@ -459,11 +469,13 @@ class Engine(ModelBackend):
                 reason = "cancelled"
                 break
             token = sampler.sample(ctx, -1)
-            cands = (
-                self.next_token_candidates(n_candidates, sampling.temperature)
-                if n_candidates > 0
-                else ()
-            )
+            cands: tuple[Candidate, ...] = ()
+            chosen_p: float | None = None
+            if n_candidates > 0:
+                cands = self.next_token_candidates(n_candidates, sampling.temperature)
+                chosen_p = next((c.probability for c in cands if c.token_id == token), None)
+                if chosen_p is None:  # drawn from outside the candidates: one more pass
+                    chosen_p = self.token_probability(token)
             if n_out == 0:
                 t_first = time.perf_counter()
                 stats.time_to_first_token_s = t_first - t_start
@@ -483,12 +495,12 @@ class Engine(ModelBackend):
                 hit = _find_stop(text, stops, max(0, emitted - max(map(len, stops))))
                 if hit >= 0:
                     text = text[:hit]
-                    yield TokenEvent(token, text[emitted:], cands)
+                    yield TokenEvent(token, text[emitted:], cands, chosen_p)
                     emitted = len(text)
                     reason = "stop_string"
                     break
                 release = len(text) - _held_back(text, stops)
-            yield TokenEvent(token, text[emitted:release], cands)
+            yield TokenEvent(token, text[emitted:release], cands, chosen_p)
             emitted = release
             if llama.n_tokens + 1 > self.n_ctx:
                 reason = "context_full"

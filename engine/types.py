@@ -97,11 +97,14 @@ class Candidate:
 class TokenEvent:
     """One generated token. `text` is what this token releases for display: it can be empty
     while a multi-byte character or a possible stop string is still incomplete.
-    `candidates` holds the top next-token candidates at this step when asked for."""
+    `candidates` holds the top next-token candidates at this step when asked for, and
+    `probability` this token's own probability at temperature 1 (None when not asked for),
+    which is known even when the sampler drew it from outside the candidates."""
 
     token_id: int
     text: str
     candidates: tuple[Candidate, ...] = ()
+    probability: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

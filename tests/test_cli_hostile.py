@@ -307,6 +307,20 @@ def hostile_cases(odd: dict[str, Path], big: str) -> list[tuple[str, list[str | 
     add("kb sync unknown", ["kb", "sync", "--kb", "nope"], 2)
     add("kb embedder unknown kb", ["kb", "embedder", "--kb", "nope", "x"], 2)
     add("kb embedder empty", ["kb", "embedder", ""], 2)
+    # serve (each refused before a model loads or a port is taken)
+    add("serve port too big", ["serve", "--port", "70000"], 2)
+    add("serve port negative", ["serve", "--port", "-1"], 2)
+    add("serve port huge", ["serve", "--port", big], 2)
+    add("serve queue negative", ["serve", "--queue", "-5"], 2)
+    add("serve empty token", ["serve", "--token", ""], 2)
+    add("serve token with space", ["serve", "--token", "a b"], 2)
+    add("serve token not UTF-8", ["serve", "--token", b"\xff\xfe"], 2)
+    add("serve elsewhere without flag", ["serve", "--host", "0.0.0.0", "--port", "0"], 2)
+    add("serve token contradiction", ["serve", "--token", "t", "--no-token"], 2)
+    add("serve unknown builtin", ["serve", "--port", "0", "--model", "builtin:nope"], 2)
+    add("serve bad ctx", ["serve", "--ctx", "nan"], 2)
+    for name, path in odd.items():
+        add(f"serve model {name}", ["serve", "--port", "0", "--model", str(path)], 2)
     return cases
 
 

@@ -314,6 +314,27 @@ def test_next_token_candidates_form_a_distribution(completion_engine: Engine) ->
     assert cooled.max() > full.max()
 
 
+def test_each_token_carries_its_own_probability(completion_engine: Engine) -> None:
+    """With candidates asked for, every token says how likely it was (temperature 1), also
+    when a hot sampler drew it from outside the candidates (the API's logprobs need it)."""
+    plan = completion_engine.plan([ChatMessage("user", "Once upon a time")])
+    hot = SamplingParams(temperature=3.0, top_k=0, top_p=1.0, min_p=0.0, seed=5,
+                         max_tokens=24, repeat_penalty=1.0)
+    events = [e for e in completion_engine.generate(plan.tokens, hot, candidates=1)
+              if isinstance(e, TokenEvent)]
+    outside = [e for e in events if e.candidates[0].token_id != e.token_id]
+    assert outside  # at temperature 3 most draws are not the top token
+    for event in events:
+        assert event.probability is not None and 0 < event.probability <= 1
+        if event.candidates[0].token_id == event.token_id:
+            assert event.probability == event.candidates[0].probability
+        else:
+            assert event.probability <= event.candidates[0].probability
+    plain = [e for e in completion_engine.generate(plan.tokens, hot)
+             if isinstance(e, TokenEvent)]
+    assert all(e.probability is None for e in plain)
+
+
 def test_context_map_segments_sum_to_the_prompt(chat_engine: Engine) -> None:
     history = [
         ChatMessage("user", "你好，请介绍一下长江。"),

@@ -113,3 +113,87 @@ def test_no_model_is_said_plainly(tmp_path: Path) -> None:
     with pytest.raises(NoModelLoaded), host.use():
         pass
     host.close()
+
+
+def test_reserved_places_keep_the_order_of_arrival(host: ModelHost) -> None:
+    """Places taken on arrival (the server's event loop) are served in that order, whatever
+    order their threads reach the model in; a full line refuses at `reserve` itself."""
+    order: list[str] = []
+    heard: list[str] = []
+    with host.use(label="window"):
+        assert host.holder() == "window"
+        assert host.description is not None and host.description.mode == "completion"
+        first, second = host.reserve("api"), host.reserve("api")
+        with pytest.raises(ModelBusy):
+            host.reserve("api")
+
+        def run(name: str, ticket: object) -> None:
+            with host.use(ticket=ticket, on_wait=heard.append):  # type: ignore[arg-type]
+                order.append(name)
+
+        threads = [threading.Thread(target=run, args=("second", second)),
+                   threading.Thread(target=run, args=("first", first))]
+        for t in threads:  # the later place's thread starts first
+            t.start()
+        deadline = time.monotonic() + 30
+        while len(heard) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for t in threads:
+        t.join(60)
+    assert order == ["first", "second"]
+    assert heard == ["window", "window"]  # each was told whom it waited for
+    assert host.holder() is None and host.waiting() == 0
+
+
+def test_a_withdrawn_place_frees_the_line(host: ModelHost) -> None:
+    ticket = host.reserve("api")
+    assert host.waiting() == 1
+    host.withdraw(ticket)
+    assert host.waiting() == 0
+    with pytest.raises(WaitCancelled), host.use(ticket=ticket):
+        pass
+    with host.use():  # nobody is left in line ahead
+        pass
+
+
+def test_generation_runs_on_the_compute_thread_whoever_asks() -> None:
+    """Every step of every generation runs on the host's one compute thread (one OpenMP
+    pool for the process), its clean-up too; errors reach the caller."""
+    from app.compute_thread import ComputeBound, ComputeThread
+    from engine.types import FinishEvent, GenerationStats, TokenEvent
+
+    seen: list[str] = []
+    cleaned: list[str] = []
+
+    class Fake:  # only what ComputeBound.stream touches
+        capabilities = None
+        n_ctx = 64
+
+        def stream(self, plan: object, sampling: object, **_: object) -> object:
+            def events() -> object:
+                try:
+                    for i in range(3):
+                        seen.append(threading.current_thread().name)
+                        if plan == "fail" and i == 1:
+                            raise ValueError("broken at step 1")
+                        yield TokenEvent(i, str(i))
+                    yield FinishEvent("012", GenerationStats())
+                finally:
+                    cleaned.append(threading.current_thread().name)
+            return events()
+
+    bound = ComputeBound(Fake(), ComputeThread("compute-test"))  # type: ignore[arg-type]
+    callers: list[list[object]] = []
+    threads = [threading.Thread(target=lambda: callers.append(
+        list(bound.stream("ok", None)))) for _ in range(2)]  # type: ignore[arg-type]
+    for t in threads:
+        t.start()
+        t.join(30)
+    assert [len(c) for c in callers] == [4, 4]
+    partial = bound.stream("ok", None)  # type: ignore[arg-type]
+    next(iter(partial))
+    partial.close()  # a caller that stops early: the clean-up still runs there
+    with pytest.raises(ValueError, match="broken at step 1"):
+        list(bound.stream("fail", None))  # type: ignore[arg-type]
+    assert set(seen) == {"compute-test"} and set(cleaned) == {"compute-test"}
+    assert len(cleaned) == 4

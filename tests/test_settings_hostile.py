@@ -22,7 +22,8 @@ JSON = st.recursive(
     max_leaves=12,
 )
 KEYS = ["model", "recent_models", "system_prompt", "n_ctx", "n_threads", "n_gpu_layers",
-        "chat_template", "language", "concept_panel", "sampling", "model_path"]
+        "chat_template", "language", "concept_panel", "sampling", "model_path", "api_enabled",
+        "api_port", "api_token"]
 SAMPLING_KEYS = ["temperature", "top_p", "top_k", "min_p", "repeat_penalty", "max_tokens",
                  "seed", "stop"]
 
@@ -43,6 +44,21 @@ def test_wrong_values_are_reset_one_by_one_and_named() -> None:
         assert f"{key} = " in named, key
     assert all("\n" not in p and "reset to the default" in p for p in s.problems)
     assert "between 1 and 256, not 100000" in named
+
+
+def test_api_settings_are_checked_and_the_token_never_shown(tmp_path: Path) -> None:
+    s = Settings.from_dict({"api_enabled": "on", "api_port": 70000,
+                            "api_token": "has spaces in it, secret-ish"})
+    assert (s.api_enabled, s.api_port, s.api_token) == (False, DEFAULTS.api_port, "")
+    named = " ".join(s.problems)
+    assert "api_port = 70000" in named and "api_enabled = 'on'" in named
+    assert "api_token = (hidden)" in named and "secret-ish" not in named
+    assert s.ensure_api_token() and len(s.api_token) > 40 and not s.ensure_api_token()
+    path = tmp_path / "settings.json"
+    save_settings(s, path)
+    assert path.stat().st_mode & 0o777 == 0o600  # the token is for this user alone
+    again = load_settings(path)
+    assert again.api_token == s.api_token and not again.problems
 
 
 def test_a_damaged_file_is_kept_aside_and_said(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ from ui.window.database import DatabaseLane
 from ui.window.knowledge import KnowledgeController
 from ui.window.models import ModelController
 from ui.window.preferences import SettingsController
+from ui.window.server import ServerController
 from ui.window.turns import TurnController
 
 if TYPE_CHECKING:
@@ -152,6 +153,8 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.undo_button)
         self.stats_label = QLabel()
         status.addPermanentWidget(self.stats_label)
+        self.api_label = QLabel()
+        status.addPermanentWidget(self.api_label)
 
     def _build_controllers(self) -> None:
         """One controller per job, each handed the widgets it drives; they meet only here."""
@@ -166,7 +169,9 @@ class MainWindow(QMainWindow):
         self.conversations = ConversationController(self.db, self.turns, self.knowledge,
                                                     self.sidebar, self.composer,
                                                     self.undo_button, self)
-        for controller in (self.models, self.knowledge, self.turns, self.conversations):
+        self.server = ServerController(self.preferences, self.paths, self.api_label, self)
+        for controller in (self.models, self.knowledge, self.turns, self.conversations,
+                           self.server):
             controller.status.connect(self.status_label.setText)
         # Queries answered by a controller made later.
         self.models.loaded_notice = self.conversations.recovered_notice
@@ -174,6 +179,7 @@ class MainWindow(QMainWindow):
 
         self.preferences.applied.connect(self.models.settings_applied)
         self.preferences.applied.connect(self.concepts.settings_applied)
+        self.preferences.applied.connect(self.server.settings_applied)
         self.preferences.relaunched.connect(self.close)
         self.models.load_requested.connect(self.turns.stop)
         self.models.state_changed.connect(self.turns.update_send_state)
@@ -267,6 +273,7 @@ class MainWindow(QMainWindow):
         self.conversations.open_history()
         self.concepts.start()
         self.models.load(self.preferences.settings.model_ref)
+        self.server.attach(self.model_thread)
         self.knowledge.start()
         if self.concepts.dock is not None and self.knowledge.dock is not None:
             self.tabifyDockWidget(self.concepts.dock, self.knowledge.dock)
@@ -318,6 +325,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ exit
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.server.shutdown()  # first: the API's turns end, so the model thread can stop
         if self.model_thread is not None:
             self.model_thread.stop()
         self.knowledge.stop()

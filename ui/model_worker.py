@@ -119,6 +119,9 @@ class ModelWorker(QObject):
     # Every generated token with its candidates, when the turn asked for inspection.
     token = Signal(int, object)  # conversation id, TokenStep
     turn_finished = Signal(object)  # TurnFinished
+    # A turn waits for the model, which is busy with someone else's: "api" (a request to
+    # the local API), "load" or "close".
+    turn_waiting = Signal(str)
 
     def __init__(self, db_path: Path, models_dir: Path, knowledge_db: Path | None = None,
                  host: ModelHost | None = None) -> None:
@@ -199,7 +202,8 @@ class ModelWorker(QObject):
         state = TurnState()
         finish: FinishEvent | None = None
         try:
-            with self.host.use(cancel=self._cancel) as backend:
+            with self.host.use(cancel=self._cancel, label="window",
+                               on_wait=self.turn_waiting.emit) as backend:
                 spec = self.host.spec
                 service = ChatService(
                     backend, store=self._get_store(),

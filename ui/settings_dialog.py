@@ -1,5 +1,5 @@
-"""Preferences: sampling, system prompt, context size, threads, GPU layers, chat format and the
-interface language."""
+"""Preferences: sampling, system prompt, context size, threads, GPU layers, chat format, the
+interface language and the API server."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.settings import TEMPLATE_CHOICES, Settings
 from engine.types import SamplingParams, default_threads
+from ui.api_settings import ApiSettingsBox
 from ui.i18n import available_languages
 
 
@@ -95,6 +96,9 @@ class SettingsDialog(QDialog):
         iform.addRow(self.tr("Language / 语言"), self.language)
         layout.addWidget(interface)
 
+        self.api = ApiSettingsBox()
+        layout.addWidget(self.api)
+
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
             | QDialogButtonBox.StandardButton.Cancel
@@ -135,6 +139,7 @@ class SettingsDialog(QDialog):
         self.n_gpu_layers.setValue(s.n_gpu_layers)
         self.template.setCurrentIndex(max(0, self.template.findData(s.chat_template)))
         self.language.setCurrentIndex(max(0, self.language.findData(s.language)))
+        self.api.show_settings(s)
 
     def result_settings(self) -> Settings:
         """A copy of the original settings with the dialog's values."""
@@ -155,6 +160,7 @@ class SettingsDialog(QDialog):
         s.n_gpu_layers = self.n_gpu_layers.value()
         s.chat_template = str(self.template.currentData())
         s.language = str(self.language.currentData())
+        self.api.apply_to(s)
         return s
 
     @staticmethod

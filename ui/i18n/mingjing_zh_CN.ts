@@ -2,6 +2,53 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN" sourcelanguage="en">
 <context>
+    <name>ApiSettingsBox</name>
+    <message>
+        <source>API server (OpenAI-compatible)</source>
+        <translation>API 服务（兼容 OpenAI）</translation>
+    </message>
+    <message>
+        <source>Serve the API while Mingjing is open</source>
+        <translation>明镜打开时提供 API 服务</translation>
+    </message>
+    <message>
+        <source>Programs on this computer (editors, scripts, other chat apps) can use the model and your knowledge bases through the OpenAI API; the window and the API take turns on the model.</source>
+        <translation>本机上的程序（编辑器、脚本、其他聊天应用）可以通过 OpenAI API 使用模型和你的知识库；窗口和 API 轮流使用模型。</translation>
+    </message>
+    <message>
+        <source>Port</source>
+        <translation>端口</translation>
+    </message>
+    <message>
+        <source>Address</source>
+        <translation>地址</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Copy the token to the clipboard</source>
+        <translation>把令牌复制到剪贴板</translation>
+    </message>
+    <message>
+        <source>Regenerate</source>
+        <translation>重新生成</translation>
+    </message>
+    <message>
+        <source>Make a new token; programs using the old one are refused from OK on</source>
+        <translation>生成新令牌；点“确定”后，使用旧令牌的程序将被拒绝</translation>
+    </message>
+    <message>
+        <source>Token</source>
+        <translation>令牌</translation>
+    </message>
+    <message>
+        <source>Only programs on this computer can connect (127.0.0.1). They send the token as the API key (Authorization: Bearer …).</source>
+        <translation>只有本机上的程序可以连接（127.0.0.1）。它们把令牌作为 API 密钥发送（Authorization: Bearer …）。</translation>
+    </message>
+</context>
+<context>
     <name>ChatView</name>
     <message>
         <source>Mingjing</source>
@@ -1400,6 +1447,29 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>left out: over the budget</source>
         <translation>被舍弃：超出预算</translation>
+    </message>
+</context>
+<context>
+    <name>ServerController</name>
+    <message>
+        <source>The API server could not start: %s</source>
+        <translation>API 服务无法启动：%s</translation>
+    </message>
+    <message>
+        <source>API :%d</source>
+        <translation>API 端口 %d</translation>
+    </message>
+    <message>
+        <source>The OpenAI-compatible API is served at %s</source>
+        <translation>兼容 OpenAI 的 API 服务地址：%s</translation>
+    </message>
+    <message>
+        <source>API server on %s</source>
+        <translation>API 服务已开启：%s</translation>
+    </message>
+    <message>
+        <source>Waiting for the model: it is answering a request to the API…</source>
+        <translation>等待模型：它正在回答一个 API 请求…</translation>
     </message>
 </context>
 <context>
