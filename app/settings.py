@@ -48,6 +48,9 @@ class Settings:
     api_enabled: bool = False
     api_port: int = DEFAULT_API_PORT
     api_token: str = ""
+    # API keys of OpenAI-compatible servers used as backends, by server root URL (a key is
+    # only ever sent to the server it was given for). The file is readable by the user alone.
+    server_keys: dict[str, str] = field(default_factory=dict)
     # Not stored: one line per value of the file that was unusable and reset to its default.
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
@@ -70,10 +73,23 @@ class Settings:
     def model_ref(self) -> ModelRef:
         return parse_or_default(self.model)
 
+    def server_key(self, ref: ModelRef) -> str | None:
+        """The API key for a model on a server (None for local models and keyless servers)."""
+        if ref.kind != "remote":
+            return None
+        return self.server_keys.get(server_root(ref.remote_parts[0])) or None
+
+    def set_server_key(self, url: str, key: str) -> None:
+        root = server_root(url)
+        if key:
+            self.server_keys[root] = key
+        else:
+            self.server_keys.pop(root, None)
+
     def choose_model(self, ref: ModelRef) -> None:
-        """Make `ref` the model to open; files join the recent list."""
+        """Make `ref` the model to open; files and server models join the recent list."""
         self.model = str(ref)
-        if ref.kind == "file":
+        if ref.kind in ("file", "remote"):
             text = str(ref)
             self.recent_models = [text] + [r for r in self.recent_models if r != text]
             del self.recent_models[MAX_RECENT_MODELS:]
@@ -119,6 +135,18 @@ class Settings:
         return settings
 
 
+def server_root(url: str) -> str:
+    """A server's address as keys are filed under: no trailing slash or /v1."""
+    url = url.strip().rstrip("/")
+    return url[:-3] if url.endswith("/v1") else url
+
+
+def _keys(value: object) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) and len(v) <= 4096 and v.isprintable()
+        for k, v in value.items())
+
+
 _NUMBERS = ("n_ctx", "n_threads", "n_gpu_layers", "api_port")
 
 
@@ -137,8 +165,9 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "api_enabled": (lambda v: isinstance(v, bool), "not true or false"),
     "api_token": (lambda v: isinstance(v, str) and (not v or API_TOKEN_PATTERN.fullmatch(v)),
                   "not 8 to 512 printable characters without spaces; a new one is made"),
+    "server_keys": (_keys, "not a table of server addresses and keys"),
 }
-_SECRETS = ("api_token",)  # never shown in a notice or the log
+_SECRETS = ("api_token", "server_keys")  # never shown in a notice or the log
 
 
 def _reset(key: str, value: object, why: str) -> str:
@@ -184,7 +213,7 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(item, str) or not item:
                 continue
             try:
-                refs.append(item if item.startswith(("file:", "builtin:")) else
+                refs.append(item if item.startswith(("file:", "builtin:", "remote:")) else
                             str(ModelRef.file(item)))
             except (ValueError, OSError):  # not a path at all (a NUL byte, say)
                 continue

@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +44,63 @@ from engine.types import (
 log = logging.getLogger(__name__)
 DEFAULT_CONTEXT = 4096
 CONNECT_TIMEOUT_S = 5.0
+
+# One request at a time to each server from this process (the window's reply, the concept
+# panel's counting, the model list): some servers (llama-cpp-python's) end the reply they
+# stream when another request arrives. A request waits for the one before it.
+_SERVER_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _server_lock(root: str) -> threading.RLock:
+    with _LOCKS_GUARD:
+        return _SERVER_LOCKS.setdefault(root, threading.RLock())
+
+
+class _OneAtATime:
+    """An httpx.Client whose requests to its server are made one at a time (a streamed
+    reply holds the server's lock until it is read or closed)."""
+
+    def __init__(self, client: Any, root: str) -> None:
+        self._client = client
+        self._lock = _server_lock(root)
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._client.request(*args, **kwargs)
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._client.get(*args, **kwargs)
+
+    def post(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._client.post(*args, **kwargs)
+
+    @contextmanager
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        with self._lock, self._client.stream(*args, **kwargs) as response:
+            yield response
+
+    @property
+    def base_url(self) -> Any:
+        return self._client.base_url
+
+    @property
+    def timeout(self) -> Any:
+        return self._client.timeout
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _client(config: RemoteConfig) -> _OneAtATime:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    return _OneAtATime(httpx.Client(
+        base_url=config.root, headers=headers, follow_redirects=False,
+        timeout=httpx.Timeout(config.read_timeout, connect=CONNECT_TIMEOUT_S)), config.root)
 READ_TIMEOUT_S = 120.0  # between two pieces of a streamed reply, or for a whole answer
 
 
@@ -115,17 +173,13 @@ class RemoteBackend(ModelBackend):
     @classmethod
     def connect(cls, config: RemoteConfig) -> RemoteBackend:
         """Ask the server what it serves. Raises RemoteError (one line)."""
-        import httpx
 
         parts = urlsplit(config.root)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RemoteError(f"{config.url}: not an http(s) server address")
         if parts.username or parts.password:
             raise RemoteError("put the API key in its own field, not in the server address")
-        headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        client = httpx.Client(
-            base_url=config.root, headers=headers, follow_redirects=False,
-            timeout=httpx.Timeout(config.read_timeout, connect=CONNECT_TIMEOUT_S))
+        client = _client(config)
         try:
             listing = _json(_request(client, "GET", "/v1/models"))
             models = [m for m in (listing.get("data") or []) if isinstance(m, dict)]
@@ -270,14 +324,15 @@ class RemoteBackend(ModelBackend):
                 cancel: threading.Event | None) -> Iterator[GenerationEvent]:
         import httpx
 
-        stats = GenerationStats(prompt_tokens=plan.prompt_tokens)
+        stats = GenerationStats(prompt_tokens=plan.prompt_tokens,
+                                prompt_tokens_exact=plan.exact)
         stats.seed = body.get("seed")
         t_start = time.perf_counter()
         t_first = t_last = 0.0
         text = ""
         n_out = 0
         reason: StopReason = "max_tokens"
-        finished = False
+        finished = said_why = False
         try:
             with self._client.stream("POST", path, json=body) as response:
                 if response.status_code >= 300:
@@ -306,6 +361,7 @@ class RemoteBackend(ModelBackend):
                             text += piece
                             yield TokenEvent(-1, piece, cands)
                         if choice.get("finish_reason"):
+                            said_why = True
                             reason = "max_tokens" if choice["finish_reason"] == "length" \
                                 else "eos"
                     if chunk.get("choices") == [] and chunk.get("usage"):
@@ -325,6 +381,11 @@ class RemoteBackend(ModelBackend):
             raise RemoteError(f"{self.config.root}: the stream ended without a reply")
         if not finished and reason != "cancelled":
             raise RemoteError(f"{self.config.root}: the server cut the reply off")
+        if reason != "cancelled" and not said_why:
+            # A clean end that never says why: the server gave up on the reply (some end
+            # one when another request arrives).
+            raise RemoteError(f"{self.config.root}: the server ended the reply without "
+                              "finishing it (another request may have interrupted it)")
         stats.completion_tokens = stats.completion_tokens or n_out
         stats.stop_reason = reason
         stats.evaluated_prompt_tokens = stats.prompt_tokens - stats.reused_prompt_tokens
@@ -438,6 +499,7 @@ def _apply_usage(stats: GenerationStats, usage: Any) -> None:
         return
     if isinstance(usage.get("prompt_tokens"), int):
         stats.prompt_tokens = usage["prompt_tokens"]
+        stats.prompt_tokens_exact = True  # the server's own count
     if isinstance(usage.get("completion_tokens"), int):
         stats.completion_tokens = usage["completion_tokens"]
     details = usage.get("prompt_tokens_details")
@@ -472,3 +534,19 @@ def _prob(logprob: Any) -> float:
     except (TypeError, ValueError, OverflowError):
         return 0.0
     return value if math.isfinite(value) else 0.0
+
+
+def list_models(config: RemoteConfig) -> list[str]:
+    """The models a server offers (GET /v1/models). Raises RemoteError (one line)."""
+
+    parts = urlsplit(config.root)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RemoteError(f"{config.url}: not an http(s) server address")
+    if parts.username or parts.password:
+        raise RemoteError("put the API key in its own field, not in the server address")
+    client = _client(config)
+    try:
+        listing = _json(_request(client, "GET", "/v1/models"))
+    finally:
+        client.close()
+    return [str(m.get("id")) for m in listing.get("data") or [] if isinstance(m, dict)]

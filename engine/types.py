@@ -77,6 +77,8 @@ class GenerationStats:
     stop_reason: StopReason = "eos"
     dropped_messages: list[int] = field(default_factory=list)
     seed: int | None = None
+    # False: prompt_tokens is an estimate (a server that neither tokenizes nor reports usage)
+    prompt_tokens_exact: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -216,8 +216,11 @@ def test_model_card_explains_memory(qtbot: QtBot, default_model_path: Path) -> N
     panel = ConceptPanel()
     qtbot.addWidget(panel)
     from engine.cpu_backend import ensure_loaded
+    from models.refs import ModelRef
+    from ui.model_worker import LoadedModel
 
-    panel.show_model(info, 4096, "completion", ensure_loaded())
+    panel.show_model(LoadedModel(ModelRef.file(default_model_path), str(default_model_path),
+                                 info, "completion", 4096, 0.1, ensure_loaded()))
     values = panel.model_card.values
     assert "AVX2" in values["engine"] or read_cpu_features() is None
     assert values["architecture"] == "gemma3"
@@ -225,3 +228,23 @@ def test_model_card_explains_memory(qtbot: QtBot, default_model_path: Path) -> N
     assert kv is not None and kv > 0
     assert "KV" in values["memory"]
     assert "base model" in values["template"]
+
+
+def test_model_card_of_a_model_on_a_server(qtbot: QtBot) -> None:
+    from engine.backend import Capabilities
+    from models.refs import ModelRef
+    from ui.model_worker import LoadedModel
+
+    panel = ConceptPanel()
+    qtbot.addWidget(panel)
+    ref = ModelRef.remote("http://127.0.0.1:9/v1", "qwen")
+    caps = Capabilities(exact_token_counts=False, candidates=True, prefix_reuse=False,
+                        token_pieces=False)
+    panel.show_model(LoadedModel(ref, "http://127.0.0.1:9 (qwen)", None, "chat", 8192, 0.2,
+                                 capabilities=caps, server_name="qwen"))
+    values = panel.model_card.values
+    assert values["name"] == "qwen"
+    assert "127.0.0.1:9" in values["server"]
+    assert "8,192" in values["context"]
+    assert "Estimated" in values["counts"]
+    assert "memory" not in values and "engine" not in values

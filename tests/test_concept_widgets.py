@@ -286,6 +286,22 @@ def test_segment_edges_keep_tiny_segments_visible() -> None:
     assert segment_edges([0, 0], 100) == [(0, 0), (0, 0)]
 
 
+def test_context_bar_says_estimated_and_shows_the_servers_count(
+        context_bar: ContextBar) -> None:
+    context_bar.set_map(make_map())
+    assert "estimated" not in context_bar.summary_text()
+    context_bar.set_counted_prompt(800)  # an exact map needs no correction
+    assert "counted" not in context_bar.summary_text()
+    estimated = ContextMap(N_CTX, 751, SEGMENTS, (), exact=False)
+    context_bar.set_map(estimated)
+    assert "about" in context_bar.summary_text()
+    assert "estimated" in context_bar.summary_text()
+    context_bar.set_counted_prompt(812)
+    assert "812" in context_bar.summary_text()
+    context_bar.set_map(make_map(DROPPED))  # the next draft: the correction goes
+    assert "812" not in context_bar.summary_text()
+
+
 def test_context_bar_segments_and_reply_split(context_bar: ContextBar) -> None:
     context_bar.set_map(make_map())
     shown = context_bar.shown_segments()
@@ -418,3 +434,27 @@ def test_fill_numbered_placeholders_in_one_pass() -> None:
     # a value that itself contains a placeholder (a user's question) is not filled again
     assert fill("“%1”: %2 passage(s)", "100%2 sure", 3) == "“100%2 sure”: 3 passage(s)"
     assert fill("%1 and %3", "a") == "a and %3"
+
+
+# -------------------------------------------------------------------------- GenerationView
+
+
+def test_a_servers_tokens_are_matched_by_text_and_an_error_ends_the_view(
+        qtbot: QtBot) -> None:
+    from engine.types import Candidate
+    from ui.concept_panel import GenerationView
+    from ui.model_worker import TokenStep
+
+    view = GenerationView()
+    qtbot.addWidget(view)
+    cands = (Candidate(-1, "。", 0.53, 0.57), Candidate(-1, "，", 0.43, 0.42),
+             Candidate(-1, "之一", 0.01, 0.0))
+    step = TokenStep(-1, "，", False, cands)  # a server's ids are unknown (-1)
+    assert step.chosen() is cands[1]
+    view.add_steps([step])
+    view.select(0)
+    rows = view.shown_rows()
+    assert [chosen for *_, chosen in rows] == [False, True, False]  # one, not all three
+    assert view.table.item(0, 1).text() == "—"
+    view.finish(None)
+    assert "stopped" in view.stats.text() and "so far" not in view.stats.text()

@@ -274,3 +274,28 @@ def test_ask_with_a_server(peer: str, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "not an http(s) server address" in bad.stderr
     creds = ask("--server", "http://me:pw@127.0.0.1:1", "Hi")
     assert creds.returncode == 2 and "api-key-file" in creds.stderr
+
+
+def test_a_reply_the_server_gives_up_on_is_an_error_not_a_finish(peer: str) -> None:
+    """llama-cpp-python's server ends the reply it streams when another request arrives
+    (`interrupt_requests`), with a clean [DONE] and no finish_reason: that is a reply cut
+    off, not a finished one."""
+    import httpx
+
+    backend = RemoteBackend.connect(RemoteConfig(peer, api_key=KEY))
+    try:
+        plan = backend.plan([ChatMessage("user", "Count from 1 to 100, one per line.")],
+                            reserve=300)
+        events = backend.stream(plan, SamplingParams(max_tokens=300, temperature=0))
+        got = [next(events), next(events)]
+        assert all(isinstance(e, TokenEvent) for e in got)
+        other = httpx.post(f"{backend.config.root}/v1/chat/completions", timeout=120,
+                           headers={"Authorization": f"Bearer {KEY}"},
+                           json={"messages": [{"role": "user", "content": "Hi"}],
+                                 "max_tokens": 2})
+        assert other.status_code == 200
+        with pytest.raises(RemoteError, match="without finishing it"):
+            for _ in events:
+                pass
+    finally:
+        backend.close()

@@ -25,7 +25,7 @@ from engine.types import GenerationStats
 from models.refs import ModelRef
 from ui.main_window import MainWindow
 from ui.model_worker import LoadedModel, LoadRequest, TokenStep, TurnFinished, TurnStarted
-from ui.window.models import OPEN_MODEL
+from ui.window.models import ADD_SERVER, OPEN_MODEL
 
 
 class ScriptedWorker(QObject):
@@ -118,7 +118,7 @@ def test_picker_lists_built_in_models_recent_files_and_open(
     qtbot: QtBot, paths: AppPaths, scripted: ScriptedModelThread
 ) -> None:
     settings = Settings()
-    settings.recent_models = ["file:/models/my-model.gguf"]
+    settings.recent_models = ["file:/models/my-model.gguf", "remote:http://gpu-box:8080/v1#qwen"]
     window = make_window(qtbot, paths, scripted, settings)
     picker = window.model_picker
     items = [(picker.itemText(i), picker.itemData(i)) for i in range(picker.count())]
@@ -126,12 +126,19 @@ def test_picker_lists_built_in_models_recent_files_and_open(
                         "builtin:qwen2.5-coder-0.5b-instruct")
     assert items[1] == ("Gemma 3 270M (built-in, base model)", "builtin:gemma-3-270m")
     assert items[2] == ("my-model.gguf", "file:/models/my-model.gguf")
-    assert items[-1][1] == OPEN_MODEL
+    assert items[3] == ("qwen (on http://gpu-box:8080/v1)", "remote:http://gpu-box:8080/v1#qwen")
+    assert items[-2][1] == OPEN_MODEL and items[-1][1] == ADD_SERVER
     assert picker.currentIndex() == 0  # the default model
     # Picking an entry loads it, with the settings' parameters.
     picker.activated.emit(1)
     assert [str(r.ref) for r in scripted.loads] == ["builtin:gemma-3-270m"]
     assert scripted.loads[0].params.n_ctx == settings.n_ctx
+    assert scripted.loads[0].api_key is None
+    # A model on a server gets that server's key, and only it.
+    window.preferences.settings.set_server_key("http://gpu-box:8080", "key-for-gpu-box")
+    picker.activated.emit(3)
+    assert scripted.loads[-1].api_key == "key-for-gpu-box"
+    assert "key-for-gpu-box" not in repr(scripted.loads[-1])
     window.close()
 
 

@@ -17,13 +17,11 @@ from PySide6.QtCore import QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QScrollArea,
     QSlider,
     QSplitter,
     QTableWidget,
@@ -37,11 +35,12 @@ from PySide6.QtWidgets import (
 
 from engine.types import ContextMap, GenerationStats, TokenSpan
 from ui.context_bar import ContextBar
-from ui.format import fill, human_bytes, human_count, visible_piece
+from ui.format import fill, visible_piece
+from ui.model_card import ModelCard
 from ui.prompt_view import PromptView
 
 if TYPE_CHECKING:
-    from ui.model_worker import TokenStep
+    from ui.model_worker import LoadedModel, TokenStep
 
 MUTED = "color: palette(mid);"
 
@@ -217,7 +216,9 @@ class GenerationView(QWidget):
         self.stats.setText(self.tr("%n token(s) so far…", "", len(self.steps)))
 
     def finish(self, stats: GenerationStats | None) -> None:
-        if stats is None:
+        if stats is None:  # the reply ended in an error (shown in the chat)
+            self.stats.setText(self.tr("%n token(s), then the reply stopped.", "",
+                                       len(self.steps)))
             return
         parts = [
             self.tr("%n token(s)", "", stats.completion_tokens),
@@ -266,14 +267,14 @@ class GenerationView(QWidget):
         cands = step.candidates
         preview = preview_at_temperature([c.probability for c in cands], self._temperature)
         self.table.setRowCount(len(cands))
-        chosen_in = False
+        picked = step.chosen()
+        chosen_in = picked is not None
         for r, (c, q) in enumerate(zip(cands, preview, strict=True)):
-            chosen = c.token_id == step.token_id
-            chosen_in = chosen_in or chosen
+            chosen = c is picked
             label = visible_piece(c.piece) + ("   ◀ " + self.tr("chosen") if chosen else "")
             cells = [
                 QTableWidgetItem(label),
-                QTableWidgetItem(str(c.token_id)),
+                QTableWidgetItem(str(c.token_id) if c.token_id >= 0 else "—"),
                 QTableWidgetItem(f"{100 * c.probability:.2f} %"),
                 QTableWidgetItem(f"{100 * q:.2f} %"),
             ]
@@ -408,111 +409,6 @@ class RetrievalView(QWidget):
 
 def _file_name(hit: dict[str, Any]) -> str:
     return str(hit.get("path", "")).replace("\\", "/").rsplit("/", 1)[-1]
-
-
-# ---------------------------------------------------------------------------- model card
-
-
-class ModelCard(QWidget):
-    """What the model file says about itself, one line of explanation per fact."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 4, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        body = QWidget()
-        self.form = QFormLayout(body)
-        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        self.form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        scroll.setWidget(body)
-        outer.addWidget(scroll)
-        self.values: dict[str, str] = {}
-        self.form.addRow(QLabel(self.tr("No model loaded yet.")))
-
-    def set_model(self, info: Any, n_ctx: int, mode: str, build: Any = None) -> None:
-        """`info` is the engine's ModelInfo; `n_ctx` the context size in use; `build` the
-        engine's EngineBuild (which CPU code llama.cpp runs), when known."""
-        while self.form.rowCount():
-            self.form.removeRow(0)
-        kv = info.kv_cache_bytes(n_ctx)
-        trained = info.context_length
-        if mode == "chat":
-            template = self.tr("Yes: it answers in turns")
-        else:
-            template = self.tr("None: a base model, it continues text")
-
-        def tokens(n: int) -> str:
-            return fill(self.tr("%1 tokens"), f"{n:,}")
-
-        memory = fill(self.tr("about %1 (weights %2 + KV cache %3)"),
-                      human_bytes(info.file_size + kv), human_bytes(info.file_size),
-                      human_bytes(kv)) if kv is not None else self.tr("unknown")
-        rows = [
-            ("name", self.tr("Name"), str(info.name), ""),
-            ("architecture", self.tr("Architecture"), str(info.architecture),
-             self.tr("The network design llama.cpp runs (layers of attention and "
-                     "feed-forward blocks).")),
-            ("parameters", self.tr("Parameters"),
-             f"{human_count(info.parameter_count)} ({info.parameter_count:,})",
-             self.tr("The learned numbers (weights). More usually means more capable, "
-                     "bigger and slower.")),
-            ("quantization", self.tr("Quantization"),
-             fill(self.tr("%1, %2 bits per weight"), info.quantization,
-                  f"{info.bits_per_weight:.2f}"),
-             self.tr("Weights stored with fewer bits than the 16 they were trained in: "
-                     "smaller and faster, slightly less precise.")),
-            ("file_size", self.tr("File size"), human_bytes(info.file_size),
-             self.tr("Roughly the memory the weights take once loaded.")),
-            ("trained_context", self.tr("Trained context"),
-             tokens(trained) if trained else self.tr("unknown"),
-             self.tr("The longest text the model saw in training; beyond it quality drops.")),
-            ("context", self.tr("Context in use"), tokens(n_ctx),
-             self.tr("The window chosen in Settings: how much the model can see at once.")),
-            ("template", self.tr("Chat template"), template,
-             self.tr("Instruction-tuned models come with a template that marks whose turn it "
-                     "is; pretrained (base) models have none and just continue text.")),
-            ("vocabulary", self.tr("Vocabulary"),
-             tokens(info.vocab_size) if info.vocab_size
-             else self.tr("unknown"),
-             self.tr("How many different tokens the tokenizer knows.")),
-            ("layers", self.tr("Layers"), str(info.block_count or "?"),
-             self.tr("Transformer blocks; each one refines every token's representation.")),
-            ("memory", self.tr("Memory estimate"), memory,
-             self.tr("Weights plus the KV cache, which stores each token of the window for "
-                     "every layer and grows with the context size.")),
-        ]
-        if build is not None:
-            features = " ".join(build.features) or "-"
-            engine = (fill(self.tr("CPU variant %1: %2"), build.variant, features)
-                      if build.variant else fill(self.tr("CPU: %1"), features))
-            if build.cpu:
-                engine += f"\n{build.cpu}"
-            rows.append(("engine", self.tr("Engine"), engine,
-                         self.tr("The instruction sets llama.cpp uses on this processor: wider "
-                                 "vector instructions (AVX2, AVX-512) multiply more numbers "
-                                 "per step.")))
-        self.values = {}
-        for key, label, value, explanation in rows:
-            self.values[key] = value
-            box = QWidget()
-            column = QVBoxLayout(box)
-            column.setContentsMargins(0, 0, 0, 4)
-            column.setSpacing(0)
-            shown = QLabel(value)
-            shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            shown.setWordWrap(True)
-            column.addWidget(shown)
-            if explanation:
-                note = QLabel(explanation)
-                note.setWordWrap(True)
-                note.setStyleSheet(MUTED + " font-size: 11px;")
-                column.addWidget(note)
-            caption = QLabel(f"<b>{label}</b>")
-            caption.setToolTip(explanation)
-            self.form.addRow(caption, box)
 
 
 # ---------------------------------------------------------------------------- the panel
@@ -678,12 +574,14 @@ class ConceptPanel(QWidget):
         self._step_timer.stop()
         self._streaming = False
         self.generation_view.finish(stats)
+        if stats is not None and stats.prompt_tokens_exact:
+            self.context_bar.set_counted_prompt(stats.prompt_tokens)
 
     def show_retrieval(self, query: str, hits: list[dict[str, Any]], budget: int) -> None:
         self.retrieval_view.set_retrieval(query, hits, budget)
 
-    def show_model(self, info: Any, n_ctx: int, mode: str, build: Any = None) -> None:
-        self.model_card.set_model(info, n_ctx, mode, build)
+    def show_model(self, loaded: LoadedModel) -> None:
+        self.model_card.set_model(loaded)
 
     def is_streaming(self) -> bool:
         return self._streaming

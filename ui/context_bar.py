@@ -167,6 +167,7 @@ class ContextBar(QWidget):
         super().__init__(parent)
         self._map: ContextMap | None = None
         self._reply = 0
+        self._counted: int | None = None  # the server's count of an estimated prompt
         self._shown: list[ContextSegment] = []
 
         self.bar = _Bar(self)
@@ -174,6 +175,7 @@ class ContextBar(QWidget):
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setWordWrap(True)
         self.summary = QLabel(self)
+        self.summary.setWordWrap(True)  # an estimate says why, which takes a second line
         self.dropped_label = QLabel(self)
         self.dropped_label.setWordWrap(True)
         self.dropped_label.setStyleSheet(f"color: {DROPPED_COLOR};")
@@ -201,13 +203,22 @@ class ContextBar(QWidget):
         scroll areas do not always ask for height-for-width, and a wrapped second line
         would otherwise be cut off."""
         width = self.contentsRect().width()
-        for label in (self.legend, self.dropped_label):
+        for label in (self.legend, self.summary, self.dropped_label):
             label.setMinimumHeight(label.heightForWidth(width) if label.text() else 0)
 
     def set_map(self, cmap: ContextMap | None) -> None:
         if cmap == self._map:
             return
         self._map = cmap
+        self._counted = None
+        self._refresh()
+
+    def set_counted_prompt(self, tokens: int) -> None:
+        """After a reply on a server that does not tokenize: the prompt's size as the server
+        counted it (its `usage`), shown beside the estimate."""
+        if self._map is None or self._map.exact or tokens <= 0:
+            return
+        self._counted = tokens
         self._refresh()
 
     def context_map(self) -> ContextMap | None:
@@ -318,8 +329,18 @@ class ContextBar(QWidget):
         self.legend.show()
         used = sum(s.tokens for s in self._shown if s.kind not in ("reserve", "free"))
         percent = round(100 * used / cmap.n_ctx) if cmap.n_ctx else 0
-        self.summary.setText(self.tr("%s of %s tokens used (%d %%)") % (
-            _n(used), _n(cmap.n_ctx), percent))
+        if cmap.exact:
+            summary = self.tr("%s of %s tokens used (%d %%)") % (
+                _n(used), _n(cmap.n_ctx), percent)
+        else:
+            summary = self.tr("about %s of %s tokens used (%d %%), estimated: this server "
+                              "does not count tokens") % (_n(used), _n(cmap.n_ctx), percent)
+            if self._counted is not None:
+                summary += " · " + self.tr("the server counted %s prompt tokens") % _n(
+                    self._counted)
+        if summary != self.summary.text():
+            self.summary.setText(summary)
+            self._fit_heights()
         self.summary.show()
         if cmap.dropped:
             items = ", ".join(

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from app.chat_service import ChatService
     from app.conversations import ConversationStore
     from app.model_host import ModelHost
-    from engine.backend import ModelBackend
+    from engine.backend import Capabilities, ModelBackend
     from engine.cpu_backend import EngineBuild
     from engine.gguf import ModelInfo
     from kb.store import KnowledgeStore
@@ -42,17 +42,28 @@ class LoadRequest:
     ref: ModelRef
     params: LoadParams = field(default_factory=LoadParams)
     template: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # a server's key, sent only there
 
 
 @dataclass
 class LoadedModel:
     ref: ModelRef
-    path: str  # the GGUF file (a built-in model's assembled or bundled copy)
-    info: ModelInfo
+    path: str  # the GGUF file (a built-in model's assembled copy), or the server and model
+    info: ModelInfo | None  # the GGUF's metadata; None for a model on a server
     mode: str
     n_ctx: int
     load_s: float
     build: EngineBuild | None = None  # the CPU code llama.cpp runs
+    capabilities: Capabilities | None = None  # None: a local model (everything exact)
+    server_name: str = ""  # a model on a server: the name it has there
+
+    @property
+    def name(self) -> str:
+        return self.info.name if self.info is not None else self.server_name
+
+    @property
+    def remote(self) -> bool:
+        return self.info is None
 
 
 @dataclass
@@ -78,9 +89,10 @@ class TokenStep:
     candidates: tuple[Candidate, ...]
 
     def chosen(self) -> Candidate | None:
-        """The picked token among the candidates, None when the sampler drew one outside."""
+        """The picked token among the candidates, None when the sampler drew one outside.
+        A server names tokens by text alone (ids -1): then the first with its text."""
         for c in self.candidates:
-            if c.token_id == self.token_id:
+            if c.token_id == self.token_id if self.token_id >= 0 else c.piece == self.piece:
                 return c
         return None
 
@@ -165,7 +177,8 @@ class ModelWorker(QObject):
         self.load_started.emit(label)
         t0 = time.perf_counter()
         try:
-            backend = self.host.load(LoadSpec(request.ref, request.params, request.template))
+            backend = self.host.load(LoadSpec(request.ref, request.params, request.template,
+                                              api_key=request.api_key))
         except EngineError as exc:
             self.load_failed.emit(label, str(exc), self.host.loaded)
             return
@@ -175,7 +188,6 @@ class ModelWorker(QObject):
                                   self.host.loaded)
             return
         description = backend.description
-        assert description.info is not None  # a local model
         self.loaded.emit(
             LoadedModel(
                 ref=request.ref,
@@ -185,6 +197,8 @@ class ModelWorker(QObject):
                 n_ctx=backend.n_ctx,
                 load_s=time.perf_counter() - t0,
                 build=description.build,
+                capabilities=backend.capabilities,
+                server_name=description.name,
             )
         )
 
@@ -255,12 +269,17 @@ class ModelWorker(QObject):
         from app.chat_service import Started
 
         finish: FinishEvent | None = None
+        # A local model names each token's piece at once; a server's piece is the text it
+        # sent (asking it for pieces would cost two requests a token).
+        local = backend.description.info is not None
         for event in service.run(request, self._cancel, state=state):
             if isinstance(event, TokenEvent):
                 if request.inspect:
-                    span = backend.token_spans([event.token_id])[0]
+                    spans = backend.token_spans([event.token_id]) if local else []
+                    piece, special = ((spans[0].text, spans[0].special) if spans
+                                      else (event.text, False))
                     self.token.emit(state.conversation_id or cid,
-                                    TokenStep(event.token_id, span.text, span.special,
+                                    TokenStep(event.token_id, piece, special,
                                               event.candidates))
                 if event.text:
                     self.piece.emit(state.conversation_id or cid, event.text)

@@ -58,9 +58,9 @@ class TokenizerWorker(QObject):
         self._pending: InspectRequest | None = None
         self._lock = threading.Lock()
 
-    @Slot(object, object, object, object)
+    @Slot(object, object, object, object, object)
     def load(self, ref: ModelRef, models_dir: Path, params: LoadParams,
-             template: str | None) -> None:
+             template: str | None, api_key: str | None = None) -> None:
         from engine.errors import EngineError
         from models.open import open_backend
 
@@ -69,7 +69,8 @@ class TokenizerWorker(QObject):
             self._engine = None
         vocab_params = LoadParams(n_ctx=params.n_ctx, n_threads=1, vocab_only=True)
         try:
-            self._engine = open_backend(ref, models_dir, vocab_params, template=template)
+            self._engine = open_backend(ref, models_dir, vocab_params, template=template,
+                                        api_key=api_key)
         except EngineError as exc:
             self.failed.emit(str(exc))
             return
@@ -123,7 +124,7 @@ class TokenizerThread(QObject):
     inspected = Signal(object)  # Inspection, delivered on the GUI thread
     loaded = Signal(str)  # model reference, on the GUI thread
     failed = Signal(str)
-    _load = Signal(object, object, object, object)
+    _load = Signal(object, object, object, object, object)
     _run = Signal()
     _shutdown = Signal()
 
@@ -146,8 +147,8 @@ class TokenizerThread(QObject):
         self.qthread.start()
 
     def load(self, ref: ModelRef, models_dir: Path, params: LoadParams,
-             template: str | None) -> None:
-        self._load.emit(ref, models_dir, params, template)
+             template: str | None, api_key: str | None = None) -> None:
+        self._load.emit(ref, models_dir, params, template, api_key)
 
     def inspect(self, request: InspectRequest, *, now: bool = False) -> None:
         self.worker.submit(request)

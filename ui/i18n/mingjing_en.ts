@@ -31,6 +31,13 @@
         </translation>
     </message>
     <message numerus="yes">
+        <source>%n token(s), then the reply stopped.</source>
+        <translation>
+            <numerusform>%n token, then the reply stopped.</numerusform>
+            <numerusform>%n tokens, then the reply stopped.</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
         <source>%n token(s)</source>
         <translation>
             <numerusform>%n token</numerusform>
@@ -52,6 +59,16 @@
         <translation>
             <numerusform>%n special</numerusform>
             <numerusform>%n special</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>ServerDialog</name>
+    <message numerus="yes">
+        <source>%n model(s) on this server.</source>
+        <translation>
+            <numerusform>%n model on this server.</numerusform>
+            <numerusform>%n models on this server.</numerusform>
         </translation>
     </message>
 </context>

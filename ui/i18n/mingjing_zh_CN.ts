@@ -318,6 +318,14 @@
         <translation>已用 %s / %s 个词元（%d %%）</translation>
     </message>
     <message>
+        <source>about %s of %s tokens used (%d %%), estimated: this server does not count tokens</source>
+        <translation>约已用 %s / %s 个词元（%d %%），为估计值：此服务器不提供词元计数</translation>
+    </message>
+    <message>
+        <source>the server counted %s prompt tokens</source>
+        <translation>服务器计得提示词 %s 个词元</translation>
+    </message>
+    <message>
         <source>%s (%s tokens)</source>
         <translation>%s（%s 个词元）</translation>
     </message>
@@ -506,6 +514,12 @@
         <source>%n token(s) so far…</source>
         <translation>
             <numerusform>已生成 %n 个词元…</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%n token(s), then the reply stopped.</source>
+        <translation>
+            <numerusform>%n 个词元后回复中断。</numerusform>
         </translation>
     </message>
     <message numerus="yes">
@@ -1161,6 +1175,58 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <source>The instruction sets llama.cpp uses on this processor: wider vector instructions (AVX2, AVX-512) multiply more numbers per step.</source>
         <translation>llama.cpp 在这颗处理器上使用的指令集：更宽的向量指令（AVX2、AVX-512）每一步能同时乘更多的数。</translation>
     </message>
+    <message>
+        <source>The model&apos;s name on the server.</source>
+        <translation>模型在服务器上的名称。</translation>
+    </message>
+    <message>
+        <source>Server</source>
+        <translation>服务器</translation>
+    </message>
+    <message>
+        <source>An OpenAI-compatible server runs this model. Your documents stay on this computer: only the prompt, with the passages retrieved for it, is sent.</source>
+        <translation>这个模型运行在一台兼容 OpenAI 接口的服务器上。你的文档留在本机：只有提示词（连同为它检索到的段落）会被发送。</translation>
+    </message>
+    <message>
+        <source>As the server reports it (or 4,096 when it does not say).</source>
+        <translation>按服务器报告的值（服务器未说明时取 4,096）。</translation>
+    </message>
+    <message>
+        <source>The server applies the model&apos;s template to the messages it is sent.</source>
+        <translation>服务器会把模型的模板套用到发给它的消息上。</translation>
+    </message>
+    <message>
+        <source>Token counts</source>
+        <translation>词元计数</translation>
+    </message>
+    <message>
+        <source>Exact: the server tokenizes</source>
+        <translation>精确：由服务器分词</translation>
+    </message>
+    <message>
+        <source>Estimated: the server does not count tokens</source>
+        <translation>估计值：服务器不提供词元计数</translation>
+    </message>
+    <message>
+        <source>Exact counts come from the server&apos;s own tokenizer; otherwise about one token per Chinese character and per four other characters, corrected from the server&apos;s count after each reply.</source>
+        <translation>精确计数来自服务器自己的分词器；否则按每个汉字约一个词元、其他字符每四个约一个词元估算，并在每次回复后用服务器的计数校正。</translation>
+    </message>
+    <message>
+        <source>Next-token candidates</source>
+        <translation>下一个词元的候选</translation>
+    </message>
+    <message>
+        <source>From the server&apos;s top_logprobs</source>
+        <translation>来自服务器的 top_logprobs</translation>
+    </message>
+    <message>
+        <source>Not offered by this server</source>
+        <translation>此服务器不提供</translation>
+    </message>
+    <message>
+        <source>The probabilities the model gave the likely next tokens at each step.</source>
+        <translation>每一步模型给可能的下一个词元的概率。</translation>
+    </message>
 </context>
 <context>
     <name>ModelController</name>
@@ -1181,8 +1247,28 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>仅预训练：它只会续写文本。</translation>
     </message>
     <message>
+        <source>%s (on %s)</source>
+        <translation>%s（位于 %s）</translation>
+    </message>
+    <message>
+        <source>model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>A model on an OpenAI-compatible server: %s</source>
+        <translation>兼容 OpenAI 接口的服务器上的模型：%s</translation>
+    </message>
+    <message>
         <source>Open model file…</source>
         <translation>打开模型文件…</translation>
+    </message>
+    <message>
+        <source>Add a model on a server…</source>
+        <translation>添加服务器上的模型…</translation>
+    </message>
+    <message>
+        <source>llama.cpp&apos;s llama-server, vLLM, Ollama, LM Studio or another Mingjing: any OpenAI-compatible server</source>
+        <translation>llama.cpp 的 llama-server、vLLM、Ollama、LM Studio 或另一个明镜：任何兼容 OpenAI 接口的服务器</translation>
     </message>
     <message>
         <source>Open a GGUF model</source>
@@ -1203,6 +1289,14 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>base model: continues text</source>
         <translation>基础模型：续写文本</translation>
+    </message>
+    <message>
+        <source>on a server</source>
+        <translation>在服务器上</translation>
+    </message>
+    <message>
+        <source>context: %d tokens</source>
+        <translation>上下文：%d 个词元</translation>
     </message>
     <message>
         <source>%s, %s parameters, %.2f bits/weight</source>
@@ -1470,6 +1564,51 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>Waiting for the model: it is answering a request to the API…</source>
         <translation>等待模型：它正在回答一个 API 请求…</translation>
+    </message>
+</context>
+<context>
+    <name>ServerDialog</name>
+    <message>
+        <source>Add a model on a server</source>
+        <translation>添加服务器上的模型</translation>
+    </message>
+    <message>
+        <source>empty if the server needs none</source>
+        <translation>服务器不需要时留空</translation>
+    </message>
+    <message>
+        <source>List its models</source>
+        <translation>列出它的模型</translation>
+    </message>
+    <message>
+        <source>Your documents stay here: only the prompt (with the passages retrieved for it) goes to the server.</source>
+        <translation>你的文档留在本机：只有提示词（连同为它检索到的段落）会发送到服务器。</translation>
+    </message>
+    <message>
+        <source>Server address:</source>
+        <translation>服务器地址：</translation>
+    </message>
+    <message>
+        <source>API key:</source>
+        <translation>API 密钥：</translation>
+    </message>
+    <message>
+        <source>Model:</source>
+        <translation>模型：</translation>
+    </message>
+    <message>
+        <source>Asking the server…</source>
+        <translation>正在询问服务器…</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n model(s) on this server.</source>
+        <translation>
+            <numerusform>此服务器上有 %n 个模型。</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Unexpected error (details in the log).</source>
+        <translation>意外错误（详情见日志）。</translation>
     </message>
 </context>
 <context>

@@ -108,6 +108,10 @@ class ConceptController(QObject):
         model = self._models.model
         if self.tokenizer is None or model is None or self.panel is None:
             return
+        if model.remote and self._turns.busy():
+            # One request at a time to a server: some (llama-cpp-python's) end the reply
+            # they are streaming when another request arrives. Counted when it is done.
+            return
         if not self.shown():
             return
         settings = self._prefs.settings
@@ -137,10 +141,11 @@ class ConceptController(QObject):
     def show_model(self, loaded: LoadedModel) -> None:
         """The Model tab, and a tokenizer-only copy of the model for counting the draft."""
         if self.panel is not None:
-            self.panel.show_model(loaded.info, loaded.n_ctx, loaded.mode, loaded.build)
+            self.panel.show_model(loaded)
         if self.tokenizer is not None:
+            settings = self._prefs.settings
             self.tokenizer.load(loaded.ref, self._models_dir, LoadParams(n_ctx=loaded.n_ctx),
-                                self._prefs.settings.template_arg())
+                                settings.template_arg(), settings.server_key(loaded.ref))
 
     def show_knowledge(self, kbs: list[str]) -> None:
         self._kbs = list(kbs)

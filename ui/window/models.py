@@ -3,6 +3,7 @@ model thread, the model label, the base-model banner and the empty chat's placeh
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,8 +18,10 @@ from ui.window.preferences import SettingsController
 
 if TYPE_CHECKING:
     from models.refs import ModelRef
+    from ui.server_dialog import ServerDialog
 
-OPEN_MODEL = "__open__"  # the picker's last entry: choose a file
+OPEN_MODEL = "__open__"  # the picker's entry that chooses a file
+ADD_SERVER = "__server__"  # the picker's last entry: a model on an OpenAI-compatible server
 
 
 class ModelController(QObject):
@@ -44,6 +47,7 @@ class ModelController(QObject):
         self._chat_view = chat_view
         self._window = window
         self._thread: ModelThread | None = None
+        self._server_dialog: ServerDialog | None = None
         picker.activated.connect(self._picked)
         self.fill_picker()
         self._show_placeholder()
@@ -74,11 +78,25 @@ class ModelController(QObject):
                 self.tr("Instruction-tuned: it answers.") if model.is_chat else
                 self.tr("Pretrained only: it continues text."), Qt.ItemDataRole.ToolTipRole)
         for text in settings.recent_models:
-            ref = ModelRef.parse(text)
-            picker.addItem(ref.display_name, str(ref))
-            picker.setItemData(picker.count() - 1, ref.value, Qt.ItemDataRole.ToolTipRole)
+            try:
+                ref = ModelRef.parse(text)
+            except ValueError:
+                continue
+            if ref.kind == "remote":
+                url, name = ref.remote_parts
+                picker.addItem(self.tr("%s (on %s)") % (name or self.tr("model"), url),
+                               str(ref))
+                tip = self.tr("A model on an OpenAI-compatible server: %s") % url
+            else:
+                picker.addItem(ref.display_name, str(ref))
+                tip = ref.value
+            picker.setItemData(picker.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         picker.insertSeparator(picker.count())
         picker.addItem(self.tr("Open model file…"), OPEN_MODEL)
+        picker.addItem(self.tr("Add a model on a server…"), ADD_SERVER)
+        picker.setItemData(picker.count() - 1, self.tr(
+            "llama.cpp's llama-server, vLLM, Ollama, LM Studio or another Mingjing: any "
+            "OpenAI-compatible server"), Qt.ItemDataRole.ToolTipRole)
         index = picker.findData(str(settings.model_ref))
         picker.setCurrentIndex(max(0, index))
         picker.blockSignals(False)
@@ -90,6 +108,9 @@ class ModelController(QObject):
         if data == OPEN_MODEL:
             self.fill_picker()  # restore the shown selection until a file is chosen
             self.open_file_dialog()
+        elif data == ADD_SERVER:
+            self.fill_picker()
+            self.add_server_dialog()
         elif isinstance(data, str):
             self.load(ModelRef.parse(data))
 
@@ -107,6 +128,26 @@ class ModelController(QObject):
 
             self.load(ModelRef.file(path))
 
+    def add_server_dialog(self) -> None:
+        """Settings → a model on a server: address, key, and one of its models."""
+        from ui.server_dialog import ServerDialog
+        from ui.tasks import Lane
+
+        settings = self._prefs.settings
+        if self._server_dialog is None:  # kept: its lane may still answer after it closes
+            current = settings.model_ref
+            url = current.remote_parts[0] if current.kind == "remote" else ""
+            self._server_dialog = ServerDialog(Lane("server-models", self), self._window,
+                                               url=url, api_key=settings.server_key(current)
+                                               or "")
+        dialog = self._server_dialog
+        if dialog.exec() != ServerDialog.DialogCode.Accepted:
+            return
+        ref = dialog.result_ref()
+        settings.set_server_key(ref.remote_parts[0], dialog.result_key())
+        self._prefs.save()
+        self.load(ref)
+
     # ------------------------------------------------------------------ loading
 
     def load(self, ref: ModelRef) -> None:
@@ -115,7 +156,8 @@ class ModelController(QObject):
         self.load_requested.emit()
         settings = self._prefs.settings
         self._thread.load(
-            LoadRequest(ref=ref, params=settings.load_params(), template=settings.template_arg())
+            LoadRequest(ref=ref, params=settings.load_params(), template=settings.template_arg(),
+                        api_key=settings.server_key(ref))
         )
 
     def settings_applied(self, reload: bool) -> None:
@@ -139,24 +181,31 @@ class ModelController(QObject):
         self.fill_picker()
         info = loaded.info
         kind = self.tr("chat") if loaded.mode == "chat" else self.tr("base model: continues text")
-        self._label.setText(
-            f"<b>{info.name}</b> · {human_count(info.parameter_count)} · {info.quantization}"
-            f" · {human_bytes(info.file_size)} · {kind}"
-        )
-        self._label.setToolTip(
-            f"{info.path}\n"
-            + self.tr("%s, %s parameters, %.2f bits/weight")
-            % (info.architecture, f"{info.parameter_count:,}", info.bits_per_weight)
-            + "\n"
-            + self.tr("context in use: %d tokens (trained: %s)")
-            % (loaded.n_ctx, info.context_length)
-        )
+        if info is None:  # a model on a server
+            self._label.setText(f"<b>{html.escape(loaded.name)}</b> · "
+                                + self.tr("on a server") + f" · {kind}")
+            self._label.setToolTip(
+                loaded.path + "\n"
+                + self.tr("context: %d tokens") % loaded.n_ctx)
+        else:
+            self._label.setText(
+                f"<b>{html.escape(info.name)}</b> · {human_count(info.parameter_count)} · "
+                f"{info.quantization} · {human_bytes(info.file_size)} · {kind}"
+            )
+            self._label.setToolTip(
+                f"{info.path}\n"
+                + self.tr("%s, %s parameters, %.2f bits/weight")
+                % (info.architecture, f"{info.parameter_count:,}", info.bits_per_weight)
+                + "\n"
+                + self.tr("context in use: %d tokens (trained: %s)")
+                % (loaded.n_ctx, info.context_length)
+            )
         if loaded.mode == "completion":
             self._banner.setText(self.tr(
                 "<b>Base model.</b> %s has no chat template: it was only pretrained, so it "
                 "continues whatever text you give it instead of answering. Type the start of "
                 "a text. To chat, pick the built-in chat model in the Model list."
-            ) % info.name)
+            ) % html.escape(loaded.name))
             self._banner.show()
         else:
             self._banner.hide()
@@ -177,7 +226,7 @@ class ModelController(QObject):
             self.model = None  # Send stays off until a model loads
         self.fill_picker()
         if self.model is not None:
-            self.status.emit(self.tr("Kept %s loaded.") % self.model.info.name)
+            self.status.emit(self.tr("Kept %s loaded.") % self.model.name)
         else:
             self.status.emit(self.tr("No model loaded."))
         self.state_changed.emit()
@@ -190,10 +239,10 @@ class ModelController(QObject):
             self._chat_view.set_placeholder("明镜 Mingjing", self.tr("Loading the model…"))
         elif self.model.mode == "completion":
             self._chat_view.set_placeholder(
-                self.model.info.name,
+                self.model.name,
                 self.tr("Type the beginning of a text, for example “The capital of France "
                         "is”, and the model will continue it."),
             )
         else:
-            self._chat_view.set_placeholder(self.model.info.name,
+            self._chat_view.set_placeholder(self.model.name,
                                             self.tr("Type a message below."))
