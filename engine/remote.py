@@ -113,7 +113,8 @@ class RemoteConfig:
     url: str  # the server's base URL, with or without /v1
     model: str | None = None  # None: the first model the server lists
     api_key: str | None = None
-    n_ctx: int | None = None  # None: what the server says, else DEFAULT_CONTEXT
+    n_ctx: int | None = None  # None: what the server says, else default_ctx
+    default_ctx: int = DEFAULT_CONTEXT  # the user's context size, for servers that don't say
     mode: Mode = "chat"  # "completion" for a base model served raw
     read_timeout: float = READ_TIMEOUT_S
 
@@ -193,7 +194,7 @@ class RemoteBackend(ModelBackend):
             entry = entry or models[0]
             model = str(entry.get("id"))
             props = _props(client)
-            n_ctx = config.n_ctx or _context_length(entry, props) or DEFAULT_CONTEXT
+            n_ctx = config.n_ctx or _context_length(entry, props) or config.default_ctx
             shape = _probe_tokenize(client, model)
             template, bos = None, ""
             if isinstance(props.get("chat_template"), str) and props["chat_template"]:

@@ -30,12 +30,14 @@ def open_backend(ref: ModelRef, models_dir: Path, params: LoadParams | None = No
     subclasses with a one-line reason (ModelFileError for a bad file, BuiltinModelError for
     a damaged built-in package, CpuUnsupportedError below the CPU baseline, RemoteError)."""
     if ref.kind == "remote":
-        from engine.remote import RemoteBackend, RemoteConfig
+        from engine.remote import DEFAULT_CONTEXT, RemoteBackend, RemoteConfig
 
         url, model = ref.remote_parts
         return RemoteBackend.connect(RemoteConfig(
             url, model or None, api_key,
-            mode="completion" if template == "completion" else "chat"))
+            mode="completion" if template == "completion" else "chat",
+            # the context size in Settings, where the server says none
+            default_ctx=params.n_ctx if params is not None else DEFAULT_CONTEXT))
     from engine.runtime import Engine
 
     return Engine.load(local_path(ref, models_dir), params, template=template)

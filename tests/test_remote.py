@@ -22,7 +22,7 @@ import pytest
 from app.chat_service import ChatService, TurnRequest, collect
 from app.conversations import ConversationStore
 from engine.remote import RemoteBackend, RemoteConfig, RemoteError, estimate_tokens
-from engine.types import ChatMessage, FinishEvent, SamplingParams, TokenEvent
+from engine.types import ChatMessage, FinishEvent, LoadParams, SamplingParams, TokenEvent
 from models.open import open_backend
 from models.refs import ModelRef
 
@@ -108,6 +108,13 @@ def test_a_model_reference_opens_the_server(peer: str, tmp_path: Path) -> None:
     backend = open_backend(ref, tmp_path, api_key=KEY)
     try:
         assert backend.description.source.startswith(peer.removesuffix("/v1"))
+        assert backend.n_ctx == 4096  # this server does not say: the default
+    finally:
+        backend.close()
+    # Where the server does not say, the context size in Settings is used.
+    backend = open_backend(ref, tmp_path, LoadParams(n_ctx=1536), api_key=KEY)
+    try:
+        assert backend.n_ctx == 1536
     finally:
         backend.close()
 

@@ -116,7 +116,8 @@ class ModelCard(QWidget):
                      "is sent.")),
             ("context", self.tr("Context in use"),
              fill(self.tr("%1 tokens"), f"{loaded.n_ctx:,}"),
-             self.tr("As the server reports it (or 4,096 when it does not say).")),
+             self.tr("As the server reports it; where it does not say, the context size "
+                     "in Settings.")),
             ("template", self.tr("Chat template"), self._template(loaded.mode),
              self.tr("The server applies the model's template to the messages it is sent.")),
             ("counts", self.tr("Token counts"),

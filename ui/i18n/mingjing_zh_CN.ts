@@ -1188,8 +1188,8 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>这个模型运行在一台兼容 OpenAI 接口的服务器上。你的文档留在本机：只有提示词（连同为它检索到的段落）会被发送。</translation>
     </message>
     <message>
-        <source>As the server reports it (or 4,096 when it does not say).</source>
-        <translation>按服务器报告的值（服务器未说明时取 4,096）。</translation>
+        <source>As the server reports it; where it does not say, the context size in Settings.</source>
+        <translation>按服务器报告的值；服务器未说明时，取设置中的上下文大小。</translation>
     </message>
     <message>
         <source>The server applies the model&apos;s template to the messages it is sent.</source>
