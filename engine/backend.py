@@ -42,6 +42,9 @@ class Capabilities:
     candidates: bool  # next-token candidates with probabilities at each step
     prefix_reuse: bool  # the next turn evaluates only what changed (a KV cache)
     token_pieces: bool  # prompts can be shown as the model's token pieces
+    # Who counts the tokens: "model" (its own tokenizer, here), "server" (the server's
+    # /tokenize), "builtin" (a built-in copy of the same model, here) or "estimate".
+    counted_by: str = "model"
 
 
 @dataclass(frozen=True, slots=True)

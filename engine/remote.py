@@ -167,7 +167,20 @@ class RemoteBackend(ModelBackend):
         exact = tokenize_shape is not None and (template is not None or config.mode != "chat")
         self.capabilities = Capabilities(exact_token_counts=exact, candidates=True,
                                          prefix_reuse=False, token_pieces=tokenize_shape
-                                         == "llama")
+                                         == "llama",
+                                         counted_by="server" if exact else "estimate")
+        # A local tokenizer-only copy of the same model (a built-in one whose name matches
+        # the server's), counting where the server cannot: see use_local_tokenizer.
+        self.local: ModelBackend | None = None
+
+    def use_local_tokenizer(self, local: ModelBackend) -> None:
+        """Count, render and show pieces with `local` (the same model's tokenizer and
+        template, loaded here) instead of estimating. The reply still comes from the server,
+        and its `usage` still corrects the count."""
+        self.local = local
+        self.capabilities = Capabilities(exact_token_counts=True, candidates=True,
+                                         prefix_reuse=False, token_pieces=True,
+                                         counted_by="builtin")
 
     # -------------------------------------------------------------- connecting
 
@@ -224,10 +237,15 @@ class RemoteBackend(ModelBackend):
 
     def close(self) -> None:
         self._client.close()
+        if self.local is not None:
+            self.local.close()
+            self.local = None
 
     # ----------------------------------------------------------------- tokenizer
 
     def tokenize(self, text: str, *, add_bos: bool = False, special: bool = False) -> list[int]:
+        if self.local is not None:
+            return self.local.tokenize(text, add_bos=add_bos, special=special)
         if not text and not add_bos:
             return []
         if self._tokenize_shape == "llama":
@@ -244,12 +262,18 @@ class RemoteBackend(ModelBackend):
         return list(range(estimate_tokens(text)))  # stand-ins: only the count means anything
 
     def count_tokens(self, text: str) -> int:
+        if self.local is not None:
+            return self.local.count_tokens(text)
         return len(self.tokenize(text)) if self._tokenize_shape else estimate_tokens(text)
 
     def prompt_tokens(self, text: str) -> list[int]:
+        if self.local is not None:
+            return self.local.prompt_tokens(text)
         return self.tokenize(text, special=self.mode == "chat")
 
     def token_spans(self, tokens: Sequence[int]) -> list[TokenSpan]:
+        if self.local is not None:
+            return self.local.token_spans(tokens)
         if self._tokenize_shape != "llama" or not tokens:
             return []
         body = {"tokens": list(tokens)}
@@ -268,6 +292,8 @@ class RemoteBackend(ModelBackend):
         return spans
 
     def detokenize(self, tokens: Sequence[int], *, special: bool = False) -> str:
+        if self.local is not None:
+            return self.local.detokenize(tokens, special=special)
         if self._tokenize_shape == "lcp":
             return str(_json(_request(self._client, "POST", "/extras/detokenize",
                                       json={"tokens": list(tokens)})).get("text", ""))
@@ -285,6 +311,9 @@ class RemoteBackend(ModelBackend):
         if self.mode == "completion":
             head = f"{system}\n\n" if system else ""
             return head + "".join(m.content for m in messages)
+        if self.local is not None and self.template is None:
+            return self.local.render(messages, system,
+                                     add_generation_prompt=add_generation_prompt)
         full = [ChatMessage("system", system)] if system else []
         full.extend(messages)
         template = self.template or self._estimate_template

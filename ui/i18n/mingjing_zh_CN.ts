@@ -894,6 +894,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>打开模型(&amp;O)…</translation>
     </message>
     <message>
+        <source>Add a model on a &amp;server…</source>
+        <translation>添加服务器上的模型(&amp;S)…</translation>
+    </message>
+    <message>
         <source>&amp;Quit</source>
         <translation>退出(&amp;Q)</translation>
     </message>
@@ -1198,6 +1202,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>Token counts</source>
         <translation>词元计数</translation>
+    </message>
+    <message>
+        <source>Exact: counted here by the built-in copy of this model</source>
+        <translation>精确：由本机内置的同一模型计数</translation>
     </message>
     <message>
         <source>Exact: the server tokenizes</source>
