@@ -85,4 +85,38 @@ echo "== window (offscreen): paints its first frame"
 MINGJING_EXIT_AFTER_PAINT=1 ${NONET[@]+"${NONET[@]}"} "$EXE" > "$WORK/gui.txt" 2>&1 \
   || { cat "$WORK/gui.txt"; fail "the window failed"; }
 grep -q first-paint "$WORK/gui.txt" || { cat "$WORK/gui.txt"; fail "the window did not paint"; }
+echo "== the local API (mingjing serve on 127.0.0.1, a token, the base model)"
+# On loopback only; a new network namespace would have no loopback up, so this runs as is.
+"$EXE" serve --port 0 --token check-token-0123456789 --model gemma-3-270m --ctx 512 \
+  > "$WORK/serve.txt" 2> "$WORK/serve-err.txt" &
+SERVE_PID=$!
+URL=
+for _ in $(seq 1 300); do
+  URL=$(grep -o 'http://127.0.0.1:[0-9]*' "$WORK/serve.txt" | head -1 || true)
+  [ -n "$URL" ] && break
+  kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/serve-err.txt"; fail "serve ended"; }
+  sleep 0.2
+done
+[ -n "$URL" ] || { kill "$SERVE_PID"; cat "$WORK/serve-err.txt"; fail "serve did not listen"; }
+"$PYNOW" - "$URL" <<'PY' || { kill "$SERVE_PID"; cat "$WORK/serve-err.txt"; fail "the API did not answer"; }
+import json, sys, urllib.request, urllib.error
+url = sys.argv[1]
+def call(path, body=None, token="check-token-0123456789"):
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode() if body else None,
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.load(r)
+assert call("/v1/models")["data"][0]["id"] == "gemma-3-270m"
+reply = call("/v1/completions", {"prompt": "The capital of France is", "max_tokens": 6,
+                                 "temperature": 0})
+print("API answered:", repr(reply["choices"][0]["text"]))
+try:
+    call("/v1/models", token="wrong")
+    raise SystemExit("a wrong token was accepted")
+except urllib.error.HTTPError as exc:
+    assert exc.code == 401, exc.code
+PY
+kill -INT "$SERVE_PID"; wait "$SERVE_PID" || fail "serve did not stop cleanly on Ctrl-C"
+
 echo "OK: the bundle works offline from an empty data folder"
