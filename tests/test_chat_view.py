@@ -1,4 +1,5 @@
-"""Tests for ui.chat_view and ui.composer: real widgets, offscreen, driven through qtbot."""
+"""Tests for ui.chat_view, ui.message_widget and ui.composer: real widgets, offscreen, driven
+through qtbot."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
-from ui.chat_view import STREAM_INTERVAL_MS, ChatView, MessageData, MessageWidget
+from ui.chat_view import STREAM_INTERVAL_MS, ChatView
 from ui.composer import MAX_LINES, Composer
+from ui.message_widget import MessageData, MessageWidget
 
 
 def _none_drift_per_call() -> int:

@@ -39,9 +39,10 @@ from PySide6.QtWidgets import (
 
 from app.paths import AppPaths
 from app.settings import Settings
-from ui.chat_view import ChatView, MessageData
+from ui.chat_view import ChatView
 from ui.composer import Composer
 from ui.conversation_list import ConversationList
+from ui.message_widget import MessageData
 from ui.model_worker import ModelThread
 from ui.window.concepts import ConceptController
 from ui.window.conversations import ConversationController

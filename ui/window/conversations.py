@@ -7,9 +7,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QPushButton, QWidget
 
 from app.conversations import Conversation, StoredMessage
-from ui.chat_view import MessageData
 from ui.composer import Composer
 from ui.conversation_list import ConversationList
+from ui.message_widget import MessageData
 from ui.window.database import DatabaseLane
 from ui.window.knowledge import KnowledgeController
 from ui.window.turns import TurnController, stats_line

@@ -10,8 +10,9 @@ from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QWidget
 
 from app.chat_service import TurnRequest, normalize_turns
 from engine.types import ChatMessage
-from ui.chat_view import ChatView, MessageData
+from ui.chat_view import ChatView
 from ui.composer import Composer
+from ui.message_widget import MessageData
 from ui.model_worker import ModelThread, TokenStep, TurnFinished, TurnStarted
 from ui.window.knowledge import KnowledgeController
 from ui.window.models import ModelController
