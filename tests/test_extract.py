@@ -530,9 +530,9 @@ def test_docx_zip_bomb(zip_bomb: Path) -> None:
 
 
 def test_docx_zip_bomb_by_ratio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.extract
+    from kb.extract import from_docx
 
-    monkeypatch.setattr(kb.extract, "DOCX_RATIO_MIN_BYTES", 1024 * 1024)
+    monkeypatch.setattr(from_docx, "DOCX_RATIO_MIN_BYTES", 1024 * 1024)
     path = write_zip(tmp_path / "ratio.docx", {"word/document.xml": bytes(2 * 1024 * 1024)})
     reason = failure(path)
     assert reason.startswith("docx looks like a zip bomb (2 MiB uncompressed from ")
@@ -725,12 +725,12 @@ def test_unreadable_file_by_mode(tmp_path: Path) -> None:
 
 
 def test_unexpected_errors_are_wrapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import kb.extract
+    from kb.extract import dispatch
 
     def explode(*args: object) -> Document:
         raise ValueError("parser bug\non two lines")
 
-    monkeypatch.setattr(kb.extract, "_extract_html", explode)
+    monkeypatch.setattr(dispatch, "_extract_html", explode)
     path = tmp_path / "x.html"
     path.write_text("<p>hi</p>")
     assert failure(path) == "could not read html: ValueError: parser bug on two lines"

@@ -13,7 +13,7 @@ import pytest
 
 import kb.extract
 from kb.budget import FileBudget, ImportCancelled, OverBudget
-from kb.extract import ExtractionError, extract
+from kb.extract import ExtractionError, extract, from_pdf
 
 MIB = 1024 * 1024
 
@@ -73,14 +73,14 @@ def test_whitespace_bomb_pages_are_read(tmp_path: Path, monkeypatch: pytest.Monk
     path.write_bytes(raw_pdf(pages))
     assert path.stat().st_size < 200 * 1024
     compacted: list[int] = []
-    real = kb.extract._compact_pdf_content
+    real = from_pdf._compact_pdf_content
 
     def spy(data: bytes) -> bytes:
         out = real(data)
         compacted.append(len(out))
         return out
 
-    monkeypatch.setattr(kb.extract, "_compact_pdf_content", spy)
+    monkeypatch.setattr(from_pdf, "_compact_pdf_content", spy)
     doc = extract(path)
     assert [s.page for s in doc.sections] == [1, 2, 3]
     for i, section in enumerate(doc.sections):
@@ -122,13 +122,13 @@ def test_cancel_between_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     path = tmp_path / "pages.pdf"
     path.write_bytes(raw_pdf([text_op(f"Page {i}") for i in range(10)]))
     read: list[int] = []
-    real = kb.extract._pdf_page_text
+    real = from_pdf._pdf_page_text
 
     def spy(reader: Any, page: Any, budget: FileBudget) -> str:
         read.append(1)
         return real(reader, page, budget)
 
-    monkeypatch.setattr(kb.extract, "_pdf_page_text", spy)
+    monkeypatch.setattr(from_pdf, "_pdf_page_text", spy)
     budget, _ = cancel_after(4)  # 1: file read, 2: page 1, 3: page 2, 4: before page 3
     with pytest.raises(ImportCancelled):
         extract(path, budget=budget)
