@@ -1,0 +1,92 @@
+"""Will a model fit this computer? Before anything downloads: the weights (the GGUF file,
+memory-mapped and read whole while generating), the KV cache for the chosen context, and
+llama.cpp's working buffers, against the memory installed and the memory free now (and a
+GPU's free memory when layers go there).
+
+The verdict is "fits" (room to spare in what is free now), "tight" (fits in what is
+installed, but other programs would have to give memory back, or little is left over) or
+"too big" (more than the memory installed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Verdict = Literal["fits", "tight", "too_big"]
+
+# llama.cpp's compute buffers and the runtime beside the weights and the cache: measured
+# on the built-in models (tests/test_fit.py) as the resident memory a load and a reply add,
+# minus weights and cache: 85 MB (Gemma 3 270M, 253 MB file) and 106 MB (Qwen2.5 0.5B,
+# 491 MB), the same at 2,048 and 8,192 tokens of context.
+OVERHEAD_BYTES = 64 << 20
+OVERHEAD_FRACTION = 0.08  # grows with the model (larger graphs, vocabulary tables)
+HEADROOM = 0.85  # of free memory a model may take and still "fit"
+SYSTEM_RESERVE = 0.90  # of installed memory beyond which it cannot run at all
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    total: int  # bytes installed
+    available: int  # bytes free now (including what the OS would give back from caches)
+    gpu_free: int | None = None  # bytes free on the GPU llama.cpp uses, when there is one
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    verdict: Verdict
+    need: int  # bytes in all
+    weights: int
+    kv_cache: int
+    overhead: int
+    memory: Memory
+    n_ctx: int
+
+    def explain(self) -> str:
+        """The numbers, one line: for a tooltip or `models search`."""
+        gib = 1 << 30
+        return (f"needs about {self.need / gib:.1f} GiB (weights {self.weights / gib:.1f} + "
+                f"KV cache {self.kv_cache / gib:.2f} for {self.n_ctx:,} tokens + "
+                f"{self.overhead / gib:.2f} working memory); "
+                f"{self.memory.available / gib:.1f} GiB free of "
+                f"{self.memory.total / gib:.1f} GiB")
+
+
+def kv_bytes_per_token(n_layers: int, n_kv_heads: int, key_dim: int,
+                       value_dim: int | None = None) -> int:
+    """An f16 K and V cache's bytes per token of context (what ModelInfo.kv_cache_bytes
+    computes from a GGUF's header)."""
+    return 2 * n_layers * n_kv_heads * (key_dim + (value_dim or key_dim))
+
+
+def memory_need(weights: int, kv_per_token: int, n_ctx: int) -> tuple[int, int, int]:
+    """(KV cache, overhead, total) bytes for a model of `weights` bytes at `n_ctx`."""
+    kv = kv_per_token * n_ctx
+    overhead = OVERHEAD_BYTES + int(OVERHEAD_FRACTION * weights)
+    return kv, overhead, weights + kv + overhead
+
+
+def check_fit(weights: int, kv_per_token: int, n_ctx: int, memory: Memory | None = None, *,
+              gpu_layers_share: float = 0.0) -> Fit:
+    """The verdict for a model of `weights` bytes at `n_ctx` tokens. `gpu_layers_share`: the
+    part of the weights and cache offloaded to the GPU (0: all on the CPU)."""
+    memory = memory or system_memory()
+    kv, overhead, need = memory_need(weights, kv_per_token, n_ctx)
+    on_gpu = int((weights + kv) * gpu_layers_share) if memory.gpu_free is not None else 0
+    in_ram = need - on_gpu
+    verdict: Verdict
+    if in_ram > memory.total * SYSTEM_RESERVE or (
+            memory.gpu_free is not None and on_gpu > memory.gpu_free):
+        verdict = "too_big"
+    elif in_ram <= memory.available * HEADROOM:
+        verdict = "fits"
+    else:
+        verdict = "tight"
+    return Fit(verdict, need, weights, kv, overhead, memory, n_ctx)
+
+
+def system_memory() -> Memory:
+    """This computer's memory now (psutil: Linux, Windows and macOS alike)."""
+    import psutil
+
+    vm = psutil.virtual_memory()
+    return Memory(total=int(vm.total), available=int(vm.available))
