@@ -220,3 +220,36 @@ def test_requests_are_checked() -> None:
     with pytest.raises(DownloadError, match="no source"):
         Request("a.gguf", [])
     assert "hf_secret" not in repr(Source("hf", "http://x", "hf_secret"))
+
+
+def test_a_queue_runs_downloads_one_at_a_time_and_cancels(tmp_path: Path) -> None:
+    from models.download_queue import DownloadQueue, JobState
+
+    states: list[JobState] = []
+    done = threading.Event()
+
+    def listen(state: JobState) -> None:
+        states.append(state)
+        if state.file == "c.gguf" and state.state in ("done", "failed", "cancelled"):
+            done.set()
+
+    b = Behaviour(files={"/m.gguf": DATA}, bytes_per_s=4_000_000)
+    with file_server(b) as url:
+        queue = DownloadQueue(tmp_path, listen)
+        try:
+            for name in ("a.gguf", "b.gguf", "c.gguf"):
+                assert queue.add(Request(name, [Source("hf", f"{url}/m.gguf")],
+                                         size=len(DATA), sha256=SHA))
+            assert not queue.add(Request("a.gguf", [Source("hf", f"{url}/m.gguf")]))
+            queue.cancel("b.gguf")  # waiting: taken out of the line
+            assert done.wait(60)
+        finally:
+            queue.close()
+    finals = {s.file: s.state for s in states if s.state in ("done", "failed", "cancelled")}
+    assert finals == {"a.gguf": "done", "b.gguf": "cancelled", "c.gguf": "done"}
+    assert (tmp_path / "a.gguf").read_bytes() == DATA == (tmp_path / "c.gguf").read_bytes()
+    assert not (tmp_path / "b.gguf").exists()
+    # One at a time: c started after a finished.
+    order = [(s.file, s.state) for s in states if s.state in ("downloading", "done")]
+    assert order.index(("a.gguf", "done")) < next(
+        i for i, (f, st) in enumerate(order) if f == "c.gguf")
