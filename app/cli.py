@@ -299,9 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="'use-multilingual-v3' or a sentence-transformers folder")
 
     model_cli.add_parsers(sub, common)
-    from app import serve_cli  # the API's command, in its own module
+    from app import models_cli, serve_cli  # commands in modules of their own
 
     serve_cli.add_parser(sub, common)
+    models_cli.add_parser(sub, common)
     return parser
 
 
@@ -532,6 +533,10 @@ def _dispatch(args: argparse.Namespace, paths: AppPaths) -> int:
         from app import serve_cli
 
         return serve_cli.run(args, paths)
+    if args.command == "models":
+        from app import models_cli
+
+        return models_cli.run(args, paths)
     if args.command == "kb":
         from app import kb_cli
 

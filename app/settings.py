@@ -51,6 +51,14 @@ class Settings:
     # API keys of OpenAI-compatible servers used as backends, by server root URL (a key is
     # only ever sent to the server it was given for). The file is readable by the user alone.
     server_keys: dict[str, str] = field(default_factory=dict)
+    # Downloads (models/sources.py): where from (auto: by locale), a Hugging Face mirror
+    # (empty: HF_ENDPOINT or hf-mirror.com), a token for gated models on Hugging Face (sent
+    # to huggingface.co only), and where a newer catalog is fetched from.
+    download_source: str = "auto"
+    mirror_endpoint: str = ""
+    hf_token: str = ""
+    # When each model was last loaded (reference -> seconds since the epoch), for the library.
+    last_used: dict[str, float] = field(default_factory=dict)
     # Not stored: one line per value of the file that was unusable and reset to its default.
     problems: list[str] = field(default_factory=list, compare=False, repr=False)
 
@@ -88,7 +96,13 @@ class Settings:
 
     def choose_model(self, ref: ModelRef) -> None:
         """Make `ref` the model to open; files and server models join the recent list."""
+        import time
+
         self.model = str(ref)
+        self.last_used[str(ref)] = time.time()
+        if len(self.last_used) > 200:  # the oldest go
+            for key in sorted(self.last_used, key=self.last_used.__getitem__)[:-200]:
+                del self.last_used[key]
         if ref.kind in ("file", "remote"):
             text = str(ref)
             self.recent_models = [text] + [r for r in self.recent_models if r != text]
@@ -166,8 +180,18 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "api_token": (lambda v: isinstance(v, str) and (not v or API_TOKEN_PATTERN.fullmatch(v)),
                   "not 8 to 512 printable characters without spaces; a new one is made"),
     "server_keys": (_keys, "not a table of server addresses and keys"),
+    "download_source": (lambda v: v in ("auto", "hf", "mirror", "modelscope"),
+                        "not one of auto, hf, mirror, modelscope"),
+    "mirror_endpoint": (lambda v: isinstance(v, str) and (
+        not v or (v.startswith(("http://", "https://")) and len(v) < 500)),
+        "not an http(s) address"),
+    "hf_token": (lambda v: isinstance(v, str) and len(v) < 500 and v.isprintable()
+                 and " " not in v, "not a token"),
+    "last_used": (lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and isinstance(t, int | float) and not isinstance(t, bool)
+        and 0 <= t < 1e11 for k, t in v.items()), "not a table of times"),
 }
-_SECRETS = ("api_token", "server_keys")  # never shown in a notice or the log
+_SECRETS = ("api_token", "server_keys", "hf_token")  # never shown in a notice or the log
 
 
 def _reset(key: str, value: object, why: str) -> str:

@@ -102,6 +102,10 @@ class Request:
                 raise DownloadError(f"not a sha256: {self.sha256!r}")
         if not self.sources:
             raise DownloadError(f"{name}: no source to download it from")
+        for source in self.sources:
+            parts = urlsplit(source.url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise DownloadError(f"not an http(s) address: {source.url[:100]!r}")
 
 
 def partial_paths(models_dir: Path, file: str) -> tuple[Path, Path]:
@@ -298,6 +302,8 @@ def _open(client: Any, source: Source, start: int) -> Any:
                                    stream=True)
         except httpx.TimeoutException as exc:
             raise _Retry(f"no answer from {urlsplit(url).netloc}") from exc
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise _NextSource(f"cannot download from {url[:100]!r}") from exc
         except httpx.TransportError as exc:
             raise _Retry(f"{urlsplit(url).netloc}: {exc.__class__.__name__}") from exc
         if response.status_code in (301, 302, 303, 307, 308):

@@ -321,6 +321,21 @@ def hostile_cases(odd: dict[str, Path], big: str) -> list[tuple[str, list[str | 
     add("serve bad ctx", ["serve", "--ctx", "nan"], 2)
     for name, path in odd.items():
         add(f"serve model {name}", ["serve", "--port", "0", "--model", str(path)], 2)
+    # models
+    add("models without subcommand", ["models"], 2)
+    add("models search not UTF-8", ["models", "search", b"\xff"], 2)
+    add("models search huge ctx", ["models", "search", "--ctx", big], 2)
+    add("models search long query", ["models", "search", big], 0)
+    add("models pull empty", ["models", "pull", ""], 2)
+    add("models pull unknown", ["models", "pull", "不存在的模型"], 2)
+    add("models pull bad source", ["models", "pull", "x", "--source", "ftp"], 2)
+    add("models pull url not http", ["models", "pull", "x.gguf", "--url", "ftp://x/y"], 2)
+    add("models pull evil name", ["models", "pull", "../x.gguf", "--url", "http://127.0.0.1:9"],
+        2)
+    add("models rm empty", ["models", "rm", ""], 2)
+    add("models rm not UTF-8", ["models", "rm", b"\xff.gguf"], 2)
+    add("models search refresh offline", ["models", "search", "--refresh",
+                                          "http://127.0.0.1:9/c.json"], 1)
     return cases
 
 
