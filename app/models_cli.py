@@ -173,9 +173,6 @@ def _request(args: argparse.Namespace, paths: AppPaths) -> Any:
     except CatalogError as exc:
         raise InputError(str(exc)) from None
     endpoints = Endpoints.from_environment(settings.mirror_endpoint)
-    endpoints = Endpoints(os.environ.get("MINGJING_HF_ENDPOINT", endpoints.hf),
-                          endpoints.mirror,
-                          os.environ.get("MINGJING_MODELSCOPE_ENDPOINT", endpoints.modelscope))
     order = source_order(args.source or settings.download_source)
     sources = file_sources(entry.hf_repo, entry.modelscope_repo, entry.file, order, endpoints,
                            hf_token=settings.hf_token or None)

@@ -36,7 +36,11 @@ class Endpoints:
         env = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/")
         chosen = (mirror or "").strip().rstrip("/") or (
             env if env and _host(env) != _host(HF_ENDPOINT) else MIRROR_ENDPOINT)
-        return cls(mirror=chosen)
+        # Hugging Face's and ModelScope's own addresses, replaceable for a proxy (and tests)
+        hub = os.environ.get("MINGJING_HF_ENDPOINT", "").strip().rstrip("/") or HF_ENDPOINT
+        scope = os.environ.get("MINGJING_MODELSCOPE_ENDPOINT", "").strip().rstrip("/") \
+            or MODELSCOPE_ENDPOINT
+        return cls(hf=hub, mirror=chosen, modelscope=scope)
 
 
 def _host(url: str) -> str:

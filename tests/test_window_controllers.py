@@ -25,7 +25,7 @@ from engine.types import GenerationStats
 from models.refs import ModelRef
 from ui.main_window import MainWindow
 from ui.model_worker import LoadedModel, LoadRequest, TokenStep, TurnFinished, TurnStarted
-from ui.window.models import ADD_SERVER, OPEN_MODEL
+from ui.window.models import ADD_SERVER, GET_MODELS, OPEN_MODEL
 
 
 class ScriptedWorker(QObject):
@@ -127,7 +127,7 @@ def test_picker_lists_built_in_models_recent_files_and_open(
     assert items[1] == ("Gemma 3 270M (built-in, base model)", "builtin:gemma-3-270m")
     assert items[2] == ("my-model.gguf", "file:/models/my-model.gguf")
     assert items[3] == ("qwen (on http://gpu-box:8080/v1)", "remote:http://gpu-box:8080/v1#qwen")
-    assert items[-2][1] == OPEN_MODEL and items[-1][1] == ADD_SERVER
+    assert [d for _t, d in items[-3:]] == [OPEN_MODEL, ADD_SERVER, GET_MODELS]
     assert picker.currentIndex() == 0  # the default model
     # Picking an entry loads it, with the settings' parameters.
     picker.activated.emit(1)

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from ui.compare_window import CompareWindow
     from ui.concept_panel import ConceptPanel
     from ui.kb_panel import KnowledgePanel
+    from ui.models_window import ModelsWindow
     from ui.token_worker import TokenizerThread
 
 
@@ -71,6 +72,7 @@ class MainWindow(QMainWindow):
         self.paths = paths
         self.model_thread: ModelThread | None = None
         self.compare_window: CompareWindow | None = None
+        self.models_window: ModelsWindow | None = None
         self._painted = False
         self.db = DatabaseLane(paths.conversations_db, self)
         self.preferences = SettingsController(settings, paths.settings_file, self.db, self)
@@ -187,6 +189,7 @@ class MainWindow(QMainWindow):
         self.models.ready.connect(self.concepts.show_model)
         self.models.ready.connect(self.model_ready)
         self.models.failed.connect(self.model_failed)
+        self.models.get_models.connect(self.open_models)
         self.knowledge.active_changed.connect(self.concepts.show_knowledge)
         self.knowledge.chosen.connect(self.conversations.save_kbs)
         self.knowledge.retrieved.connect(self.concepts.show_retrieval)
@@ -207,6 +210,8 @@ class MainWindow(QMainWindow):
                          self.models.open_file_dialog)
         self._add_action(file_menu, self.tr("Add a model on a &server…"),
                          QKeySequence("Ctrl+Shift+O"), self.models.add_server_dialog)
+        self._add_action(file_menu, self.tr("&Get more models…"), QKeySequence("Ctrl+Shift+G"),
+                         self.open_models)
         file_menu.addSeparator()
         self._add_action(file_menu, self.tr("&Quit"), QKeySequence.StandardKey.Quit, self.close)
         chat_menu = menu.addMenu(self.tr("&Chat"))
@@ -295,6 +300,22 @@ class MainWindow(QMainWindow):
         self.compare_window.raise_()
         self.compare_window.activateWindow()
 
+    def open_models(self) -> None:
+        """The catalog, downloads and the library, in a window of their own."""
+        from ui.i18n import resolve_language
+        from ui.models_window import ModelsWindow
+
+        if self.models_window is None:
+            settings = self.preferences.settings
+            self.models_window = ModelsWindow(
+                self.paths.models_dir, self.paths.root, settings,
+                resolve_language(settings.language), self)
+            self.models_window.use_model.connect(self.models.load)
+            self.models_window.settings_changed.connect(self.preferences.save)
+        self.models_window.show()
+        self.models_window.raise_()
+        self.models_window.activateWindow()
+
     def _about(self) -> None:
         QMessageBox.about(
             self,
@@ -335,6 +356,8 @@ class MainWindow(QMainWindow):
         self.concepts.stop()
         if self.compare_window is not None:
             self.compare_window.shutdown()
+        if self.models_window is not None:
+            self.models_window.shutdown()  # a download stops; what arrived is kept
         self.db.close()
         super().closeEvent(event)
 

@@ -898,6 +898,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>添加服务器上的模型(&amp;S)…</translation>
     </message>
     <message>
+        <source>&amp;Get more models…</source>
+        <translation>获取更多模型(&amp;G)…</translation>
+    </message>
+    <message>
         <source>&amp;Quit</source>
         <translation>退出(&amp;Q)</translation>
     </message>
@@ -1279,6 +1283,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>llama.cpp 的 llama-server、vLLM、Ollama、LM Studio 或另一个明镜：任何兼容 OpenAI 接口的服务器</translation>
     </message>
     <message>
+        <source>Get more models…</source>
+        <translation>获取更多模型…</translation>
+    </message>
+    <message>
         <source>Open a GGUF model</source>
         <translation>打开 GGUF 模型</translation>
     </message>
@@ -1356,6 +1364,207 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>unexpected error: %s</source>
         <translation>意外错误：%s</translation>
+    </message>
+</context>
+<context>
+    <name>ModelsWindow</name>
+    <message>
+        <source>Models</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Catalog</source>
+        <translation>模型目录</translation>
+    </message>
+    <message>
+        <source>Downloads</source>
+        <translation>下载</translation>
+    </message>
+    <message>
+        <source>Library</source>
+        <translation>本机模型</translation>
+    </message>
+    <message>
+        <source>Search: qwen 7b, 中文, llama…</source>
+        <translation>搜索：qwen 7b、中文、llama…</translation>
+    </message>
+    <message>
+        <source>Automatic (by language)</source>
+        <translation>自动（按语言）</translation>
+    </message>
+    <message>
+        <source>Hugging Face mirror</source>
+        <translation>Hugging Face 镜像</translation>
+    </message>
+    <message>
+        <source>ModelScope (魔搭)</source>
+        <translation>ModelScope（魔搭）</translation>
+    </message>
+    <message>
+        <source>Download from:</source>
+        <translation>下载来源：</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Parameters</source>
+        <translation>参数量</translation>
+    </message>
+    <message>
+        <source>Size</source>
+        <translation>大小</translation>
+    </message>
+    <message>
+        <source>Fits?</source>
+        <translation>能运行吗？</translation>
+    </message>
+    <message>
+        <source>About</source>
+        <translation>简介</translation>
+    </message>
+    <message>
+        <source>File</source>
+        <translation>文件</translation>
+    </message>
+    <message>
+        <source>Progress</source>
+        <translation>进度</translation>
+    </message>
+    <message>
+        <source>Speed</source>
+        <translation>速度</translation>
+    </message>
+    <message>
+        <source>Time left</source>
+        <translation>剩余时间</translation>
+    </message>
+    <message>
+        <source>Nothing is downloading.</source>
+        <translation>当前没有下载。</translation>
+    </message>
+    <message>
+        <source>Where from</source>
+        <translation>来源</translation>
+    </message>
+    <message>
+        <source>Last used</source>
+        <translation>上次使用</translation>
+    </message>
+    <message>
+        <source>Offline: cannot reach %s. The catalog is shown; downloads need the network (they resume where they stopped).</source>
+        <translation>离线：无法连接 %s。目录照常显示；下载需要网络（恢复联网后会从中断处继续）。</translation>
+    </message>
+    <message>
+        <source>Fits</source>
+        <translation>可以运行</translation>
+    </message>
+    <message>
+        <source>Tight</source>
+        <translation>内存偏紧</translation>
+    </message>
+    <message>
+        <source>Too big</source>
+        <translation>放不下</translation>
+    </message>
+    <message>
+        <source>Downloaded</source>
+        <translation>已下载</translation>
+    </message>
+    <message>
+        <source>Download</source>
+        <translation>下载</translation>
+    </message>
+    <message>
+        <source>Fit for a context of %1 tokens (Settings), with %2 GiB free of %3 GiB. Hover a label for the numbers.</source>
+        <translation>按 %1 个词元的上下文（设置中的值）估算，本机可用内存 %2 GiB / 共 %3 GiB。把鼠标停在标签上可查看具体数字。</translation>
+    </message>
+    <message>
+        <source>Needs about %1 GiB: weights %2 GiB + KV cache %3 GiB for %4 tokens + working memory %5 GiB.
+This computer: %6 GiB free of %7 GiB.</source>
+        <translation>约需 %1 GiB：权重 %2 GiB + %4 个词元的 KV 缓存 %3 GiB + 运行内存 %5 GiB。
+本机：可用 %6 GiB / 共 %7 GiB。</translation>
+    </message>
+    <message>
+        <source>Built in</source>
+        <translation>内置</translation>
+    </message>
+    <message>
+        <source>Opened</source>
+        <translation>打开过</translation>
+    </message>
+    <message>
+        <source>Use</source>
+        <translation>使用</translation>
+    </message>
+    <message>
+        <source>Show in folder</source>
+        <translation>在文件夹中显示</translation>
+    </message>
+    <message>
+        <source>Delete…</source>
+        <translation>删除…</translation>
+    </message>
+    <message>
+        <source>Unfinished: %s</source>
+        <translation>未完成：%s</translation>
+    </message>
+    <message>
+        <source>Queued</source>
+        <translation>排队中</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>继续</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Checking what is there… %1 %</source>
+        <translation>正在校验已下载部分… %1 %</translation>
+    </message>
+    <message>
+        <source>%1 % (%2)</source>
+        <translation>%1 %（来自 %2）</translation>
+    </message>
+    <message>
+        <source>Retrying: %2</source>
+        <translation>正在重试：%2</translation>
+    </message>
+    <message>
+        <source>Verifying…</source>
+        <translation>正在校验…</translation>
+    </message>
+    <message>
+        <source>the mirror</source>
+        <translation>镜像站</translation>
+    </message>
+    <message>
+        <source>the address given</source>
+        <translation>指定的地址</translation>
+    </message>
+    <message>
+        <source>Done: verified (sha256)</source>
+        <translation>完成：已校验（sha256）</translation>
+    </message>
+    <message>
+        <source>Failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Stopped: what arrived is kept</source>
+        <translation>已停止：已下载部分保留</translation>
+    </message>
+    <message>
+        <source>Delete the model?</source>
+        <translation>删除这个模型？</translation>
+    </message>
+    <message>
+        <source>Delete %1 (%2) from the disk? It can be downloaded again.</source>
+        <translation>从磁盘删除 %1（%2）？之后可以重新下载。</translation>
     </message>
 </context>
 <context>

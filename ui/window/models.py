@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from ui.server_dialog import ServerDialog
 
 OPEN_MODEL = "__open__"  # the picker's entry that chooses a file
-ADD_SERVER = "__server__"  # the picker's last entry: a model on an OpenAI-compatible server
+ADD_SERVER = "__server__"  # the picker's entry for a model on an OpenAI-compatible server
+GET_MODELS = "__get__"  # the picker's last entry: the catalog
 
 
 class ModelController(QObject):
@@ -30,6 +31,7 @@ class ModelController(QObject):
     state_changed = Signal()  # loading started or ended (`loading`, `model`)
     ready = Signal(object)  # LoadedModel, once the window shows it
     failed = Signal(str)  # one-line reason; the previous model stays
+    get_models = Signal()  # the picker asks for the catalog window
 
     def __init__(self, preferences: SettingsController, picker: QComboBox, label: QLabel,
                  banner: QLabel, progress: QProgressBar, chat_view: ChatView,
@@ -97,6 +99,7 @@ class ModelController(QObject):
         picker.setItemData(picker.count() - 1, self.tr(
             "llama.cpp's llama-server, vLLM, Ollama, LM Studio or another Mingjing: any "
             "OpenAI-compatible server"), Qt.ItemDataRole.ToolTipRole)
+        picker.addItem(self.tr("Get more models…"), GET_MODELS)
         index = picker.findData(str(settings.model_ref))
         picker.setCurrentIndex(max(0, index))
         picker.blockSignals(False)
@@ -111,6 +114,9 @@ class ModelController(QObject):
         elif data == ADD_SERVER:
             self.fill_picker()
             self.add_server_dialog()
+        elif data == GET_MODELS:
+            self.fill_picker()
+            self.get_models.emit()
         elif isinstance(data, str):
             self.load(ModelRef.parse(data))
 
