@@ -109,19 +109,21 @@ def cmd_list(args: argparse.Namespace, paths: AppPaths) -> int:
 
 def cmd_search(args: argparse.Namespace, paths: AppPaths) -> int:
     from models.catalog import load_catalog, update_catalog
-    from models.fit import check_fit, system_memory
+    from models.fit import check_fit, offloaded_share, system_memory
 
     settings = cli_settings(paths)
     catalog = (update_catalog(args.refresh, paths.root) if args.refresh
                else load_catalog(paths.root))
     n_ctx = int(args.ctx or settings.n_ctx)
-    memory = system_memory()
+    share = offloaded_share(settings.n_gpu_layers)
+    memory = system_memory(gpu=share > 0)
     entries = catalog.search(args.query)
     have = {p.name for p in paths.models_dir.glob("*.gguf")} if paths.models_dir.is_dir() \
         else set()
     rows = []
     for e in entries:
-        fit = check_fit(e.size, e.kv_per_token, min(n_ctx, e.context_length), memory)
+        fit = check_fit(e.size, e.kv_per_token, min(n_ctx, e.context_length), memory,
+                        gpu_layers_share=share)
         rows.append((e, fit))
     lang = _language()
     if args.json:

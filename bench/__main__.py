@@ -9,7 +9,7 @@ import importlib
 import sys
 
 ALL = ["decode", "chat_model", "ttft", "startup", "stall", "kb_ingest", "kb_chunking",
-       "kb_query", "kb_stall", "candidates", "typing_stall", "serve"]
+       "kb_query", "kb_stall", "candidates", "typing_stall", "serve", "download"]
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ CHUNK = 1 << 20  # bytes read and written at a time
 CONNECT_TIMEOUT_S = 15.0
 STALL_TIMEOUT_S = 30.0  # no byte for this long: the connection has stalled
 RETRIES_PER_SOURCE = 4  # after the first attempt, on a stall, a drop or a 5xx
+CONNECT_RETRIES = 1  # a host that cannot be reached at all (offline, no such name)
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0)
 MAX_REDIRECTS = 5
 SPACE_MARGIN = 64 << 20  # free space kept beyond the file
@@ -162,6 +163,10 @@ class _State:
 class _Retry(Exception):
     """This attempt failed in a way another attempt at the same source may not."""
 
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
 
 class _NextSource(Exception):
     """This source cannot serve the file (404, 401, 403, a 4xx): try the next one."""
@@ -222,7 +227,7 @@ def _from_source(client: Any, source: Source, request: Request, part: Path, stat
             return
         except _Retry as exc:
             attempt += 1
-            if attempt > RETRIES_PER_SOURCE:
+            if attempt > (CONNECT_RETRIES if exc.unreachable else RETRIES_PER_SOURCE):
                 raise _NextSource(f"{exc} ({attempt} tries)") from exc
             wait = BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)]
             log.info("download %s: %s (retry %d in %.0f s)", request.file, exc, attempt, wait)
@@ -300,8 +305,13 @@ def _open(client: Any, source: Source, start: int) -> Any:
         try:
             response = client.send(client.build_request("GET", url, headers=headers),
                                    stream=True)
+        except httpx.ConnectTimeout as exc:
+            raise _Retry(f"cannot reach {urlsplit(url).netloc}", unreachable=True) from exc
         except httpx.TimeoutException as exc:
             raise _Retry(f"no answer from {urlsplit(url).netloc}") from exc
+        except httpx.ConnectError as exc:
+            raise _Retry(f"cannot reach {urlsplit(url).netloc} (offline?)",
+                         unreachable=True) from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise _NextSource(f"cannot download from {url[:100]!r}") from exc
         except httpx.TransportError as exc:

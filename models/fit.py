@@ -48,7 +48,9 @@ class Fit:
                 f"KV cache {self.kv_cache / gib:.2f} for {self.n_ctx:,} tokens + "
                 f"{self.overhead / gib:.2f} working memory); "
                 f"{self.memory.available / gib:.1f} GiB free of "
-                f"{self.memory.total / gib:.1f} GiB")
+                f"{self.memory.total / gib:.1f} GiB"
+                + (f"; GPU: {self.memory.gpu_free / gib:.1f} GiB free"
+                   if self.memory.gpu_free is not None else ""))
 
 
 def kv_bytes_per_token(n_layers: int, n_kv_heads: int, key_dim: int,
@@ -84,9 +86,35 @@ def check_fit(weights: int, kv_per_token: int, n_ctx: int, memory: Memory | None
     return Fit(verdict, need, weights, kv, overhead, memory, n_ctx)
 
 
-def system_memory() -> Memory:
-    """This computer's memory now (psutil: Linux, Windows and macOS alike)."""
+def system_memory(*, gpu: bool = False) -> Memory:
+    """This computer's memory now (psutil: Linux, Windows and macOS alike), and with `gpu`
+    the free memory of the GPU llama.cpp would use, when one can be read."""
     import psutil
 
     vm = psutil.virtual_memory()
-    return Memory(total=int(vm.total), available=int(vm.available))
+    return Memory(total=int(vm.total), available=int(vm.available),
+                  gpu_free=gpu_free_memory() if gpu else None)
+
+
+def gpu_free_memory() -> int | None:
+    """Free memory of the first NVIDIA GPU (nvidia-smi, which ships with the driver), or
+    None when there is none or it does not answer within 2 s."""
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        out = subprocess.run([smi, "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=2.0, check=True).stdout
+        return int(out.split()[0]) << 20  # MiB
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def offloaded_share(n_gpu_layers: int) -> float:
+    """The part of a model on the GPU for Settings' GPU layers: all (-1 or a number past any
+    model's layer count, 999 as people write it) or, for a partial count, counted on the CPU
+    side (a conservative reading of RAM)."""
+    return 1.0 if n_gpu_layers < 0 or n_gpu_layers >= 200 else 0.0

@@ -67,3 +67,19 @@ def test_verdicts() -> None:
     gpu = Memory(total=64 * gib, available=60 * gib, gpu_free=2 * gib)
     assert check_fit(4 * gib, 57344, 4096, gpu, gpu_layers_share=1.0).verdict == "too_big"
     assert check_fit(1 * gib, 57344, 4096, gpu, gpu_layers_share=1.0).verdict == "fits"
+
+
+def test_free_gpu_memory_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.fit import gpu_free_memory, offloaded_share, system_memory
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert gpu_free_memory() is None  # no driver: nothing claimed
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 8192\necho 4096\n")  # two GPUs: the first is used
+    smi.chmod(0o755)
+    assert gpu_free_memory() == 8192 << 20
+    assert system_memory(gpu=True).gpu_free == 8192 << 20
+    assert system_memory().gpu_free is None
+    smi.write_text("#!/bin/sh\necho 'No devices were found'\nexit 9\n")
+    assert gpu_free_memory() is None
+    assert offloaded_share(-1) == offloaded_share(999) == 1.0 and offloaded_share(0) == 0.0

@@ -129,3 +129,21 @@ def test_bad_input_is_one_line(tmp_path: Path, args: list[str], code: int,
     result = run(tmp_path / "home", *args)
     assert result.returncode == code, result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_without_network_the_catalog_works_and_a_pull_says_why(tmp_path: Path) -> None:
+    """`unshare -n`: no network at all (not even a name server)."""
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a network namespace here")
+    home = tmp_path / "home"
+    env = {**os.environ, "MINGJING_HOME": str(home)}
+    search = subprocess.run(["unshare", "-n", sys.executable, "-m", "app", "models", "search",
+                             "qwen"], cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert search.returncode == 0 and "qwen2.5-1.5b-instruct-q4_k_m" in search.stdout
+    pull = subprocess.run(["unshare", "-n", sys.executable, "-m", "app", "models", "pull",
+                           "qwen2.5-0.5b-instruct-q4_k_m"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert pull.returncode == 1 and "Traceback" not in pull.stderr
+    last = pull.stderr.strip().splitlines()[-1]
+    assert last.startswith("mingjing:") and "could not be downloaded" in last

@@ -102,6 +102,22 @@ class ModelsWindow(QWidget):
         top.addWidget(self.search, 2)
         top.addWidget(QLabel(self.tr("Download from:")))
         top.addWidget(self.source, 1)
+        self.mirror = QLineEdit(self.settings.mirror_endpoint)
+        self.mirror.setPlaceholderText("https://hf-mirror.com")
+        self.mirror.setToolTip(self.tr("A Hugging Face mirror's address (empty: HF_ENDPOINT "
+                                       "if set, else hf-mirror.com)"))
+        self.token = QLineEdit(self.settings.hf_token)
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText(self.tr("only for gated models"))
+        self.token.setToolTip(self.tr("Sent to huggingface.co only: never to a mirror or "
+                                      "to ModelScope."))
+        for field in (self.mirror, self.token):
+            field.editingFinished.connect(self._sources_edited)
+        second = QHBoxLayout()
+        second.addWidget(QLabel(self.tr("Mirror:")))
+        second.addWidget(self.mirror, 1)
+        second.addWidget(QLabel(self.tr("Hugging Face token:")))
+        second.addWidget(self.token, 1)
         self.catalog_table = QTableWidget(0, 6)
         self.catalog_table.setHorizontalHeaderLabels([
             self.tr("Model"), self.tr("Parameters"), self.tr("Size"), self.tr("Fits?"),
@@ -111,6 +127,7 @@ class ModelsWindow(QWidget):
         self.memory_note.setStyleSheet("color: palette(mid);")
         column = QVBoxLayout(page)
         column.addLayout(top)
+        column.addLayout(second)
         column.addWidget(self.network)
         column.addWidget(self.catalog_table)
         column.addWidget(self.memory_note)
@@ -144,10 +161,11 @@ class ModelsWindow(QWidget):
     def refresh(self) -> None:
         """Catalog, memory, library and network, read on the lane."""
         from models.catalog import load_catalog
-        from models.fit import system_memory
+        from models.fit import offloaded_share, system_memory
 
         data_dir = self.data_dir
-        self._lane.submit(lambda: (load_catalog(data_dir), system_memory()),
+        gpu = offloaded_share(self.settings.n_gpu_layers) > 0
+        self._lane.submit(lambda: (load_catalog(data_dir), system_memory(gpu=gpu)),
                           self._catalog_loaded, self._failed)
         self._refresh_library()
         self._check_network()
@@ -199,7 +217,7 @@ class ModelsWindow(QWidget):
         self._fill_catalog()
 
     def _fill_catalog(self) -> None:
-        from models.fit import check_fit
+        from models.fit import check_fit, offloaded_share
 
         if self._catalog is None:
             return
@@ -212,7 +230,8 @@ class ModelsWindow(QWidget):
         verdicts = {"fits": self.tr("Fits"), "tight": self.tr("Tight"),
                     "too_big": self.tr("Too big")}
         for row, e in enumerate(entries):
-            fit = check_fit(e.size, e.kv_per_token, min(n_ctx, e.context_length), self._memory)
+            fit = check_fit(e.size, e.kv_per_token, min(n_ctx, e.context_length), self._memory,
+                            gpu_layers_share=offloaded_share(self.settings.n_gpu_layers))
             name = QTableWidgetItem(e.name)
             name.setToolTip(f"{e.file}\n{e.licence}\n" + ", ".join(e.languages))
             table.setItem(row, 0, name)
@@ -295,6 +314,20 @@ class ModelsWindow(QWidget):
                      "modelscope": endpoints.modelscope}[order[0]]]
         return [s.url for s in file_sources(entry.hf_repo, entry.modelscope_repo, entry.file,
                                             order, endpoints)]
+
+    def _sources_edited(self) -> None:
+        mirror = self.mirror.text().strip()
+        token = self.token.text().strip()
+        if mirror and not mirror.startswith(("http://", "https://")):
+            self.network.setText(self.tr("The mirror must be an http(s) address."))
+            return
+        if any(c.isspace() or not c.isprintable() for c in token):
+            self.network.setText(self.tr("A token has no spaces."))
+            return
+        if (mirror, token) != (self.settings.mirror_endpoint, self.settings.hf_token):
+            self.settings.mirror_endpoint, self.settings.hf_token = mirror, token
+            self.settings_changed.emit()
+            self._check_network()
 
     def _source_changed(self) -> None:
         self.settings.download_source = str(self.source.currentData())

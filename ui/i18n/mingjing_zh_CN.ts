@@ -1405,6 +1405,26 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>下载来源：</translation>
     </message>
     <message>
+        <source>A Hugging Face mirror&apos;s address (empty: HF_ENDPOINT if set, else hf-mirror.com)</source>
+        <translation>Hugging Face 镜像站地址（留空：若设置了 HF_ENDPOINT 则用它，否则用 hf-mirror.com）</translation>
+    </message>
+    <message>
+        <source>only for gated models</source>
+        <translation>仅受限模型需要</translation>
+    </message>
+    <message>
+        <source>Sent to huggingface.co only: never to a mirror or to ModelScope.</source>
+        <translation>只发送给 huggingface.co：绝不发送给镜像站或 ModelScope。</translation>
+    </message>
+    <message>
+        <source>Mirror:</source>
+        <translation>镜像站：</translation>
+    </message>
+    <message>
+        <source>Hugging Face token:</source>
+        <translation>Hugging Face 令牌：</translation>
+    </message>
+    <message>
         <source>Model</source>
         <translation>模型</translation>
     </message>
@@ -1509,6 +1529,14 @@ This computer: %6 GiB free of %7 GiB.</source>
     <message>
         <source>Unfinished: %s</source>
         <translation>未完成：%s</translation>
+    </message>
+    <message>
+        <source>The mirror must be an http(s) address.</source>
+        <translation>镜像站必须是 http(s) 地址。</translation>
+    </message>
+    <message>
+        <source>A token has no spaces.</source>
+        <translation>令牌中不能有空格。</translation>
     </message>
     <message>
         <source>Queued</source>
