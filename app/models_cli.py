@@ -91,14 +91,16 @@ def cmd_list(args: argparse.Namespace, paths: AppPaths) -> int:
     if args.json:
         print_json({"models": [{
             "ref": str(i.ref), "name": i.name, "path": str(i.path) if i.path else None,
-            "size": i.size, "origin": i.origin, "last_used": i.last_used,
+            "size": i.size, "quantization": i.quantization, "origin": i.origin,
+            "last_used": i.last_used,
             "deletable": i.deletable} for i in items],
             "unfinished": [{"file": p.get("file"), "done": p.get("done"),
                             "size": p.get("size")} for p in partial]}, indent=2)
         return EXIT_OK
     for i in items:
         used = time.strftime("%Y-%m-%d", time.localtime(i.last_used)) if i.last_used else "-"
-        print(f"{i.name[:48]:<48} {_gb(i.size):>9}  {i.origin:<10} {used}")
+        print(f"{i.name[:48]:<48} {_gb(i.size):>9}  {i.quantization or '-':<8} "
+              f"{i.origin:<10} {used}")
     for p in partial:
         size = p.get("size") or 0
         done = p.get("done") or 0

@@ -35,6 +35,7 @@ class LibraryItem:
     size: int
     origin: str  # builtin | downloaded | opened | lmstudio | gpt4all | jan | ollama
     last_used: float | None = None  # seconds since the epoch
+    quantization: str = ""  # from the GGUF's header ("" when it cannot be read)
 
     @property
     def deletable(self) -> bool:
@@ -78,10 +79,31 @@ def library(models_dir: Path, opened: list[str], last_used: dict[str, float] | N
             if item.ref.value not in seen:
                 seen.add(item.ref.value)
                 items.append(item)
+    items = [_with_quantization(i, n) for n, i in enumerate(items)]
     head = [i for i in items if i.origin == "builtin"]
     rest = sorted((i for i in items if i.origin != "builtin"),
                   key=lambda i: (-(i.last_used or 0.0), i.name.lower()))
     return head + rest
+
+
+MAX_HEADERS = 300  # GGUF headers read per listing (each a few milliseconds)
+
+
+def _with_quantization(item: LibraryItem, index: int) -> LibraryItem:
+    from dataclasses import replace
+
+    from engine.errors import EngineError
+    from engine.gguf import read_model_info
+    from models.builtin import get_builtin
+
+    if item.origin == "builtin":
+        return replace(item, quantization=get_builtin(item.ref.value).quantization)
+    if item.path is None or index >= MAX_HEADERS:
+        return item
+    try:
+        return replace(item, quantization=read_model_info(item.path).quantization)
+    except (EngineError, OSError, ValueError):
+        return item
 
 
 def _size(path: Path) -> int:

@@ -67,3 +67,4 @@ def test_the_library_lists_builtin_downloaded_opened_then_by_last_use(
     assert [i.name for i in items[2:4]] == ["mine.gguf", "downloaded-q4_k_m.gguf"]
     assert items[3].deletable and not items[2].deletable
     assert {"lmstudio", "gpt4all", "jan", "ollama"} <= set(origins)
+    assert items[0].quantization == "Q4_K_M" and items[2].quantization == "Q4_K_M"

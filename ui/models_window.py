@@ -147,10 +147,10 @@ class ModelsWindow(QWidget):
 
     def _build_library(self) -> QWidget:
         page = QWidget()
-        self.library_table = QTableWidget(0, 5)
+        self.library_table = QTableWidget(0, 6)
         self.library_table.setHorizontalHeaderLabels([
-            self.tr("Model"), self.tr("Size"), self.tr("Where from"), self.tr("Last used"),
-            ""])
+            self.tr("Model"), self.tr("Size"), self.tr("Quantization"), self.tr("Where from"),
+            self.tr("Last used"), ""])
         _table_style(self.library_table, stretch=0)
         column = QVBoxLayout(page)
         column.addWidget(self.library_table)
@@ -277,10 +277,11 @@ class ModelsWindow(QWidget):
             name.setToolTip(str(item.path) if item.path else item.name)
             table.setItem(row, 0, name)
             table.setItem(row, 1, QTableWidgetItem(_gb(item.size)))
-            table.setItem(row, 2, QTableWidgetItem(origins.get(item.origin, item.origin)))
+            table.setItem(row, 2, QTableWidgetItem(item.quantization or "—"))
+            table.setItem(row, 3, QTableWidgetItem(origins.get(item.origin, item.origin)))
             used = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.last_used)) \
                 if item.last_used else "—"
-            table.setItem(row, 3, QTableWidgetItem(used))
+            table.setItem(row, 4, QTableWidgetItem(used))
             buttons = QWidget()
             box = QHBoxLayout(buttons)
             box.setContentsMargins(0, 0, 0, 0)
@@ -295,7 +296,7 @@ class ModelsWindow(QWidget):
                 delete = QPushButton(self.tr("Delete…"))
                 delete.clicked.connect(_bind(self._delete, item))
                 box.addWidget(delete)
-            table.setCellWidget(row, 4, buttons)
+            table.setCellWidget(row, 5, buttons)
         for data in unfinished:
             file = str(data.get("file"))
             if file not in self._rows:

@@ -1469,6 +1469,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>来源</translation>
     </message>
     <message>
+        <source>Quantization</source>
+        <translation>量化</translation>
+    </message>
+    <message>
         <source>Last used</source>
         <translation>上次使用</translation>
     </message>
