@@ -484,8 +484,8 @@ class ConceptPanel(QWidget):
                 "jieba). The two rankings are fused, and passages go into the prompt in that "
                 "order while they fit the token budget.")),
             ("model", self.model_card, self.tr("Model"), self.tr(
-                "What the model file (GGUF) says about itself, and what that means for "
-                "memory and context.")),
+                "What the model file (GGUF), or the server that runs the model, says about "
+                "it, and what that means for memory and context.")),
         ):
             page = QWidget()
             page_layout = QVBoxLayout(page)

@@ -243,8 +243,8 @@
         <translation>模型</translation>
     </message>
     <message>
-        <source>What the model file (GGUF) says about itself, and what that means for memory and context.</source>
-        <translation>模型文件（GGUF）对自身的描述，以及这对内存和上下文意味着什么。</translation>
+        <source>What the model file (GGUF), or the server that runs the model, says about it, and what that means for memory and context.</source>
+        <translation>模型文件（GGUF）或运行模型的服务器对模型的描述，以及这对内存和上下文意味着什么。</translation>
     </message>
     <message>
         <source>%1 characters → %2 tokens (%3 characters per token)</source>
