@@ -23,22 +23,49 @@ one-line message that names the file.  A corrupt file is never rewritten, trunca
 or deleted.  Programming errors stay what they are: ``ValueError`` for bad
 arguments, ``KeyError`` for an unknown conversation or message id, ``TypeError``
 for unknown field names.
+
+The module is split along its seams: :mod:`app.conversation_schema` (migrations),
+:mod:`app.conversation_types` (errors, records, row helpers) and
+:mod:`app.conversation_messages` (the message operations, mixed into the store).
+Their public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import enum
-import json
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final
 
+from app.conversation_messages import MessagesMixin
+from app.conversation_schema import (
+    _OUR_TABLES,
+    APPLICATION_ID,
+    KNOWLEDGE_APPLICATION_ID,
+    MIGRATIONS,
+    _split_sql,
+)
+from app.conversation_schema import Migration as Migration  # re-exported
+from app.conversation_types import (
+    _CONVERSATION_COLUMNS,
+    MESSAGE_STATUSES,
+    ROLES,
+    UNSET,
+    Conversation,
+    StoredMessage,
+    StoreError,
+    _casefold,
+    _check_mode,
+    _conversation_from_row,
+    _dump_json,
+    _like_escape,
+    _now,
+    _rollback_quietly,
+    _store_error,
+)
 from kb.db import error_kind
 
 __all__ = [
@@ -53,275 +80,14 @@ __all__ = [
     "suggest_title",
 ]
 
-ROLES: Final = ("system", "user", "assistant")
-MESSAGE_STATUSES: Final = ("complete", "streaming", "interrupted", "error", "cancelled")
-
-# "MJNG": stamped into the file header by migration 1 so that a foreign SQLite
-# file at our path is recognised and left alone instead of being migrated. A file of ours
-# without the stamp (application_id 0, our tables present) is adopted and stamped.
-APPLICATION_ID: Final = 0x4D4A4E47
-# kb/store.py stamps knowledge.db with "MJKB": named in the message if the files are swapped.
-KNOWLEDGE_APPLICATION_ID: Final = 0x4D4A4B42
-_OUR_TABLES: Final = frozenset({"conversations", "messages"})
-
 DEFAULT_BUSY_TIMEOUT_MS: Final = 5000
 TITLE_MAX_CHARS: Final = 40
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class StoreError(Exception):
-    """A problem with the database file the user can act on (one-line message).
-
-    ``kind`` is one of ``'corrupt'``, ``'not_ours'``, ``'newer_version'``,
-    ``'locked'``, ``'disk_full'``, ``'read_only'``, ``'cant_open'``, ``'io'``.
-    """
-
-    def __init__(self, message: str, *, path: Path, kind: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.kind = kind
-
-
-def _store_error(kind: str, path: Path, detail: str = "") -> StoreError:
-    where = str(path)
-    messages = {
-        "corrupt": f"Conversation database {where} is corrupt or not a SQLite database; "
-        "it was left untouched (move it aside to start a fresh history)",
-        "not_ours": f"{where} is not a Mingjing conversation database (a SQLite database "
-        "of another program); it was left untouched",
-        "newer_version": f"Conversation database {where} was written by a newer version "
-        "of Mingjing; it was left untouched",
-        "locked": f"Conversation database {where} is locked by another program or "
-        "window (timed out waiting for it)",
-        "disk_full": f"Cannot write conversation database {where}: the disk is full",
-        "read_only": f"Cannot write conversation database {where}: the file or its "
-        "folder is read-only",
-        "cant_open": f"Cannot open conversation database {where}",
-        "io": f"Disk I/O error on conversation database {where}",
-    }
-    message = messages.get(kind, f"Conversation database {where}: error")
-    if detail and kind in ("cant_open", "io"):
-        message += f" ({detail})"
-    return StoreError(" ".join(message.split()), path=path, kind=kind)
-
-
-# ---------------------------------------------------------------------- dataclasses
-
-
-@dataclass(frozen=True, slots=True)
-class Conversation:
-    id: int
-    title: str
-    created_at: float
-    updated_at: float
-    system_prompt: str | None
-    model_path: str | None
-    mode: str
-    message_count: int = 0
-    settings: dict[str, Any] | None = None
-    deleted_at: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    id: int
-    conversation_id: int
-    position: int
-    role: str
-    content: str
-    status: str
-    created_at: float
-    updated_at: float
-    stats: dict[str, Any] | None
-    error: str | None
-
-
-class _Unset(enum.Enum):
-    UNSET = enum.auto()
-
-
-UNSET: Final = _Unset.UNSET
-"""Sentinel for "leave this field as it is" in :meth:`ConversationStore.update_message`."""
-
-
-# ----------------------------------------------------------------------- migrations
-
-Migration = str | Callable[[sqlite3.Connection], None]
-
-_MIGRATION_1: Final = f"""
-CREATE TABLE conversations (
-    id            INTEGER PRIMARY KEY,
-    title         TEXT    NOT NULL DEFAULT '',
-    created_at    REAL    NOT NULL,
-    updated_at    REAL    NOT NULL,
-    system_prompt TEXT    NULL,
-    model_path    TEXT    NULL,
-    mode          TEXT    NOT NULL DEFAULT 'chat',
-    settings_json TEXT    NULL,
-    deleted_at    REAL    NULL
-);
-CREATE INDEX conversations_by_updated ON conversations (updated_at);
-CREATE TABLE messages (
-    id              INTEGER PRIMARY KEY,
-    conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
-    position        INTEGER NOT NULL,
-    role            TEXT    NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
-    content         TEXT    NOT NULL DEFAULT '',
-    status          TEXT    NOT NULL DEFAULT 'complete'
-                    CHECK (status IN ('complete', 'streaming', 'interrupted', 'error',
-                                      'cancelled')),
-    created_at      REAL    NOT NULL,
-    updated_at      REAL    NOT NULL,
-    stats_json      TEXT    NULL,
-    error           TEXT    NULL
-);
-CREATE UNIQUE INDEX messages_by_position ON messages (conversation_id, position);
-CREATE INDEX messages_by_status ON messages (status);
-PRAGMA application_id = {APPLICATION_ID};
-"""
-
-MIGRATIONS: list[Migration] = [
-    _MIGRATION_1,
-]
-"""Schema migrations; ``MIGRATIONS[n]`` brings ``PRAGMA user_version`` from n to n + 1.
-
-Append only, never edit a released entry.  Each runs in its own transaction together
-with the ``user_version`` bump.  A step is either SQL (one or more statements) or a
-function taking the connection (it must not commit).  ``foreign_keys`` is ON and cannot
-be switched inside a transaction, so a table rebuild must not drop a referenced table.
-"""
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a script into complete statements (``executescript`` would COMMIT)."""
-    statements: list[str] = []
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            if pending.strip():
-                statements.append(pending.strip())
-            pending = ""
-    if pending.strip():
-        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:60]!r}")
-    return statements
-
-
-# -------------------------------------------------------------------------- helpers
-
-_clock_lock = threading.Lock()
-_clock_last = 0.0
-
-
-def _now() -> float:
-    """Wall-clock seconds, strictly increasing within this process (stable ordering)."""
-    global _clock_last
-    with _clock_lock:
-        now = time.time()
-        if now <= _clock_last:
-            now = _clock_last + 1e-6
-        _clock_last = now
-        return now
-
-
-def _rollback_quietly(conn: sqlite3.Connection) -> None:
-    """Roll back if a transaction is open; the original error is what matters."""
-    if conn.in_transaction:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
-
-
-def _casefold(value: str | None) -> str | None:
-    # SQLite's own LIKE folds ASCII only; this makes search case-insensitive for all
-    # scripts.  Non-text cells (not written by this module) pass through unchanged.
-    return value.casefold() if isinstance(value, str) else value
-
-
-def _like_escape(text: str) -> str:
-    """Escape LIKE wildcards so user text matches literally (used with ESCAPE '\\')."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _dump_json(value: dict[str, Any] | None) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _load_json(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None  # hand-edited or damaged cell: don't take the conversation down
-    return value if isinstance(value, dict) else None
-
-
-def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
-
-
-def _check_status(status: str) -> None:
-    if status not in MESSAGE_STATUSES:
-        raise ValueError(f"status must be one of {MESSAGE_STATUSES}, not {status!r}")
-
-
-def _check_mode(mode: str) -> None:
-    if not isinstance(mode, str) or not mode:
-        raise ValueError(f"mode must be a non-empty string, not {mode!r}")
-
-
-_CONVERSATION_COLUMNS: Final = (
-    "c.id, c.title, c.created_at, c.updated_at, c.system_prompt, c.model_path, c.mode, "
-    "(SELECT COUNT(*) FROM messages AS m WHERE m.conversation_id = c.id), "
-    "c.settings_json, c.deleted_at"
-)
-_MESSAGE_COLUMNS: Final = (
-    "id, conversation_id, position, role, content, status, created_at, updated_at, "
-    "stats_json, error"
-)
-
-
-def _conversation_from_row(row: Sequence[Any]) -> Conversation:
-    return Conversation(
-        id=row[0],
-        title=row[1] or "",
-        created_at=row[2],
-        updated_at=row[3],
-        system_prompt=row[4],
-        model_path=row[5],
-        mode=row[6],
-        message_count=row[7],
-        settings=_load_json(row[8]),
-        deleted_at=row[9],
-    )
-
-
-def _message_from_row(row: Sequence[Any]) -> StoredMessage:
-    return StoredMessage(
-        id=row[0],
-        conversation_id=row[1],
-        position=row[2],
-        role=row[3],
-        content=row[4] or "",
-        status=row[5],
-        created_at=row[6],
-        updated_at=row[7],
-        stats=_load_json(row[8]),
-        error=row[9],
-    )
 
 
 # ---------------------------------------------------------------------------- store
 
 
-class ConversationStore:
+class ConversationStore(MessagesMixin):
     """Conversations and messages in one SQLite file; one instance per thread.
 
     >>> with ConversationStore(path) as store:          # doctest: +SKIP
@@ -515,10 +281,6 @@ class ConversationStore:
         self._stamp(conn)
 
     @staticmethod
-    def _touch(conn: sqlite3.Connection, conversation_id: int, now: float) -> None:
-        conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
-
-    @staticmethod
     def _require_conversation(conn: sqlite3.Connection, conversation_id: int) -> None:
         row = conn.execute(
             "SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)
@@ -536,14 +298,6 @@ class ConversationStore:
             raise KeyError(f"no conversation with id {conversation_id}")
         return _conversation_from_row(row)
 
-    @staticmethod
-    def _fetch_message(conn: sqlite3.Connection, message_id: int) -> StoredMessage:
-        row = conn.execute(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
-        ).fetchone()
-        if row is None:
-            raise KeyError(f"no message with id {message_id}")
-        return _message_from_row(row)
 
     # ------------------------------------------------------- conversations
 
@@ -674,146 +428,6 @@ class ConversationStore:
                 cursor = conn.execute(
                     "DELETE FROM conversations WHERE deleted_at IS NOT NULL AND deleted_at < ?",
                     (older_than,),
-                )
-            return cursor.rowcount
-
-    # ------------------------------------------------------------ messages
-
-    def add_message(
-        self,
-        conversation_id: int,
-        role: str,
-        content: str,
-        status: str = "complete",
-        stats: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> StoredMessage:
-        """Append a message at the next position (0 for the first)."""
-        _check_role(role)
-        _check_status(status)
-        now = _now()
-        with self._write() as conn:
-            self._require_conversation(conn, conversation_id)
-            (position,) = conn.execute(
-                "SELECT COALESCE(MAX(position), -1) + 1 FROM messages WHERE conversation_id = ?",
-                (conversation_id,),
-            ).fetchone()
-            cursor = conn.execute(
-                "INSERT INTO messages (conversation_id, position, role, content, status, "
-                "created_at, updated_at, stats_json, error) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conversation_id,
-                    position,
-                    role,
-                    content,
-                    status,
-                    now,
-                    now,
-                    _dump_json(stats),
-                    error,
-                ),
-            )
-            self._touch(conn, conversation_id, now)
-            assert cursor.lastrowid is not None
-            return self._fetch_message(conn, cursor.lastrowid)
-
-    def update_message(
-        self,
-        message_id: int,
-        *,
-        content: str | Literal[_Unset.UNSET] = UNSET,
-        status: str | Literal[_Unset.UNSET] = UNSET,
-        stats: dict[str, Any] | Literal[_Unset.UNSET] | None = UNSET,
-        error: str | Literal[_Unset.UNSET] | None = UNSET,
-    ) -> StoredMessage:
-        """Change only the given fields (None clears ``stats``/``error``), in one commit.
-
-        Used to checkpoint a streaming reply (every second or so) and to finalise it.
-        """
-        columns: list[str] = []
-        values: list[Any] = []
-        if content is not UNSET:
-            columns.append("content = ?")
-            values.append(content)
-        if status is not UNSET:
-            _check_status(status)
-            columns.append("status = ?")
-            values.append(status)
-        if stats is not UNSET:
-            columns.append("stats_json = ?")
-            values.append(_dump_json(stats))
-        if error is not UNSET:
-            columns.append("error = ?")
-            values.append(error)
-        now = _now()
-        columns.append("updated_at = ?")
-        values.append(now)
-        with self._write() as conn:
-            row = conn.execute(
-                "SELECT conversation_id FROM messages WHERE id = ?", (message_id,)
-            ).fetchone()
-            if row is None:
-                raise KeyError(f"no message with id {message_id}")
-            conn.execute(
-                f"UPDATE messages SET {', '.join(columns)} WHERE id = ?", (*values, message_id)
-            )
-            self._touch(conn, row[0], now)
-            return self._fetch_message(conn, message_id)
-
-    def get_message(self, message_id: int) -> StoredMessage | None:
-        with self._guard() as conn:
-            try:
-                return self._fetch_message(conn, message_id)
-            except KeyError:
-                return None
-
-    def messages(self, conversation_id: int) -> list[StoredMessage]:
-        """All messages of a conversation ordered by position ([] if unknown)."""
-        with self._guard() as conn:
-            rows = conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
-                "ORDER BY position",
-                (conversation_id,),
-            ).fetchall()
-        return [_message_from_row(row) for row in rows]
-
-    def delete_messages_from(self, conversation_id: int, position: int) -> int:
-        """Remove the message at ``position`` and every later one (regenerate /
-        edit-and-resend).  The next :meth:`add_message` gets ``position``.  Returns how
-        many messages were removed."""
-        now = _now()
-        with self._write() as conn:
-            self._require_conversation(conn, conversation_id)
-            cursor = conn.execute(
-                "DELETE FROM messages WHERE conversation_id = ? AND position >= ?",
-                (conversation_id, position),
-            )
-            self._touch(conn, conversation_id, now)
-            return cursor.rowcount
-
-    def recover_interrupted(self) -> int:
-        """Mark every message left ``'streaming'`` (by a crash or kill) as
-        ``'interrupted'``, keeping its partial content; returns how many.
-
-        Call once at startup, before any generation starts: it cannot tell a live
-        stream in another thread from a dead one.  The conversations' ``updated_at``
-        is set to the time of the last checkpoint (it is not bumped to "now", so a
-        recovery does not reshuffle the list).
-        """
-        with self._write() as conn:
-            rows = conn.execute(
-                "SELECT DISTINCT conversation_id FROM messages WHERE status = 'streaming'"
-            ).fetchall()
-            cursor = conn.execute(
-                "UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'"
-            )
-            for (conversation_id,) in rows:
-                conn.execute(
-                    "UPDATE conversations SET updated_at = MAX(updated_at, "
-                    "(SELECT MAX(updated_at) FROM messages WHERE conversation_id = ?)) "
-                    "WHERE id = ?",
-                    (conversation_id, conversation_id),
                 )
             return cursor.rowcount
 
