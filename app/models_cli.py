@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from app.cli import (
-    EXIT_FAILED,
     EXIT_OK,
     InputError,
     cli_settings,
@@ -160,7 +159,7 @@ def cmd_search(args: argparse.Namespace, paths: AppPaths) -> int:
 def _request(args: argparse.Namespace, paths: AppPaths) -> Any:
     from models.catalog import CatalogError, load_catalog
     from models.download import DownloadError, Request, Source
-    from models.sources import Endpoints, file_sources, source_order
+    from models.sources import catalog_request
 
     settings = cli_settings(paths)
     if args.url:
@@ -176,17 +175,14 @@ def _request(args: argparse.Namespace, paths: AppPaths) -> Any:
         entry = load_catalog(paths.root).get(args.name)
     except CatalogError as exc:
         raise InputError(str(exc)) from None
-    endpoints = Endpoints.from_environment(settings.mirror_endpoint)
-    order = source_order(args.source or settings.download_source)
-    sources = file_sources(entry.hf_repo, entry.modelscope_repo, entry.file, order, endpoints,
-                           hf_token=settings.hf_token or None)
-    return Request(entry.file, sources, size=entry.size, sha256=entry.sha256)
+    return catalog_request(entry, args.source or settings.download_source,
+                           settings.mirror_endpoint, settings.hf_token)
 
 
 def cmd_pull(args: argparse.Namespace, paths: AppPaths) -> int:
     import signal
 
-    from models.download import Progress, download
+    from models.download import DownloadCancelled, Progress, download
 
     request = _request(args, paths)
     cancel = threading.Event()
@@ -218,8 +214,6 @@ def cmd_pull(args: argparse.Namespace, paths: AppPaths) -> int:
 
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     try:
-        from models.download import DownloadCancelled
-
         try:
             path = download(request, paths.models_dir, progress=progress, cancel=cancel)
         except DownloadCancelled:
@@ -272,4 +266,4 @@ def cmd_rm(args: argparse.Namespace, paths: AppPaths) -> int:
     else:
         for path in removed:
             print(f"removed {path}")
-    return EXIT_OK if removed else EXIT_FAILED
+    return EXIT_OK

@@ -68,10 +68,6 @@ def _port(value: str) -> int:
     return 0 if value.strip() == "0" else int(number("api_port")(value))
 
 
-def _fail(message: str, code: int) -> int:
-    return fail(message, code)
-
-
 def run(args: argparse.Namespace, paths: AppPaths) -> int:
     from app.model_host import LoadSpec, ModelHost
     from app.settings import save_settings
@@ -81,7 +77,7 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
     token: str | None
     if args.no_token:
         if args.token:
-            return _fail("--token and --no-token contradict each other", EXIT_BAD_INPUT)
+            return fail("--token and --no-token contradict each other", EXIT_BAD_INPUT)
         token = None
     elif args.token is not None:
         token = args.token.strip()
@@ -130,7 +126,7 @@ def _serve(host: Any, config: Any, paths: AppPaths, defaults: Any, name: str, mo
         server.start()
     except OSError as exc:
         host.close()
-        return _fail(exc.strerror or str(exc), EXIT_FAILED)
+        return fail(exc.strerror or str(exc), EXIT_FAILED)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -148,7 +144,7 @@ def _serve(host: Any, config: Any, paths: AppPaths, defaults: Any, name: str, mo
     try:
         while not stop.wait(0.5):
             if not server.running:
-                return _fail("the API server stopped unexpectedly (see the log)",
+                return fail("the API server stopped unexpectedly (see the log)",
                              EXIT_FAILED)
     finally:
         server.stop()

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,6 @@ class Settings:
 
     def choose_model(self, ref: ModelRef) -> None:
         """Make `ref` the model to open; files and server models join the recent list."""
-        import time
-
         self.model = str(ref)
         self.last_used[str(ref)] = time.time()
         if len(self.last_used) > 200:  # the oldest go

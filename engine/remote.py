@@ -94,13 +94,6 @@ class _OneAtATime:
         self._client.close()
 
 
-def _client(config: RemoteConfig) -> _OneAtATime:
-    import httpx
-
-    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-    return _OneAtATime(httpx.Client(
-        base_url=config.root, headers=headers, follow_redirects=False,
-        timeout=httpx.Timeout(config.read_timeout, connect=CONNECT_TIMEOUT_S)), config.root)
 READ_TIMEOUT_S = 120.0  # between two pieces of a streamed reply, or for a whole answer
 
 
@@ -127,6 +120,21 @@ class RemoteConfig:
         """The server's root URL (without /v1)."""
         url = self.url.strip().rstrip("/")
         return url[:-3] if url.endswith("/v1") else url
+
+
+def _client(config: RemoteConfig) -> _OneAtATime:
+    """A client for the server `config` names, after checking its address (one line)."""
+    import httpx
+
+    parts = urlsplit(config.root)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RemoteError(f"{config.url}: not an http(s) server address")
+    if parts.username or parts.password:
+        raise RemoteError("put the API key in its own field, not in the server address")
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    return _OneAtATime(httpx.Client(
+        base_url=config.root, headers=headers, follow_redirects=False,
+        timeout=httpx.Timeout(config.read_timeout, connect=CONNECT_TIMEOUT_S)), config.root)
 
 
 def estimate_tokens(text: str) -> int:
@@ -187,12 +195,6 @@ class RemoteBackend(ModelBackend):
     @classmethod
     def connect(cls, config: RemoteConfig) -> RemoteBackend:
         """Ask the server what it serves. Raises RemoteError (one line)."""
-
-        parts = urlsplit(config.root)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise RemoteError(f"{config.url}: not an http(s) server address")
-        if parts.username or parts.password:
-            raise RemoteError("put the API key in its own field, not in the server address")
         client = _client(config)
         try:
             listing = _json(_request(client, "GET", "/v1/models"))
@@ -568,12 +570,6 @@ def _prob(logprob: Any) -> float:
 
 def list_models(config: RemoteConfig) -> list[str]:
     """The models a server offers (GET /v1/models). Raises RemoteError (one line)."""
-
-    parts = urlsplit(config.root)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RemoteError(f"{config.url}: not an http(s) server address")
-    if parts.username or parts.password:
-        raise RemoteError("put the API key in its own field, not in the server address")
     client = _client(config)
     try:
         listing = _json(_request(client, "GET", "/v1/models"))

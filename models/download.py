@@ -25,7 +25,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -456,10 +456,3 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def as_dict(progress: Progress) -> dict[str, Any]:
-    data = asdict(progress)
-    data["fraction"] = progress.fraction
-    data["eta_s"] = progress.eta_s
-    return data

@@ -68,10 +68,6 @@ class DownloadQueue:
             if self._current is not None and self._current.request.file == file:
                 self._current.cancel.set()
 
-    def files(self) -> list[str]:
-        with self._lock:
-            return [j.request.file for j in self._all()]
-
     def close(self, timeout: float = 5.0) -> None:
         """Cancel everything and end the thread (partial files stay)."""
         with self._lock:

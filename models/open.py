@@ -3,6 +3,7 @@ and tokenizer threads, the comparison views and, later, the API server all come 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from models.refs import ModelRef
 
 if TYPE_CHECKING:
     from engine.remote import RemoteBackend
+
+log = logging.getLogger(__name__)
 
 
 def local_path(ref: ModelRef, models_dir: Path) -> Path:
@@ -53,8 +56,6 @@ def open_backend(ref: ModelRef, models_dir: Path, params: LoadParams | None = No
 def _count_with_builtin(backend: RemoteBackend, models_dir: Path) -> None:
     """A server that cannot count tokens, serving a model we ship: count with the built-in
     copy's tokenizer and template (vocabulary only: milliseconds, a few MB)."""
-    import logging
-
     from engine.runtime import Engine
     from models.builtin import builtin_for_served_name
 
@@ -65,8 +66,7 @@ def _count_with_builtin(backend: RemoteBackend, models_dir: Path) -> None:
         local = Engine.load(ensure_builtin(model, models_dir),
                             LoadParams(n_ctx=backend.n_ctx, n_threads=1, vocab_only=True))
     except EngineError as exc:  # counts stay estimated; the reply does not need them
-        logging.getLogger(__name__).warning("could not load %s to count tokens: %s",
-                                            model.id, exc)
+        log.warning("could not load %s to count tokens: %s", model.id, exc)
         return
     backend.use_local_tokenizer(local)
 

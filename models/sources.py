@@ -10,9 +10,13 @@ import locale
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from models.download import Source
+from models.download import Request, Source
+
+if TYPE_CHECKING:
+    from models.catalog import CatalogEntry
 
 SOURCE_NAMES = ("hf", "mirror", "modelscope")
 SOURCE_CHOICES = ("auto", *SOURCE_NAMES)
@@ -77,3 +81,20 @@ def file_sources(hf_repo: str | None, modelscope_repo: str | None, file: str,
                                   f"{ep.modelscope}/models/{modelscope_repo}/resolve/master/"
                                   f"{name}"))
     return sources
+
+
+def catalog_request(entry: CatalogEntry, choice: str, mirror: str = "", hf_token: str = "",
+                    language: str | None = None) -> Request:
+    """The download of a catalog entry: its file from every source that has it, in the
+    order `choice` (Settings' download source) gives, with its published size and sha256."""
+    sources = file_sources(entry.hf_repo, entry.modelscope_repo, entry.file,
+                           source_order(choice, language), Endpoints.from_environment(mirror),
+                           hf_token=hf_token or None)
+    return Request(entry.file, sources, size=entry.size, sha256=entry.sha256)
+
+
+def first_endpoint(choice: str, mirror: str = "", language: str | None = None) -> str:
+    """The host tried first for `choice` (the window checks it is reachable)."""
+    endpoints = Endpoints.from_environment(mirror)
+    return {"hf": endpoints.hf, "mirror": endpoints.mirror,
+            "modelscope": endpoints.modelscope}[source_order(choice, language)[0]]

@@ -73,6 +73,7 @@ class ModelsWindow(QWidget):
         self._catalog: Any = None
         self._memory: Any = None
         self._rows: dict[str, int] = {}  # file -> row in the downloads table
+        self._downloaded: set[str] = set()  # file names in the models folder (the library's)
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_catalog(), self.tr("Catalog"))
         self.tabs.addTab(self._build_downloads(), self.tr("Downloads"))
@@ -183,13 +184,16 @@ class ModelsWindow(QWidget):
         import socket
         from urllib.parse import urlsplit
 
-        sources = self._sources_for(None)
-        host = urlsplit(sources[0]).hostname if sources else "huggingface.co"
-        port = 443 if not sources or sources[0].startswith("https") else 80
+        from models.sources import first_endpoint
+
+        url = first_endpoint(self.settings.download_source, self.settings.mirror_endpoint,
+                             self.language)
+        host = urlsplit(url).hostname or url
+        port = urlsplit(url).port or (443 if url.startswith("https") else 80)
 
         def probe() -> str:
             try:
-                with socket.create_connection((host or "", port), timeout=OFFLINE_CHECK_S):
+                with socket.create_connection((host, port), timeout=OFFLINE_CHECK_S):
                     return ""
             except OSError as exc:
                 return f"{host}: {exc.strerror or exc.__class__.__name__}"
@@ -222,8 +226,7 @@ class ModelsWindow(QWidget):
         if self._catalog is None:
             return
         entries = self._catalog.search(self.search.text())
-        have = {p.name for p in self.models_dir.glob("*.gguf")} \
-            if self.models_dir.is_dir() else set()
+        have = self._downloaded
         table = self.catalog_table
         table.setRowCount(len(entries))
         n_ctx = self.settings.n_ctx
@@ -267,6 +270,10 @@ class ModelsWindow(QWidget):
 
     def _library_loaded(self, loaded: tuple[list[Any], list[dict[str, Any]]]) -> None:
         items, unfinished = loaded
+        downloaded = {i.path.name for i in items if i.origin == "downloaded" and i.path}
+        if downloaded != self._downloaded:
+            self._downloaded = downloaded
+            self._fill_catalog()
         origins = {"builtin": self.tr("Built in"), "downloaded": self.tr("Downloaded"),
                    "opened": self.tr("Opened"), "lmstudio": "LM Studio",
                    "gpt4all": "GPT4All", "jan": "Jan", "ollama": "Ollama"}
@@ -305,17 +312,6 @@ class ModelsWindow(QWidget):
 
     # ------------------------------------------------------------------ actions
 
-    def _sources_for(self, entry: Any) -> list[str]:
-        from models.sources import Endpoints, file_sources, source_order
-
-        order = source_order(self.settings.download_source, self.language)
-        endpoints = Endpoints.from_environment(self.settings.mirror_endpoint)
-        if entry is None:
-            return [{"hf": endpoints.hf, "mirror": endpoints.mirror,
-                     "modelscope": endpoints.modelscope}[order[0]]]
-        return [s.url for s in file_sources(entry.hf_repo, entry.modelscope_repo, entry.file,
-                                            order, endpoints)]
-
     def _sources_edited(self) -> None:
         mirror = self.mirror.text().strip()
         token = self.token.text().strip()
@@ -343,17 +339,14 @@ class ModelsWindow(QWidget):
         return self._queue
 
     def download(self, entry_id: str) -> None:
-        from models.download import Request
-        from models.sources import Endpoints, file_sources, source_order
+        from models.sources import catalog_request
 
         if self._catalog is None:
             return
         entry = self._catalog.get(entry_id)
-        order = source_order(self.settings.download_source, self.language)
-        sources = file_sources(entry.hf_repo, entry.modelscope_repo, entry.file, order,
-                               Endpoints.from_environment(self.settings.mirror_endpoint),
-                               hf_token=self.settings.hf_token or None)
-        request = Request(entry.file, sources, size=entry.size, sha256=entry.sha256)
+        settings = self.settings
+        request = catalog_request(entry, settings.download_source, settings.mirror_endpoint,
+                                  settings.hf_token, self.language)
         if self.queue().add(request):
             if entry.file not in self._rows:
                 self._add_download_row(entry.file, self.tr("Queued"))
@@ -425,7 +418,6 @@ class ModelsWindow(QWidget):
             bar.setFormat(self.tr("Done: verified (sha256)"))
             self._finished_row(row)
             self._refresh_library()
-            self._fill_catalog()
         elif state.state == "failed":
             bar.setFormat(self.tr("Failed"))
             bar.setToolTip(state.error)
