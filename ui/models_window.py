@@ -212,9 +212,12 @@ class ModelsWindow(QWidget):
     def _failed(self, exc: BaseException) -> None:
         from engine.errors import EngineError
 
-        if not isinstance(exc, EngineError | OSError):
+        if isinstance(exc, EngineError | OSError):  # the user's world: one line
+            self.network.setText(str(exc).splitlines()[0] if str(exc) else
+                                 type(exc).__name__)
+        else:  # a bug: its traceback goes to the log, not on the screen
             log.error("models window: background work failed", exc_info=exc)
-        self.network.setText(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            self.network.setText(self.tr("Unexpected error (details in the log)."))
 
     def _catalog_loaded(self, loaded: tuple[Any, Any]) -> None:
         self._catalog, self._memory = loaded

@@ -1481,6 +1481,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>离线：无法连接 %s。目录照常显示；下载需要网络（恢复联网后会从中断处继续）。</translation>
     </message>
     <message>
+        <source>Unexpected error (details in the log).</source>
+        <translation>意外错误（详情见日志）。</translation>
+    </message>
+    <message>
         <source>Fits</source>
         <translation>可以运行</translation>
     </message>
