@@ -297,6 +297,13 @@ def build_parser() -> argparse.ArgumentParser:
     kb_emb.add_argument("spec", metavar="SPEC",
                         type=path_arg("the embedder"),
                         help="'use-multilingual-v3' or a sentence-transformers folder")
+    kb_eval = kb_sub.add_parser(
+        "eval", parents=[common],
+        help="measure retrieval on an evaluation set (its corpus goes into a throwaway index)")
+    kb_eval.add_argument("--embedder", metavar="SPEC", type=path_arg("the embedder"),
+                         help="the embedder to evaluate (default: the built-in one)")
+    kb_eval.add_argument("--json", action="store_true")
+    kb_eval.add_argument("file", metavar="FILE", type=path_arg("the evaluation set"))
 
     model_cli.add_parsers(sub, common)
     from app import models_cli, serve_cli  # commands in modules of their own

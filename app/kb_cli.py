@@ -75,6 +75,14 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
         args.kb = check_kb_name(args.kb)
     if args.kb_command == "search":
         check_result_count(args.k)
+    if args.kb_command == "eval":  # a throwaway index: the user's database is not opened
+        from app import kb_eval
+
+        cancel, previous = _with_cancel()
+        try:
+            return kb_eval.run(args, cancel)
+        finally:
+            signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
     return _run(args, paths)
 
 

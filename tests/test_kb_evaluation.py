@@ -1,0 +1,160 @@
+"""Retrieval evaluation: the scoring rules (kb/evaluation.py), the set file's checks, and
+`mingjing kb eval` on a small fixture set with the real embedder, jieba and sqlite-vec."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kb.evaluation import (
+    EvalQuestion,
+    EvalSetError,
+    Passage,
+    evaluate,
+    found_rank,
+    load_eval_set,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _q(qid: str, kind: str, *evidence: str) -> EvalQuestion:
+    return EvalQuestion(qid, kind, "zh-Hans", f"question {qid}", "doc.md", tuple(evidence), ())
+
+
+def _p(text: str, score: float = 0.5) -> Passage:
+    return Passage(text, "/corpus/doc.md", score)
+
+
+def test_found_rank_needs_every_part() -> None:
+    passages = [_p("alpha"), _p("beta gamma"), _p("delta")]
+    assert found_rank(["gamma"], passages) == 2
+    assert found_rank(["alpha", "delta"], passages) == 3  # a two-part answer: both seen
+    assert found_rank(["alpha", "omega"], passages) is None
+    assert found_rank(["alpha"], []) is None
+
+
+def test_recall_and_mrr_per_kind() -> None:
+    ranked = {
+        "question a1": [_p("x"), _p("the answer")],  # rank 2
+        "question a2": [_p("the answer")],  # rank 1
+        "question b1": [_p(str(i)) for i in range(10)],  # not found
+        "question n1": [_p("anything", 0.31)],
+    }
+    questions = [_q("a1", "alias", "answer"), _q("a2", "alias", "answer"),
+                 _q("b1", "span", "answer", "more"), _q("n1", "no_answer")]
+    report = evaluate(questions, lambda text: ranked[text])
+    alias = next(k for k in report.kinds if k.kind == "alias")
+    assert alias.recall == {1: 0.5, 5: 1.0, 10: 1.0}
+    assert alias.mrr == pytest.approx(0.75)
+    span = next(k for k in report.kinds if k.kind == "span")
+    assert span.recall[10] == 0.0 and span.mrr == 0.0
+    assert report.overall.n == 3  # the no-answer question is not scored for recall
+    assert report.overall.recall[5] == pytest.approx(2 / 3)
+    assert report.no_answer_scores() == [0.31]
+    assert [r.question.id for r in report.misses(5)] == ["b1"]
+    data = report.to_dict()
+    assert data["overall"]["recall@5"] == pytest.approx(0.6667)
+    assert {q["id"]: q["rank"] for q in data["questions"]} == \
+        {"a1": 2, "a2": 1, "b1": None, "n1": None}
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{", "not valid JSON"),
+    ("[]", "a \"questions\" list"),
+    ('{"questions": []}', "1 to"),
+    ('{"questions": [{"id": "a", "question": "q?", "kind": "alias"}]}',
+     "at least one evidence"),
+    ('{"questions": [{"id": "a", "question": "q?", "kind": "no_answer", "evidence": ["x"]}]}',
+     "no evidence"),
+    ('{"questions": [{"id": "a", "question": "q?", "kind": "alias", "evidence": [1]}]}',
+     "list of non-empty texts"),
+    ('{"corpus": "nowhere", "questions": [{"id": "a", "question": "q", "kind": "x", '
+     '"evidence": ["e"]}]}', "does not exist"),
+    ('{"questions": [{"id": "a", "question": "q", "kind": "x", "evidence": ["e"]}, '
+     '{"id": "a", "question": "r", "kind": "x", "evidence": ["e"]}]}', "used twice"),
+])
+def test_bad_sets_are_one_line_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "set.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(EvalSetError, match=message) as caught:
+        load_eval_set(path)
+    assert "\n" not in str(caught.value)
+
+
+FIXTURE_DOCS = {
+    "tea.md": "# 茶馆\n\n## 营业\n\n本茶馆每天上午九点开门，晚上十点打烊，周一全天休息。\n\n"
+              "## 价格\n\n一壶乌龙茶售价四十八元，续水免费。\n",
+    "metro.md": "# Metro guide\n\n## Fares\n\nA single ride costs three yuan within ten "
+                "stations. Children under 1.2 metres ride free.\n\n## Hours\n\nTrains run "
+                "from 6:00 until 23:30 every day.\n",
+}
+
+
+def _fixture_set(tmp_path: Path) -> Path:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in FIXTURE_DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    questions = [
+        {"id": "t1", "kind": "alias", "lang": "zh-Hans", "question": "茶馆哪天不营业？",
+         "doc": "tea.md", "evidence": ["周一全天休息"], "answer": ["周一"]},
+        {"id": "t2", "kind": "cross_en_zh", "lang": "en",
+         "question": "How much is a pot of oolong tea?", "doc": "tea.md",
+         "evidence": ["一壶乌龙茶售价四十八元"], "answer": ["48", "四十八"]},
+        {"id": "m1", "kind": "traditional", "lang": "zh-Hant", "question": "地鐵幾點收班？",
+         "doc": "metro.md", "evidence": ["from 6:00 until 23:30"], "answer": ["23:30"]},
+        {"id": "n1", "kind": "no_answer", "lang": "zh-Hans", "question": "茶馆有停车位吗？",
+         "doc": None, "evidence": [], "answer": []},
+    ]
+    path = tmp_path / "set.json"
+    path.write_text(json.dumps({"corpus": ["docs"], "kinds": {"alias": "synonyms"},
+                                "questions": questions}, ensure_ascii=False),
+                    encoding="utf-8")
+    return path
+
+
+def test_kb_eval_command_on_a_fixture_set(tmp_path: Path) -> None:
+    path = _fixture_set(tmp_path)
+    home = tmp_path / "home"
+    run = subprocess.run([sys.executable, "-m", "app", "kb", "eval", "--json", str(path)],
+                         cwd=REPO, capture_output=True, text=True, timeout=300,
+                         env={**_env(), "MINGJING_HOME": str(home)})
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["index"]["files"] == 2 and data["index"]["chunks"] >= 2
+    ranks = {q["id"]: q["rank"] for q in data["questions"]}
+    # Two documents, a handful of chunks: every answerable question is in the top 10 and
+    # the no-answer one has no rank; the kinds are the set's own.
+    assert all(ranks[q] is not None for q in ("t1", "t2", "m1"))
+    assert ranks["n1"] is None
+    assert {k["kind"] for k in data["kinds"]} == {"alias", "cross_en_zh", "traditional"}
+    assert data["overall"]["recall@10"] == 1.0
+    assert data["query_ms"]["p95"] > 0
+    # The user's own knowledge base was never created.
+    assert not (home / "knowledge.db").exists()
+    text = subprocess.run([sys.executable, "-m", "app", "kb", "eval", str(path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env={**_env(), "MINGJING_HOME": str(home)})
+    assert text.returncode == 0, text.stderr
+    assert "R@5" in text.stdout and "cross_en_zh" in text.stdout and "all" in text.stdout
+
+
+def test_kb_eval_refuses_a_bad_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "app", "kb", "eval", str(bad)], cwd=REPO,
+                         capture_output=True, text=True, timeout=120,
+                         env={**_env(), "MINGJING_HOME": str(tmp_path / "home")})
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0 and "not valid JSON" in run.stderr
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "MINGJING_HOME"}
