@@ -30,10 +30,10 @@ def make_corpus(root: Path) -> Path:
 
 
 def main() -> dict[str, float]:
-    from kb.chunking import chunk_document
+    from kb.chunking import chunk_document, document_title, passage_text
     from kb.embedders import load_embedder
     from kb.extract import extract
-    from kb.indexer import Indexer, _embed_text, scan
+    from kb.indexer import Indexer, scan
     from kb.store import KnowledgeStore
 
     root = Path(tempfile.mkdtemp(prefix="mingjing-ingest-"))
@@ -42,8 +42,10 @@ def main() -> dict[str, float]:
     files, _, _ = scan([folder])
     texts = []
     for path in files:
-        for chunk in chunk_document(extract(path), embedder.count_tokens):
-            texts.append(_embed_text(chunk))
+        doc = extract(path)
+        title = document_title(doc)
+        for chunk in chunk_document(doc, embedder.count_tokens):
+            texts.append(passage_text(chunk.text, chunk.heading, title))
     embedder.encode(texts[:64])  # warm-up
     t0 = time.perf_counter()
     for start in range(0, len(texts), 64):

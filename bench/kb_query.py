@@ -72,9 +72,11 @@ def main() -> dict[str, float]:
     from kb.store import KnowledgeStore, vector_blob
 
     sentences = corpus_sentences()
-    questions = [q["question"] for q in __import__("json").loads(
-        (Path(__file__).resolve().parent.parent / "tests" / "data" / "kb_zh"
-         / "questions.json").read_text(encoding="utf-8"))]
+    from kb.evaluation import load_eval_set
+
+    questions = [q.question for q in load_eval_set(
+        Path(__file__).resolve().parent.parent / "tests" / "data" / "kb_zh"
+        / "questions.json").questions]
     embedder = load_embedder()
     results: dict[str, float] = {}
     for n in SIZES:

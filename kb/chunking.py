@@ -151,3 +151,26 @@ def split_windowed(
                 yield pos + offset, chunk
         pos += advance
         span = window
+
+
+def document_title(doc: Document) -> str:
+    """What a document is about, for its chunks' context: its own title, else its file name
+    made readable ("personal_finance-basics.txt" -> "personal finance basics")."""
+    if doc.title:
+        return doc.title
+    from kb.filenames import unicode_path  # a name that is not text is shown as text
+
+    stem = unicode_path(doc.path.stem)
+    return " ".join(stem.replace("_", " ").replace("-", " ").split())
+
+
+def passage_text(text: str, heading: str | None, title: str | None) -> str:
+    """What is embedded and keyword-indexed for a chunk: the document's title and the
+    section heading, then the chunk's own words. A chunk often never names what it is about
+    ("the Pro licence costs $18" in a product's manual); each is left out where the text
+    already opens with it."""
+    head: list[str] = []
+    for part in (title, heading):
+        if part and part not in head and part not in text[: len(part) + 8]:
+            head.append(part)
+    return "\n".join([*head, text])

@@ -127,6 +127,7 @@ class FileBookkeeping:
         chunks: Sequence[Chunk],
         terms: Sequence[str],
         vectors: NDArray[np.float32],
+        title: str | None = None,
     ) -> None:
         """Replace a file's chunks in one transaction: a crash leaves either the old or the
         new index of the file, never half of each."""
@@ -152,8 +153,8 @@ class FileBookkeeping:
             )
             conn.execute(
                 "UPDATE files SET status = 'indexed', error = NULL, content_hash = ?, chunks = ?, "
-                "indexed_at = ?, kind = ?, encoding = ? WHERE id = ?",
-                (content_hash, len(rows), time.time(), kind, encoding, file_id),
+                "indexed_at = ?, kind = ?, encoding = ?, title = ? WHERE id = ?",
+                (content_hash, len(rows), time.time(), kind, encoding, title, file_id),
             )
             bump(conn, kb.id)
 

@@ -21,7 +21,14 @@ from typing import Literal
 
 from kb import segment
 from kb.budget import DEFAULT_FILE_SECONDS, FileBudget, ImportCancelled, OverBudget
-from kb.chunking import DEFAULT_CHUNK_TOKENS, DEFAULT_OVERLAP_TOKENS, Chunk, chunk_document
+from kb.chunking import (
+    DEFAULT_CHUNK_TOKENS,
+    DEFAULT_OVERLAP_TOKENS,
+    Chunk,
+    chunk_document,
+    document_title,
+    passage_text,
+)
 from kb.db import DatabaseError
 from kb.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder
 from kb.extract import MAX_FILE_BYTES, ExtractionError, extract, is_supported, too_large_reason
@@ -80,6 +87,9 @@ class ImportReport:
 ProgressCallback = Callable[[ImportProgress], None]
 
 
+_Row = tuple[int, str, str | None, str | None]  # a chunk to re-embed: id, text, heading, title
+
+
 @dataclass
 class _Prepared:
     """A file made ready for embedding on the helper thread (or why it can't be)."""
@@ -96,6 +106,7 @@ class _Prepared:
     unchanged: bool = False
     cancelled: bool = False  # stopped by the user while reading or splitting it
     file_id: int = 0
+    title: str = ""
 
 
 def file_hash(path: Path) -> str:
@@ -387,6 +398,7 @@ class Indexer:
             item.error = exc.reason
             return
         item.kind, item.encoding = doc.kind, doc.encoding
+        item.title = document_title(doc)
         try:
             item.chunks = chunk_document(
                 doc, embedder.count_tokens, max_tokens=kb.chunk_tokens, overlap=kb.chunk_overlap,
@@ -404,7 +416,7 @@ class Indexer:
         for n, chunk in enumerate(item.chunks):
             if not n % EMBED_BATCH:
                 budget.check()
-            terms.append(segment.index_text(_embed_text(chunk)))
+            terms.append(segment.index_text(passage_text(chunk.text, chunk.heading, item.title)))
         item.terms = terms
 
     def _store_prepared(
@@ -424,7 +436,7 @@ class Indexer:
         if item.error:
             self.store.mark_failed(file_id, item.error)
             return FileOutcome(item.path, "failed", item.error)
-        texts = [_embed_text(c) for c in item.chunks]
+        texts = [passage_text(c.text, c.heading, item.title) for c in item.chunks]
         parts = []
         import numpy as np
 
@@ -439,7 +451,7 @@ class Indexer:
         self.store.store_file_chunks(
             kb, file_id, content_hash=item.content_hash, kind=item.kind,
             encoding=item.encoding, embedder=embedder.id, chunks=item.chunks,
-            terms=item.terms, vectors=vectors,
+            terms=item.terms, vectors=vectors, title=item.title,
         )
         return FileOutcome(item.path, "indexed", chunks=len(item.chunks))
 
@@ -468,20 +480,14 @@ class Indexer:
         for batch in _batches(todo, EMBED_BATCH):
             if cancel is not None and cancel.is_set():
                 break
-            ids = [cid for cid, _ in batch]
-            vectors = model.encode([text for _, text in batch])
+            ids = [row[0] for row in batch]
+            vectors = model.encode([passage_text(text, heading, title)
+                                   for _, text, heading, title in batch])
             self.store.replace_vectors(kb.id, model.id, ids, vectors)
             done += len(batch)
             state.files_done = state.chunks_done = done
             notify(state)
         return done
-
-
-def _embed_text(chunk: Chunk) -> str:
-    """Headings carry meaning a chunk's own words may lack."""
-    if chunk.heading and chunk.heading not in chunk.text[: len(chunk.heading) + 8]:
-        return f"{chunk.heading}\n{chunk.text}"
-    return chunk.text
 
 
 def _drain(q: queue.Queue[_Prepared | None]) -> None:
@@ -492,6 +498,6 @@ def _drain(q: queue.Queue[_Prepared | None]) -> None:
             return
 
 
-def _batches(items: list[tuple[int, str]], size: int) -> Iterator[list[tuple[int, str]]]:
+def _batches(items: list[_Row], size: int) -> Iterator[list[_Row]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

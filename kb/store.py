@@ -142,6 +142,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE kb ADD COLUMN vectors_version INTEGER NOT NULL DEFAULT 0;
     CREATE VIRTUAL TABLE chunk_fts_vocab USING fts5vocab(chunk_fts, 'row');
     """,
+    # 3: each file's title (its own, or its name made readable), which is embedded and
+    # keyword-indexed with every chunk of it: a chunk often never names what it is about
+    """
+    ALTER TABLE files ADD COLUMN title TEXT;
+    """,
 ]
 
 
@@ -369,13 +374,17 @@ class KnowledgeStore(FileBookkeeping, HybridSearch):
                 "WHERE id = ?", (embedder, dim, kb_id),
             )
 
-    def chunks_needing_vectors(self, kb_id: int, embedder: str) -> list[tuple[int, str]]:
+    def chunks_needing_vectors(
+        self, kb_id: int, embedder: str
+    ) -> list[tuple[int, str, str | None, str | None]]:
+        """(chunk id, text, heading, file title) of the chunks another embedder made."""
         with self._reading():
             rows = self.conn.execute(
-                "SELECT id, text FROM chunks WHERE kb_id = ? AND embedder != ? ORDER BY id",
+                "SELECT c.id, c.text, c.heading, f.title FROM chunks c JOIN files f "
+                "ON f.id = c.file_id WHERE c.kb_id = ? AND c.embedder != ? ORDER BY c.id",
                 (kb_id, embedder),
             ).fetchall()
-        return [(int(r[0]), str(r[1])) for r in rows]
+        return [(int(r[0]), str(r[1]), r[2], r[3]) for r in rows]
 
     def replace_vectors(
         self, kb_id: int, embedder: str, ids: Sequence[int], vectors: NDArray[np.float32]

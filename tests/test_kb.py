@@ -44,7 +44,9 @@ def zh_store(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeStore:
 
 
 def _questions() -> list[dict[str, str]]:
-    return json.loads((DATA / "questions.json").read_text(encoding="utf-8"))
+    questions = json.loads((DATA / "questions.json").read_text(encoding="utf-8"))["questions"]
+    return [{**q, "evidence": q["evidence"][0] if isinstance(q["evidence"], list)
+             else q["evidence"]} for q in questions]
 
 
 def test_question_set_is_large_enough() -> None:
@@ -443,3 +445,42 @@ def test_many_connections_open_a_fresh_knowledge_db_at_once(tmp_path: Path) -> N
         for t in threads:
             t.join(timeout=60)
         assert errors == []
+
+
+def test_chunks_carry_their_document_title(tmp_path: Path) -> None:
+    """A chunk that never names its subject is found by it: the document's title is
+    embedded and keyword-indexed with every chunk, and re-embedding keeps it."""
+    from kb.chunking import passage_text
+
+    assert passage_text("正文", "价格", "晴川茶馆") == "晴川茶馆\n价格\n正文"
+    assert passage_text("晴川茶馆简介……", "晴川茶馆", "晴川茶馆") == "晴川茶馆简介……"
+    doc = tmp_path / "snipvault_manual.md"
+    filler = "\n\n".join(f"## Part {n}\n\n" + "This paragraph explains an ordinary setting "
+                         "in some detail. " * 12 for n in range(6))
+    _write(doc, filler + "\n\n## Licence\n\nThe Pro licence costs eighteen dollars.\n")
+    with KnowledgeStore(tmp_path / "k.db") as store:
+        indexer = Indexer(store)
+        assert indexer.add("kb", [doc]).count("indexed") == 1
+        kb = store.get_kb("kb")
+        assert kb is not None
+        assert store.conn.execute("SELECT title FROM files").fetchone() == \
+            ("snipvault manual",)
+        rows = store.conn.execute(
+            "SELECT c.id, c.terms FROM chunks c WHERE c.text LIKE '%Pro licence%'").fetchall()
+        assert rows and "snipvault" in rows[0][1]
+        from app.rag import retrieve
+
+        hits = retrieve(store, ["kb"], "snipvault price", k=1)
+        assert "eighteen dollars" in hits[0].text and hits[0].keyword_rank is not None
+        # Re-embedding (after a switch of embedder) embeds the same passage text.
+        table = f"vec_kb_{kb.id}"
+        before = dict(store.conn.execute(f"SELECT rowid, embedding FROM {table}").fetchall())
+        store.conn.execute("UPDATE chunks SET embedder = 'another'")
+        store.conn.commit()
+        assert indexer.reembed("kb", "use-multilingual-v3") == len(before)
+        after = dict(store.conn.execute(f"SELECT rowid, embedding FROM {table}").fetchall())
+        import numpy as np
+
+        for cid, blob in before.items():
+            assert np.allclose(np.frombuffer(blob, np.float32),
+                               np.frombuffer(after[cid], np.float32), atol=1e-5)

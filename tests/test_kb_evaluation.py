@@ -158,3 +158,45 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != "MINGJING_HOME"}
+
+
+HARD_SET = REPO / "tests" / "data" / "kb_eval" / "questions.json"
+ISSUE_KINDS = {"alias", "number", "traditional", "cross_zh_en", "cross_en_zh", "span",
+               "no_answer"}
+
+
+def test_hard_set_is_well_formed(tmp_path: Path) -> None:
+    """The hard set: at least 80 questions in every kind it promises; each evidence string
+    is in its document exactly once in the whole corpus and inside one chunk as the
+    default pipeline cuts it; a span question's two parts lie in two adjacent chunks."""
+    from kb.extract import extract
+    from kb.indexer import Indexer
+    from kb.store import KnowledgeStore
+
+    eval_set = load_eval_set(HARD_SET)
+    kinds = eval_set.by_kind()
+    assert len(eval_set.questions) >= 80
+    assert set(kinds) == ISSUE_KINDS == set(eval_set.kinds)
+    assert all(len(v) >= 10 for v in kinds.values()), {k: len(v) for k, v in kinds.items()}
+    texts = {p.name: extract(p).text for folder in eval_set.corpus for p in folder.iterdir()}
+    for q in eval_set.questions:
+        if not q.answerable:
+            assert q.doc is None and not q.answer
+            continue
+        assert q.doc in texts and q.answer, q.id
+        for needle in q.evidence:
+            assert sum(t.count(needle) for t in texts.values()) == 1, (q.id, needle)
+            assert needle in texts[q.doc], (q.id, needle)
+    with KnowledgeStore(tmp_path / "k.db") as store:
+        assert Indexer(store).add("eval", list(eval_set.corpus)).failed == []
+        chunks: dict[str, list[str]] = {}
+        for path, text in store.conn.execute(
+                "SELECT f.path, c.text FROM chunks c JOIN files f ON f.id = c.file_id "
+                "ORDER BY f.path, c.ord"):
+            chunks.setdefault(Path(path).name, []).append(text)
+    for q in eval_set.questions:
+        places = [[i for i, text in enumerate(chunks.get(q.doc or "", [])) if needle in text]
+                  for needle in q.evidence]
+        assert all(places), (q.id, places)
+        if q.kind == "span":
+            assert len(places) == 2 and places[1][-1] - places[0][0] == 1, (q.id, places)

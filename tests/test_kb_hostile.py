@@ -317,18 +317,19 @@ def test_unstamped_knowledge_db_of_ours_is_adopted(tmp_path: Path, schema: int) 
         patch.setattr(kb.store, "APPLICATION_ID", 0)
         with KnowledgeStore(db) as old:
             assert old.application_id == 0
-            if schema == 2:
-                assert Indexer(old).add("旧", [doc]).count("indexed") == 1
-            else:
-                old.add_source(old.create_kb("旧", embedder="use-multilingual-v3", dim=512,
-                                             chunk_tokens=256, chunk_overlap=32).id,
-                               str(doc), is_folder=False)
+            kb_id = old.create_kb("旧", embedder="use-multilingual-v3", dim=512,
+                                  chunk_tokens=256, chunk_overlap=32).id
+            old.add_source(kb_id, str(doc), is_folder=False)
+            if schema == 2:  # a file being indexed when the app was closed
+                old.mark_pending(kb_id, str(doc), 1, 1.0)
     with KnowledgeStore(db) as store:
         assert store.application_id == APPLICATION_ID
-        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 2
-        assert [kb.name for kb in store.list_kbs()] == ["旧"]
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == \
+            len(kb.store.MIGRATIONS)
+        assert [k.name for k in store.list_kbs()] == ["旧"]
         report = Indexer(store).add("旧", [doc])
-        assert report.count("indexed" if schema == 1 else "unchanged") == 1
+        assert report.count("indexed") == 1
+        assert store.conn.execute("SELECT title FROM files").fetchall() == [("a",)]
 
 
 def test_newer_knowledge_db_is_named_as_such(tmp_path: Path) -> None:
