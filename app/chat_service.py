@@ -14,12 +14,14 @@ Plain Python, no Qt: a script or a test drives it the same way."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from app.conversations import ConversationStore, suggest_title
+from app.query_translation import Translation, search_text, translate, translation_target
 from app.rag import (
     DEFAULT_CONTEXT_TOKENS,
     DEFAULT_TOP_K,
@@ -43,6 +45,8 @@ from engine.types import (
 from kb.embedders import Embedder, load_embedder
 from kb.store import KnowledgeStore
 
+log = logging.getLogger(__name__)
+
 CHECKPOINT_INTERVAL_S = 0.5
 
 
@@ -57,6 +61,9 @@ class TurnRequest:
     kbs: list[str] = field(default_factory=list)  # knowledge bases to answer from
     top_k: int = DEFAULT_TOP_K
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
+    # Translate the question first when the knowledge bases hold text in the other
+    # language (app/query_translation.py).
+    translate_query: bool = True
     # For the concept panel: the top-N next-token candidates at each step (0: off), and the
     # turn's context map and prompt token pieces before generation starts.
     candidates: int = 0
@@ -131,7 +138,8 @@ class ChatService:
         self.model_ref = model_ref  # stored with each new conversation
         self._embedder_loader = embedder_loader
 
-    def plan_turn(self, request: TurnRequest) -> PlannedTurn:
+    def plan_turn(self, request: TurnRequest,
+                  cancel: threading.Event | None = None) -> PlannedTurn:
         """The exact prompt for a request: retrieval, the passages that fit, the plan.
         Raises ContextOverflowError, RetrievalError (and the stores' errors)."""
         backend = self.backend
@@ -143,11 +151,13 @@ class ChatService:
             if self.knowledge is None:
                 raise RetrievalError("no knowledge base store is open")
             question = messages[-1].content
-            hits = retrieve(self.knowledge, request.kbs, question, k=request.top_k,
-                            embedder_loader=self._embedder_loader)
+            translation = self._translation(request, question, cancel)
+            hits = retrieve(self.knowledge, request.kbs, search_text(question, translation),
+                            k=request.top_k, embedder_loader=self._embedder_loader)
             free = backend.n_ctx - reserve - plan.prompt_tokens - 8
             budget = max(0, min(request.context_tokens, free))
             rag = build_context(question, hits, backend.count_tokens, budget)
+            rag.translation = translation
             messages[-1] = ChatMessage("user", augmented_question(question, rag,
                                                                   mode=backend.mode))
             plan = backend.plan(messages, system=request.system, reserve=reserve)
@@ -160,6 +170,25 @@ class ChatService:
                 planned.spans = backend.token_spans(plan.tokens)
         return planned
 
+    def _translation(self, request: TurnRequest, question: str,
+                     cancel: threading.Event | None) -> Translation | None:
+        """The question in the knowledge bases' other language, when they hold one and the
+        model can translate (app/query_translation.py); None otherwise."""
+        if not request.translate_query or self.backend.mode != "chat" or \
+                self.knowledge is None:
+            return None
+        kbs = [kb.id for kb in (self.knowledge.get_kb(n) for n in request.kbs) if kb]
+        target = translation_target(question, self.knowledge.scripts(kbs))
+        if target is None:
+            return None
+        try:
+            side = self.backend.side_backend()
+            return translate(side, question, target, cancel) if side is not None else None
+        except Exception as exc:  # the search goes on untranslated; the reason is logged
+            log.warning("the question was not translated for retrieval: %s: %s",
+                        exc.__class__.__name__, exc)
+            return None
+
     def run(
         self,
         request: TurnRequest,
@@ -171,7 +200,7 @@ class ChatService:
         """Plan, store and generate the reply to `request`, yielding Retrieved (with
         knowledge bases), Started, then the backend's TokenEvents and one FinishEvent."""
         state = state if state is not None else TurnState()
-        planned = self.plan_turn(request)
+        planned = self.plan_turn(request, cancel)
         state.planned = planned
         if planned.rag is not None:
             yield Retrieved(planned.rag)

@@ -257,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="answer from this knowledge base (repeatable)")
     ask.add_argument("--k", type=number("k"), default=5, metavar="N",
                      help="passages to retrieve")
+    ask.add_argument("--no-translate", action="store_true",
+                     help="search the knowledge bases with the question as written (by "
+                          "default the model translates it first when they hold the other "
+                          "language)")
     ask.add_argument("--top-k", type=number(CANDIDATES), default=0, metavar="N",
                      dest="show_top_k",
                      help="with --json: the N most likely candidates for each generated token "
@@ -302,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure retrieval on an evaluation set (its corpus goes into a throwaway index)")
     kb_eval.add_argument("--embedder", metavar="SPEC", type=path_arg("the embedder"),
                          help="the embedder to evaluate (default: the built-in one)")
+    kb_eval.add_argument("--translate", action="store_true",
+                         help="translate questions first with the built-in chat model where "
+                              "the corpus holds the other language, as chat turns do")
     kb_eval.add_argument("--json", action="store_true")
     kb_eval.add_argument("file", metavar="FILE", type=path_arg("the evaluation set"))
 
@@ -454,6 +461,7 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
     top_k = args.show_top_k if args.json else 0
     request = TurnRequest(None, [ChatMessage("user", prompt)], sampling, system=system,
                           kbs=list(args.kb or []), top_k=args.k, candidates=top_k,
+                          translate_query=not args.no_translate,
                           inspect=args.json, persist=False)
     knowledge = None
     finish: FinishEvent | None = None
@@ -509,6 +517,10 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
         if rag_context is not None:
             out["sources"] = rag_context.sources()
             out["retrieval"] = rag_context.retrieval_report()
+            translation = rag_context.translation
+            out["translation"] = None if translation is None else {
+                "target": translation.target, "text": translation.text,
+                "seconds": round(translation.seconds, 3)}
         print_json(out)
     else:
         sys.stdout.write("\n")

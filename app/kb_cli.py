@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
 
         cancel, previous = _with_cancel()
         try:
-            return kb_eval.run(args, cancel)
+            return kb_eval.run(args, paths, cancel)
         finally:
             signal.signal(signal.SIGINT, previous)  # type: ignore[arg-type]
     return _run(args, paths)

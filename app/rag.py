@@ -8,9 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kb.embedders import Embedder, load_embedder
+
+if TYPE_CHECKING:
+    from app.query_translation import Translation
 from kb.store import KnowledgeStore, RetrievalHit
 
 DEFAULT_TOP_K = 5
@@ -34,6 +37,8 @@ class RagContext:
     budget: int = 0
     tokens: int = 0  # tokens of the block in the chat model's tokenizer
     hit_tokens: dict[int, int] = field(default_factory=dict)  # chunk id -> chat tokens
+    # The question in the knowledge bases' other language, searched for with it.
+    translation: Translation | None = None
 
     def fits(self, hit: RetrievalHit) -> bool:
         return any(h.chunk_id == hit.chunk_id for h in self.used)

@@ -43,6 +43,9 @@ class Settings:
     chat_template: str = "auto"  # auto | completion | gemma | chatml
     language: str = "auto"
     concept_panel: bool = True  # the panel beside the chat is shown
+    # Knowledge-base questions are translated by the chat model first when the knowledge
+    # bases hold text in the other language (app/query_translation.py).
+    translate_queries: bool = True
     # The local OpenAI-compatible API (server/): served from the window when enabled, on
     # 127.0.0.1:api_port; `mingjing serve` uses the port and token too. The token is made
     # once, when first needed (ensure_api_token), and kept here.
@@ -175,6 +178,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
                       f"not one of {', '.join(TEMPLATE_CHOICES)}"),
     "language": (lambda v: isinstance(v, str), "not a language code"),
     "concept_panel": (lambda v: isinstance(v, bool), "not true or false"),
+    "translate_queries": (lambda v: isinstance(v, bool), "not true or false"),
     "api_enabled": (lambda v: isinstance(v, bool), "not true or false"),
     "api_token": (lambda v: isinstance(v, str) and (not v or API_TOKEN_PATTERN.fullmatch(v)),
                   "not 8 to 512 printable characters without spaces; a new one is made"),

@@ -82,6 +82,12 @@ class ModelBackend(ABC):
     def reset_cache(self) -> None:  # noqa: B027 - optional, a no-op where there is none
         """Forget any reusable prefix."""
 
+    def side_backend(self) -> ModelBackend | None:
+        """The same model for short side tasks (rewriting a search query) that must not
+        disturb this backend's reusable prefix; None where there is none. Called on the
+        thread that owns this backend."""
+        return None
+
     # ------------------------------------------------------------ tokenizer
 
     @abstractmethod

@@ -237,6 +237,10 @@ class RemoteBackend(ModelBackend):
         return ModelDescription(name=self._name, source=f"{self.config.root} ({self.model})",
                                 mode=self.mode, n_ctx=self.n_ctx)
 
+    def side_backend(self) -> RemoteBackend:
+        """Side tasks go to the same server: nothing of ours is cached here to disturb."""
+        return self
+
     def close(self) -> None:
         self._client.close()
         if self.local is not None:

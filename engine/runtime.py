@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from engine.cpu_backend import EngineBuild
 
 CANDIDATE_MARGIN = 8.0  # nats below the top logit searched first for the top-k candidates
+# The side context (side_backend): short tasks such as rewriting a search query.
+SIDE_CTX = 1024
 
 
 # A conversation every chat template must render: the load-time check of a model's own one.
@@ -173,6 +175,8 @@ class Engine(ModelBackend):
         self.bos_text: str = llama._model.token_get_text(self.bos_id) if self.bos_id >= 0 else ""
         self.n_vocab: int = llama.n_vocab()
         self.build: EngineBuild | None = None  # what llama.cpp runs on (CPU variant)
+        self._template_spec: str | None = None  # as given to load(), for the side context
+        self._side: Engine | None = None
 
     # ----------------------------------------------------------------- loading
 
@@ -216,13 +220,28 @@ class Engine(ModelBackend):
             ) from exc
         engine = cls(llama, info, params, chat_template)
         engine.build = build
+        engine._template_spec = template
         return engine
 
     def close(self) -> None:
+        side = getattr(self, "_side", None)
+        if side is not None:
+            side.close()
+            self._side = None
         llama = getattr(self, "_llama", None)
         if llama is not None:
             llama.close()
             self._llama = None  # type: ignore[assignment]
+
+    def side_backend(self) -> Engine | None:
+        """A second, small context on the same file (its weights are the same mapped pages,
+        so it costs little more than its own small KV cache), loaded on first use: side
+        tasks run there and leave this context's cached prefix as it was."""
+        if self._side is None:
+            params = LoadParams(n_ctx=SIDE_CTX, n_threads=self.params.n_threads,
+                                n_gpu_layers=0, n_batch=min(self.params.n_batch, SIDE_CTX))
+            self._side = Engine.load(self.info.path, params, template=self._template_spec)
+        return self._side
 
     @property
     def mode(self) -> Mode:

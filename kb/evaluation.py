@@ -185,6 +185,7 @@ class RetrievalReport:
     query_ms_p50: float
     query_ms_p95: float
     index: dict[str, Any] = field(default_factory=dict)  # what was indexed, how fast
+    translation: dict[str, Any] = field(default_factory=dict)  # questions translated first
 
     def misses(self, k: int = 5) -> list[QuestionResult]:
         return [r for r in self.results
@@ -208,6 +209,7 @@ class RetrievalReport:
             "kinds": [kind(s) for s in self.kinds],
             "query_ms": {"p50": round(self.query_ms_p50, 1), "p95": round(self.query_ms_p95, 1)},
             "index": self.index,
+            "translation": self.translation,
             "questions": [
                 {"id": r.question.id, "kind": r.question.kind, "question": r.question.question,
                  "rank": r.rank, "top_score": None if r.top_score is None else

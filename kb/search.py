@@ -31,6 +31,7 @@ MEMORY_KNN_MIN_CHUNKS = 20_000
 # score most of the index; they are dropped (the vector side still sees the whole query).
 MAX_TERM_DOC_SHARE = 0.2
 MAX_QUERY_TERMS = 12
+SCRIPT_SAMPLE = 48  # chunks read to tell which scripts a knowledge base is written in
 
 
 class HybridSearch:
@@ -146,6 +147,35 @@ class HybridSearch:
             (vector_blob(query), n),
         ).fetchall()
         return [(int(r[0]), 1.0 - float(r[1])) for r in rows]
+
+    def scripts(self, kb_ids: Sequence[int], sample: int = SCRIPT_SAMPLE) -> dict[str, float]:
+        """The share of chunks written in each script ("zh", "en"; kb.segment.script_of),
+        read from `sample` chunks spread evenly over the knowledge bases (a few indexed
+        look-ups, whatever their size)."""
+        if not kb_ids:
+            return {}
+        marks = ",".join("?" * len(kb_ids))
+        counts: dict[str, int] = {}
+        with self._reading():
+            low, high = self.conn.execute(
+                f"SELECT MIN(id), MAX(id) FROM chunks WHERE kb_id IN ({marks})", tuple(kb_ids)
+            ).fetchone()
+            if low is None:
+                return {}
+            seen: set[int] = set()
+            for i in range(sample):
+                target = low + (high - low) * i // max(1, sample - 1)
+                row = self.conn.execute(
+                    f"SELECT id, substr(text, 1, 400) FROM chunks WHERE id >= ? AND kb_id IN "
+                    f"({marks}) ORDER BY id LIMIT 1", (target, *kb_ids)).fetchone()
+                if row is None or row[0] in seen:
+                    continue
+                seen.add(row[0])
+                script = segment.script_of(row[1])
+                if script is not None:
+                    counts[script] = counts.get(script, 0) + 1
+        total = sum(counts.values())
+        return {k: v / total for k, v in counts.items()} if total else {}
 
     def _selective_terms(self, terms: tuple[str, ...]) -> tuple[str, ...]:
         """Drop query terms that occur in a large share of all chunks (near-stopwords)."""

@@ -118,3 +118,18 @@ def fts_query(query_terms: tuple[str, ...] | list[str]) -> str:
     """An FTS5 MATCH expression that ORs the terms; every term is a quoted string."""
     quoted = ['"' + t.replace('"', '""') + '"' for t in query_terms]
     return " OR ".join(quoted)
+
+
+_IDEOGRAPH = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def script_of(text: str) -> str | None:
+    """"zh" for text written mainly in Chinese characters, "en" for text in Latin letters,
+    None for neither. One character stands for about a word, a word for ~5 letters: a
+    Chinese sentence that names "Snipvault" is still Chinese."""
+    ideographs = len(_IDEOGRAPH.findall(text))
+    letters = len(_LATIN.findall(text))
+    if not ideographs and not letters:
+        return None
+    return "zh" if ideographs * 5 >= letters else "en"

@@ -273,7 +273,7 @@ def test_window_and_settings_dialog_switch_language(
     qtbot.addWidget(dialog)
     assert dialog.windowTitle() == "设置"
     groups = [box.title() for box in dialog.findChildren(QGroupBox)]
-    assert groups == ["系统提示词", "采样", "模型（更改后会重新加载模型）", "界面",
+    assert groups == ["系统提示词", "采样", "模型（更改后会重新加载模型）", "界面", "知识库",
                       "API 服务（兼容 OpenAI）"]
     assert [dialog.language.itemText(i) for i in range(dialog.language.count())] == [
         "System / 跟随系统", "简体中文", "English"

@@ -354,15 +354,21 @@ class RetrievalView(QWidget):
         self.table.cellDoubleClicked.connect(self._activated)
         layout.addWidget(self.table, 1)
 
-    def set_retrieval(self, query: str, hits: list[dict[str, Any]], budget: int) -> None:
+    def set_retrieval(self, query: str, hits: list[dict[str, Any]], budget: int,
+                      translation: str = "") -> None:
         self.hits = list(hits)
         used = [h for h in hits if h.get("in_prompt")]
         tokens = sum(int(h.get("prompt_tokens") or 0) for h in used)
-        self.summary.setText(fill(
+        summary = fill(
             self.tr("“%1”: %2 passage(s) found, %3 in the prompt (%4 of %5 budget tokens). "
                     "Double-click a row to open the passage."),
             query[:80], len(hits), len(used), tokens, budget,
-        ))
+        )
+        if translation:
+            summary += "\n" + fill(
+                self.tr("Searched together with its translation by the model (the knowledge "
+                        "base holds the other language): “%1”"), translation[:120])
+        self.summary.setText(summary)
         self.table.setRowCount(len(hits))
         for r, h in enumerate(hits):
             vs, vr = h.get("vector_score"), h.get("vector_rank")
@@ -577,8 +583,9 @@ class ConceptPanel(QWidget):
         if stats is not None and stats.prompt_tokens_exact:
             self.context_bar.set_counted_prompt(stats.prompt_tokens)
 
-    def show_retrieval(self, query: str, hits: list[dict[str, Any]], budget: int) -> None:
-        self.retrieval_view.set_retrieval(query, hits, budget)
+    def show_retrieval(self, query: str, hits: list[dict[str, Any]], budget: int,
+                       translation: str = "") -> None:
+        self.retrieval_view.set_retrieval(query, hits, budget, translation)
 
     def show_model(self, loaded: LoadedModel) -> None:
         self.model_card.set_model(loaded)

@@ -106,6 +106,7 @@ class Retrieved:
     sources: list[dict[str, object]]  # the passages that went into the prompt, numbered
     hits: list[dict[str, object]]  # every retrieved passage, with scores and in_prompt
     budget: int
+    translation: str = ""  # the question in the knowledge bases' other language, searched too
 
 
 @dataclass
@@ -287,7 +288,8 @@ class ModelWorker(QObject):
                 rag = event.rag
                 self.retrieved.emit(
                     Retrieved(request.conversation_id, rag.query, rag.sources(),
-                              rag.retrieval_report(), rag.budget))
+                              rag.retrieval_report(), rag.budget,
+                              rag.translation.text if rag.translation else ""))
             elif isinstance(event, Started):
                 self._emit_started(event.state)
             else:

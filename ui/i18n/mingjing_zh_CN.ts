@@ -1784,6 +1784,10 @@ This computer: %6 GiB free of %7 GiB.</source>
         <translation>“%1”：找到 %2 个段落，%3 个放入提示词（占预算 %5 个词元中的 %4 个）。双击某行可打开该段落。</translation>
     </message>
     <message>
+        <source>Searched together with its translation by the model (the knowledge base holds the other language): “%1”</source>
+        <translation>连同模型给出的译文一起检索（知识库里有另一种语言的资料）：“%1”</translation>
+    </message>
+    <message>
         <source>fused score %.4f</source>
         <translation>融合得分 %.4f</translation>
     </message>
@@ -2006,6 +2010,18 @@ This computer: %6 GiB free of %7 GiB.</source>
     <message>
         <source>Language / 语言</source>
         <translation>语言 / Language</translation>
+    </message>
+    <message>
+        <source>Knowledge bases</source>
+        <translation>知识库</translation>
+    </message>
+    <message>
+        <source>Translate the question first when a knowledge base holds the other language</source>
+        <translation>知识库里有另一种语言的资料时，先翻译问题再检索</translation>
+    </message>
+    <message>
+        <source>The chat model translates a Chinese question into English (or an English one into Chinese) and both are searched: about a second on an ordinary CPU, and passages in the other language are found far more often</source>
+        <translation>由对话模型把中文问题译成英文（或把英文问题译成中文），原文和译文一起检索：在普通 CPU 上约多花一秒，但另一种语言的段落能被找到的次数多得多</translation>
     </message>
 </context>
 <context>

@@ -197,6 +197,7 @@ class TurnController(QObject):
             save_user_message=save_user_message,
             truncate_from=truncate_from,
             kbs=list(self._knowledge.active_kbs),
+            translate_query=settings.translate_queries,
             candidates=CANDIDATES_SHOWN if inspect else 0,
             inspect=inspect,
         )

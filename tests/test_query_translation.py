@@ -1,0 +1,93 @@
+"""Cross-lingual retrieval (app/query_translation.py): the question is translated by the real
+built-in chat model, on its side context, when the knowledge base holds the other language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.query_translation import search_text, translation_target
+from kb import segment
+
+
+def test_scripts_and_targets() -> None:
+    assert segment.script_of("Snipvault 的专业版要花多少钱？") == "zh"
+    assert segment.script_of("How much is the Pro licence?") == "en"
+    assert segment.script_of("2024 / 12 / 02") is None
+    assert translation_target("专业版多少钱？", {"zh": 0.6, "en": 0.4}) == "en"
+    assert translation_target("How much is it?", {"zh": 0.6, "en": 0.4}) == "zh"
+    assert translation_target("专业版多少钱？", {"zh": 0.99, "en": 0.01}) is None
+    assert translation_target("How much is it?", {"en": 1.0}) is None
+    assert translation_target("12345", {"zh": 0.5, "en": 0.5}) is None
+    assert search_text("q", None) == "q"
+
+
+@pytest.fixture()
+def bilingual_store(tmp_path: Path) -> Any:
+    from kb.indexer import Indexer
+    from kb.store import KnowledgeStore
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "snipvault_manual.md").write_text(
+        "# Snipvault manual\n\n## Licence\n\nThe Pro licence is a one-time purchase of 18 "
+        "dollars and includes two years of updates.\n\n## Sync\n\nSync needs a passphrase of "
+        "at least twelve characters.\n", encoding="utf-8")
+    (docs / "茶馆.md").write_text(
+        "# 晴川茶馆\n\n## 营业时间\n\n茶馆每天上午九点开门，晚上十点打烊，周一休息。\n",
+        encoding="utf-8")
+    store = KnowledgeStore(tmp_path / "k.db")
+    assert Indexer(store).add("kb", [docs]).count("indexed") == 2
+    yield store
+    store.close()
+
+
+def test_a_chinese_question_is_translated_on_the_side_context(
+        qwen_engine: Any, bilingual_store: Any) -> None:
+    from app.chat_service import ChatService, TurnRequest
+    from engine.types import ChatMessage, SamplingParams
+
+    kb = bilingual_store.get_kb("kb")
+    assert set(bilingual_store.scripts([kb.id])) == {"zh", "en"}
+    # The conversation's cached prefix before the turn is planned.
+    qwen_engine.reset_cache()
+    list(qwen_engine.respond([ChatMessage("user", "你好")],
+                             SamplingParams(temperature=0.0, max_tokens=4)))
+    cached = qwen_engine.cached_tokens
+    service = ChatService(qwen_engine, knowledge=bilingual_store)
+    request = TurnRequest(None, [ChatMessage("user", "Snipvault 的专业版是一次性买断吗？多少钱？")],
+                          SamplingParams(temperature=0.0, max_tokens=8), kbs=["kb"],
+                          persist=False)
+    planned = service.plan_turn(request)
+    rag = planned.rag
+    assert rag is not None and rag.translation is not None
+    assert rag.translation.target == "en"
+    assert segment.script_of(rag.translation.text) == "en", rag.translation.text
+    assert rag.translation.seconds > 0
+    assert "18 dollars" in rag.used[0].text
+    assert qwen_engine.cached_tokens == cached  # the side context did the work
+    # Turned off: the question is searched as it is.
+    request.translate_query = False
+    assert service.plan_turn(request).rag.translation is None  # type: ignore[union-attr]
+
+
+def test_no_translation_where_the_knowledge_base_has_one_language(
+        qwen_engine: Any, tmp_path: Path) -> None:
+    from app.chat_service import ChatService, TurnRequest
+    from engine.types import ChatMessage, SamplingParams
+    from kb.indexer import Indexer
+    from kb.store import KnowledgeStore
+
+    doc = tmp_path / "a.md"
+    doc.write_text("# 茶馆\n\n茶馆每天上午九点开门。\n", encoding="utf-8")
+    with KnowledgeStore(tmp_path / "k.db") as store:
+        Indexer(store).add("kb", [doc])
+        service = ChatService(qwen_engine, knowledge=store)
+        request = TurnRequest(None, [ChatMessage("user", "茶馆几点开门？")],
+                              SamplingParams(temperature=0.0, max_tokens=8), kbs=["kb"],
+                              persist=False)
+        rag = service.plan_turn(request).rag
+        assert rag is not None and rag.translation is None
+        assert "九点" in rag.used[0].text
