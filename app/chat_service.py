@@ -29,6 +29,7 @@ from app.rag import (
     RetrievalError,
     augmented_question,
     build_context,
+    no_answer_threshold,
     retrieve,
 )
 from engine.backend import ModelBackend
@@ -156,7 +157,10 @@ class ChatService:
                             k=request.top_k, embedder_loader=self._embedder_loader)
             free = backend.n_ctx - reserve - plan.prompt_tokens - 8
             budget = max(0, min(request.context_tokens, free))
-            rag = build_context(question, hits, backend.count_tokens, budget)
+            embedders = [kb.embedder for kb in
+                          (self.knowledge.get_kb(n) for n in request.kbs) if kb is not None]
+            rag = build_context(question, hits, backend.count_tokens, budget,
+                                no_answer_threshold(embedders))
             rag.translation = translation
             messages[-1] = ChatMessage("user", augmented_question(question, rag,
                                                                   mode=backend.mode))
@@ -270,6 +274,8 @@ class ChatService:
                         stats = event.stats.to_dict()
                         if state.rag is not None:
                             stats["sources"] = state.rag.sources()
+                            if state.rag.no_answer:
+                                stats["kb_no_answer"] = state.rag.no_answer_info()
                         store.update_message(reply_id, content=event.text,
                                              status="cancelled" if cancelled else "complete",
                                              stats=stats)

@@ -518,13 +518,18 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
             out["sources"] = rag_context.sources()
             out["retrieval"] = rag_context.retrieval_report()
             translation = rag_context.translation
+            out["no_answer"] = rag_context.no_answer_info()
             out["translation"] = None if translation is None else {
                 "target": translation.target, "text": translation.text,
                 "seconds": round(translation.seconds, 3)}
         print_json(out)
     else:
         sys.stdout.write("\n")
-        if rag_context is not None:
+        if rag_context is not None and rag_context.no_answer:
+            print("\n(the knowledge base has no passage relevant to this question: best "
+                  f"similarity {rag_context.best_score or 0:.3f}, below "
+                  f"{rag_context.threshold}; this reply is not from it)")
+        elif rag_context is not None:
             print("\nSources:" if rag_context.used else "\n(no passage fit the context)")
             for source in rag_context.sources():
                 print(f"  [{source['number']}] {source['path']} ({source['location']})")

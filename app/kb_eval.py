@@ -17,6 +17,7 @@ from pathlib import Path
 
 from app.cli import EXIT_INTERRUPTED, print_json
 from app.paths import AppPaths
+from app.rag import NO_ANSWER_BELOW
 from engine.backend import ModelBackend
 from kb.evaluation import (
     CUTOFFS,
@@ -149,6 +150,13 @@ def print_report(report: RetrievalReport, eval_set: EvalSet) -> None:
         print(f"top vector similarity: no-answer questions median {_median(none):.3f} "
               f"(max {max(none):.3f}); answerable median {_median(found):.3f} "
               f"(min {min(found):.3f})")
+        shipped = NO_ANSWER_BELOW.get(str(report.index.get("embedder")))
+        calibrated = report.calibrated_threshold()
+        for label, value in (("shipped", shipped), ("calibrated on this set", calibrated)):
+            if value is not None:
+                a, n_a, d, n_d = report.declined(value)
+                print(f"no-answer threshold {value:.2f} ({label}): declines {d} of {n_d} "
+                      f"no-answer questions and {a} of {n_a} answerable ones")
     misses = report.misses(5)
     if misses:
         print(f"misses at 5 ({len(misses)}):")

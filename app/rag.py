@@ -18,6 +18,13 @@ from kb.store import KnowledgeStore, RetrievalHit
 
 DEFAULT_TOP_K = 5
 DEFAULT_CONTEXT_TOKENS = 1536
+# "The knowledge base has no answer": when the best vector similarity among the retrieved
+# passages is below this, none of them is taken as relevant and none goes into the prompt.
+# Per embedder, for those calibrated with `mingjing kb eval` on tests/data/kb_eval: the
+# highest value that declines none of its 72 answerable questions, searched as written (0.19;
+# with translated questions it would be 0.25). It declines most off-topic questions; near
+# misses that share the corpus's words mostly score above it.
+NO_ANSWER_BELOW = {"use-multilingual-v3": 0.19}
 INSTRUCTIONS = (
     "Answer the question using the numbered sources below. Cite the sources you use like "
     "[1] or [2]. If the sources do not contain the answer, say so."
@@ -39,6 +46,22 @@ class RagContext:
     hit_tokens: dict[int, int] = field(default_factory=dict)  # chunk id -> chat tokens
     # The question in the knowledge bases' other language, searched for with it.
     translation: Translation | None = None
+    best_score: float | None = None  # the best vector similarity among the hits
+    threshold: float | None = None  # NO_ANSWER_BELOW for the knowledge bases' embedder
+
+    @property
+    def no_answer(self) -> bool:
+        """Nothing retrieved is relevant enough to answer from (see NO_ANSWER_BELOW)."""
+        return self.threshold is not None and (
+            self.best_score is None or self.best_score < self.threshold)
+
+    def no_answer_info(self) -> dict[str, float | None] | None:
+        """Why the knowledge base was taken to have no answer, for the reply and the
+        panel; None when it had one."""
+        if not self.no_answer:
+            return None
+        return {"best_score": None if self.best_score is None else round(self.best_score, 4),
+                "threshold": self.threshold}
 
     def fits(self, hit: RetrievalHit) -> bool:
         return any(h.chunk_id == hit.chunk_id for h in self.used)
@@ -101,14 +124,29 @@ def source_header(number: int, hit: RetrievalHit) -> str:
     return f"[{number}] {Path(hit.path).name} ({hit.location()})"
 
 
+def no_answer_threshold(embedders: Sequence[str]) -> float | None:
+    """The "no answer" threshold for knowledge bases made with these embedders: None unless
+    every one of them is calibrated."""
+    values = [NO_ANSWER_BELOW.get(e) for e in embedders]
+    if not values or any(v is None for v in values):
+        return None
+    return min(v for v in values if v is not None)
+
+
 def build_context(
     query: str,
     hits: Sequence[RetrievalHit],
     count_tokens: Callable[[str], int],
     budget: int,
+    threshold: float | None = None,
 ) -> RagContext:
-    """Take hits in rank order while the block stays within `budget` tokens."""
-    context = RagContext(query=query, hits=list(hits), budget=budget)
+    """Take hits in rank order while the block stays within `budget` tokens; none when
+    the best of them scores below `threshold` (the knowledge base has no answer)."""
+    scores = [h.vector_score for h in hits if h.vector_score is not None]
+    context = RagContext(query=query, hits=list(hits), budget=budget,
+                         best_score=max(scores) if scores else None, threshold=threshold)
+    if context.no_answer:
+        return context
     pieces: list[str] = []
     overhead = count_tokens(f"{INSTRUCTIONS}\n<sources>\n</sources>\n\nQuestion: {query}")
     used_tokens = overhead
@@ -127,8 +165,16 @@ def build_context(
     return context
 
 
+NO_ANSWER_NOTE = (
+    "The knowledge base has no passage relevant to this question. Say first that it does not "
+    "contain the answer; then answer from general knowledge only if you are sure, and say so."
+)
+
+
 def augmented_question(query: str, context: RagContext, *, mode: str = "chat") -> str:
     """The message the model sees in place of the bare question."""
+    if context.no_answer and mode == "chat":
+        return f"{NO_ANSWER_NOTE}\n\nQuestion: {query}"
     if not context.used:
         return query
     if mode == "completion":

@@ -14,6 +14,7 @@ tests}, "questions": [{"id", "kind", "lang", "question", "doc", "evidence": [...
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -144,7 +145,7 @@ class Passage:
 class QuestionResult:
     question: EvalQuestion
     rank: int | None  # None: not found in the results (or no evidence)
-    top_score: float | None
+    top_score: float | None  # the best score among the first passages (score_depth)
     top_path: str | None
     seconds: float
 
@@ -199,6 +200,23 @@ class RetrievalReport:
         return [r.top_score for r in self.results
                 if r.question.answerable and r.top_score is not None]
 
+    def declined(self, threshold: float) -> tuple[int, int, int, int]:
+        """(answerable declined, answerable, no-answer declined, no-answer) when a question
+        whose best passage scores below `threshold` is answered "the knowledge base has no
+        answer"."""
+        found = self.answerable_scores()
+        none = self.no_answer_scores()
+        return (sum(1 for s in found if s < threshold), len(found),
+                sum(1 for s in none if s < threshold), len(none))
+
+    def calibrated_threshold(self, step: float = 0.01) -> float | None:
+        """The highest threshold (on a `step` grid) that declines no answerable question of
+        the set: what the "no answer" rule may use without hiding a passage that answers."""
+        found = self.answerable_scores()
+        if not found or not self.no_answer_scores():
+            return None
+        return math.floor(min(found) / step - 1e-9) * step
+
     def to_dict(self) -> dict[str, Any]:
         def kind(s: KindScore) -> dict[str, Any]:
             return {"kind": s.kind, "n": s.n, "mrr": round(s.mrr, 4),
@@ -210,6 +228,7 @@ class RetrievalReport:
             "query_ms": {"p50": round(self.query_ms_p50, 1), "p95": round(self.query_ms_p95, 1)},
             "index": self.index,
             "translation": self.translation,
+            "no_answer_threshold": self.calibrated_threshold(),
             "questions": [
                 {"id": r.question.id, "kind": r.question.kind, "question": r.question.question,
                  "rank": r.rank, "top_score": None if r.top_score is None else
@@ -224,7 +243,7 @@ Search = Callable[[str], Sequence[Passage]]
 
 
 def evaluate(questions: Iterable[EvalQuestion], search: Search,
-             clock: Callable[[], float] | None = None) -> RetrievalReport:
+             clock: Callable[[], float] | None = None, score_depth: int = 5) -> RetrievalReport:
     """Run every question through `search` (which returns ranked passages, at least as
     many as the largest cutoff it should be judged on) and score the answerable ones."""
     import time
@@ -237,8 +256,9 @@ def evaluate(questions: Iterable[EvalQuestion], search: Search,
         seconds = tick() - t0
         top = passages[0] if passages else None
         rank = found_rank(q.evidence, passages) if q.answerable else None
-        results.append(QuestionResult(q, rank, top.score if top else None,
-                                      top.path if top else None, seconds))
+        # The no-answer rule reads the best score among the passages a turn would use.
+        best = max((p.score for p in passages[:score_depth]), default=None)
+        results.append(QuestionResult(q, rank, best, top.path if top else None, seconds))
     answerable = [r for r in results if r.question.answerable]
     if not answerable:
         raise EvalSetError("the set has no question with evidence to score")

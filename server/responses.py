@@ -42,6 +42,7 @@ class Began:
     prompt_tokens: int
     sources: list[dict[str, Any]] | None = None  # with knowledge bases: what may be cited
     retrieved: int = 0  # passages retrieved (some may not have fit)
+    no_answer: dict[str, Any] | None = None  # the knowledge bases had nothing relevant
 
 
 @dataclass
@@ -201,4 +202,5 @@ def extension(began: Began, stats: GenerationStats) -> dict[str, Any]:
     if began.sources is not None:
         out["sources"] = began.sources
         out["retrieved"] = began.retrieved
+        out["no_answer"] = began.no_answer
     return out

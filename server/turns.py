@@ -143,7 +143,8 @@ def _run(backend: ModelBackend, turn: RunningTurn, knowledge: KnowledgeStore | N
             rag = planned.rag
             turn.put(Began(planned.plan.prompt_tokens,
                            rag.sources() if rag is not None else None,
-                           len(rag.hits) if rag is not None else 0))
+                           len(rag.hits) if rag is not None else 0,
+                           rag.no_answer_info() if rag is not None else None))
         elif isinstance(event, FinishEvent):
             stats = event.stats
             outcome = f"{stats.completion_tokens} tokens, {stats.stop_reason}"

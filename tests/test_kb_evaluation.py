@@ -200,3 +200,27 @@ def test_hard_set_is_well_formed(tmp_path: Path) -> None:
         assert all(places), (q.id, places)
         if q.kind == "span":
             assert len(places) == 2 and places[1][-1] - places[0][0] == 1, (q.id, places)
+
+
+def test_no_answer_threshold_on_the_hard_set(tmp_path: Path) -> None:
+    """The shipped threshold, on the hard set searched as written: it hides no passage that
+    answers (none of the 72 answerable questions is declined) and declines off-topic ones."""
+    import threading
+
+    from app.kb_eval import index_corpus, retrieval_report
+    from app.rag import NO_ANSWER_BELOW
+    from kb.store import KnowledgeStore
+
+    eval_set = load_eval_set(HARD_SET)
+    with KnowledgeStore(tmp_path / "k.db") as store:
+        assert index_corpus(store, eval_set, None, threading.Event(), quiet=True) is not None
+        report = retrieval_report(store, eval_set)
+    declined_answerable, answerable, declined_none, none = report.declined(
+        NO_ANSWER_BELOW["use-multilingual-v3"])
+    assert (answerable, none) == (72, 20)
+    assert declined_answerable == 0
+    assert declined_none >= 5
+    off_topic = [r for r in report.results if "off-topic" in r.question.note]
+    assert sum(1 for r in off_topic if (r.top_score or 0) < NO_ANSWER_BELOW[
+        "use-multilingual-v3"]) >= 5
+    assert report.calibrated_threshold() is not None

@@ -91,3 +91,30 @@ def test_no_translation_where_the_knowledge_base_has_one_language(
         rag = service.plan_turn(request).rag
         assert rag is not None and rag.translation is None
         assert "九点" in rag.used[0].text
+
+
+def test_an_off_topic_question_gets_no_passage(qwen_engine: Any, bilingual_store: Any) -> None:
+    """Nothing relevant: no passage goes into the prompt, the model is told the knowledge
+    base has no answer, and the reply's record says why."""
+    from app.chat_service import ChatService, TurnRequest, collect
+    from app.rag import NO_ANSWER_NOTE
+    from engine.types import ChatMessage, SamplingParams
+
+    service = ChatService(qwen_engine, knowledge=bilingual_store)
+    request = TurnRequest(None, [ChatMessage("user", "Who won the 2018 football World Cup?")],
+                          SamplingParams(temperature=0.0, max_tokens=4), kbs=["kb"],
+                          persist=False, translate_query=False)
+    planned = service.plan_turn(request)
+    rag = planned.rag
+    assert rag is not None and rag.hits and rag.no_answer
+    assert rag.used == [] and rag.block == ""
+    info = rag.no_answer_info()
+    assert info is not None and info["best_score"] is not None
+    assert info["best_score"] < info["threshold"]  # type: ignore[operator]
+    assert NO_ANSWER_NOTE in planned.messages[-1].content
+    assert "<sources>" not in planned.plan.text
+    # An on-topic question over the same knowledge base is answered from it.
+    request.messages = [ChatMessage("user", "How much is the Snipvault Pro licence?")]
+    rag = service.plan_turn(request).rag
+    assert rag is not None and not rag.no_answer and rag.used
+    assert collect(service.run(request)).stats.completion_tokens > 0

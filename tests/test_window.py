@@ -384,3 +384,33 @@ def test_answers_from_a_knowledge_base_with_citations(
     cursor = viewers[0].text.textCursor()
     assert "十五个工作日" in viewers[0].text.toPlainText()[cursor.position():][:60]
     window.close()
+
+
+def test_a_question_the_knowledge_base_cannot_answer_says_so(
+    qtbot: QtBot, paths: AppPaths, tmp_path: Path
+) -> None:
+    from kb.indexer import Indexer
+    from kb.store import KnowledgeStore
+
+    doc = tmp_path / "手册.md"
+    doc.write_text("# 年假\n星澜科技的员工每年享有十五个工作日的带薪年假。\n", encoding="utf-8")
+    with KnowledgeStore(paths.knowledge_db) as store:
+        assert Indexer(store).add("手册", [doc]).count("indexed") == 1
+    window = open_window(qtbot, paths, make_settings(max_tokens=8))
+    qtbot.waitUntil(lambda: "手册" in window.knowledge.available_kbs, timeout=30_000)
+    window.knowledge.set_active("手册", True)
+    finished = send_and_wait(qtbot, window, "Who won the 2018 football World Cup?")
+    assert finished.status == "complete"
+    retrieved = window.knowledge.last_retrieval
+    assert retrieved is not None and retrieved.sources == [] and retrieved.no_answer
+    widget = window.chat_view.message_widgets()[-1]
+    assert widget.sources_label.isVisible()
+    assert "no passage relevant" in widget.sources_label.text()
+    panel = window.concept_panel
+    assert panel is not None and "threshold" in panel.retrieval_view.summary.text()
+    cid = window.turns.conversation_id
+    assert cid is not None
+    store = ConversationStore(paths.conversations_db)
+    stored = store.messages(cid)[-1]
+    store.close()
+    assert stored.stats is not None and stored.stats["kb_no_answer"]["threshold"] > 0

@@ -150,10 +150,12 @@ class ChatView(QScrollArea):
 
     # -- streaming ------------------------------------------------------------------------------
 
-    def set_stream_sources(self, sources: list[dict[str, Any]]) -> None:
-        """Show what was retrieved on the reply that is about to stream."""
+    def set_stream_sources(self, sources: list[dict[str, Any]],
+                           no_answer: dict[str, Any] | None = None) -> None:
+        """Show what was retrieved on the reply that is about to stream (or that the
+        knowledge bases had nothing relevant)."""
         if self._stream_widget is not None:
-            self._stream_widget.set_sources(sources)
+            self._stream_widget.set_sources(sources, no_answer)
 
     def begin_stream(self) -> MessageWidget:
         """Add an empty assistant message that append_stream() fills in."""

@@ -355,7 +355,7 @@ class RetrievalView(QWidget):
         layout.addWidget(self.table, 1)
 
     def set_retrieval(self, query: str, hits: list[dict[str, Any]], budget: int,
-                      translation: str = "") -> None:
+                      translation: str = "", no_answer: dict[str, Any] | None = None) -> None:
         self.hits = list(hits)
         used = [h for h in hits if h.get("in_prompt")]
         tokens = sum(int(h.get("prompt_tokens") or 0) for h in used)
@@ -368,6 +368,14 @@ class RetrievalView(QWidget):
             summary += "\n" + fill(
                 self.tr("Searched together with its translation by the model (the knowledge "
                         "base holds the other language): “%1”"), translation[:120])
+        if no_answer is not None:
+            best = no_answer.get("best_score")
+            summary += "\n" + fill(
+                self.tr("No passage is relevant enough: the best vector similarity, %1, is "
+                        "below the no-answer threshold %2, so none went into the prompt and "
+                        "the model was told the knowledge base has no answer."),
+                "—" if best is None else f"{float(best):.3f}",
+                f"{float(no_answer.get('threshold') or 0):.2f}")
         self.summary.setText(summary)
         self.table.setRowCount(len(hits))
         for r, h in enumerate(hits):
@@ -584,8 +592,8 @@ class ConceptPanel(QWidget):
             self.context_bar.set_counted_prompt(stats.prompt_tokens)
 
     def show_retrieval(self, query: str, hits: list[dict[str, Any]], budget: int,
-                       translation: str = "") -> None:
-        self.retrieval_view.set_retrieval(query, hits, budget, translation)
+                       translation: str = "", no_answer: dict[str, Any] | None = None) -> None:
+        self.retrieval_view.set_retrieval(query, hits, budget, translation, no_answer)
 
     def show_model(self, loaded: LoadedModel) -> None:
         self.model_card.set_model(loaded)

@@ -56,6 +56,8 @@ class MessageData:
     info: str = ""  # small grey footer, e.g. "42 tokens · 61.3 tok/s · stopped: eos"
     # Knowledge-base passages the reply could cite: dicts with number, name, location, ...
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # Set when the knowledge bases had nothing relevant: {"best_score", "threshold"}.
+    kb_no_answer: dict[str, Any] | None = None
 
 
 class MessageWidget(QFrame):
@@ -185,13 +187,29 @@ class MessageWidget(QFrame):
         self._data.content = text
         self._render()
 
-    def set_sources(self, sources: list[dict[str, Any]]) -> None:
+    def set_sources(self, sources: list[dict[str, Any]],
+                    no_answer: dict[str, Any] | None = None) -> None:
         self._data.sources = list(sources)
+        self._data.kb_no_answer = no_answer
         self._update_sources()
         self._render()
 
     def _update_sources(self) -> None:
         sources = self._data.sources
+        no_answer = self._data.kb_no_answer
+        if no_answer is not None:
+            best = no_answer.get("best_score")
+            self.sources_label.setText(
+                "<span style='color:#a15c00'>"
+                + html.escape(self.tr("The knowledge base has no passage relevant to this "
+                                      "question: this reply is not from it."))
+                + "</span>")
+            self.sources_label.setToolTip(
+                self.tr("The best passage's similarity %1 is below the threshold %2")
+                .replace("%1", "—" if best is None else f"{float(best):.3f}")
+                .replace("%2", f"{float(no_answer.get('threshold') or 0):.2f}"))
+            self.sources_label.show()
+            return
         if not sources:
             self.sources_label.hide()
             return

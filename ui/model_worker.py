@@ -107,6 +107,8 @@ class Retrieved:
     hits: list[dict[str, object]]  # every retrieved passage, with scores and in_prompt
     budget: int
     translation: str = ""  # the question in the knowledge bases' other language, searched too
+    # Set when nothing retrieved was relevant: {"best_score", "threshold"} (app/rag.py).
+    no_answer: dict[str, float | None] | None = None
 
 
 @dataclass
@@ -289,7 +291,8 @@ class ModelWorker(QObject):
                 self.retrieved.emit(
                     Retrieved(request.conversation_id, rag.query, rag.sources(),
                               rag.retrieval_report(), rag.budget,
-                              rag.translation.text if rag.translation else ""))
+                              rag.translation.text if rag.translation else "",
+                              rag.no_answer_info()))
             elif isinstance(event, Started):
                 self._emit_started(event.state)
             else:

@@ -1013,6 +1013,14 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>已复制</translation>
     </message>
     <message>
+        <source>The knowledge base has no passage relevant to this question: this reply is not from it.</source>
+        <translation>知识库里没有与这个问题相关的段落：这条回答并非来自知识库。</translation>
+    </message>
+    <message>
+        <source>The best passage&apos;s similarity %1 is below the threshold %2</source>
+        <translation>最相关段落的相似度 %1 低于阈值 %2</translation>
+    </message>
+    <message>
         <source>Sources given to the model:</source>
         <translation>提供给模型的来源：</translation>
     </message>
@@ -1786,6 +1794,10 @@ This computer: %6 GiB free of %7 GiB.</source>
     <message>
         <source>Searched together with its translation by the model (the knowledge base holds the other language): “%1”</source>
         <translation>连同模型给出的译文一起检索（知识库里有另一种语言的资料）：“%1”</translation>
+    </message>
+    <message>
+        <source>No passage is relevant enough: the best vector similarity, %1, is below the no-answer threshold %2, so none went into the prompt and the model was told the knowledge base has no answer.</source>
+        <translation>没有足够相关的段落：最高的向量相似度 %1 低于“无答案”阈值 %2，所以没有段落放进提示词，模型也被告知知识库里没有答案。</translation>
     </message>
     <message>
         <source>fused score %.4f</source>

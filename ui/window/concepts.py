@@ -160,7 +160,7 @@ class ConceptController(QObject):
     def show_retrieval(self, retrieved: Retrieved) -> None:
         if self.panel is not None:
             self.panel.show_retrieval(retrieved.query, list(retrieved.hits), retrieved.budget,
-                                      retrieved.translation)
+                                      retrieved.translation, retrieved.no_answer)
 
     def begin_turn(self, started: TurnStarted) -> None:
         if self.panel is not None and self.shown():

@@ -94,7 +94,8 @@ class ConversationController(QObject):
             self._knowledge.show_conversation_kbs([str(k) for k in kbs])
             self._turns.show_messages([
                 MessageData(m.role, m.content, m.status, m.error or stats_line(m.stats),
-                            list((m.stats or {}).get("sources", [])))
+                            list((m.stats or {}).get("sources", [])),
+                            (m.stats or {}).get("kb_no_answer"))
                 for m in messages
             ])
 

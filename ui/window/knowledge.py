@@ -138,7 +138,7 @@ class KnowledgeController(QObject):
         self.last_retrieval = retrieved
         self.retrieved.emit(retrieved)
         if self._chat_view.is_streaming():
-            self._chat_view.set_stream_sources(list(retrieved.sources))
+            self._chat_view.set_stream_sources(list(retrieved.sources), retrieved.no_answer)
         self.status.emit(self.tr("Retrieved %d passage(s); %d fit the prompt. Generating…")
                          % (len(retrieved.hits), len(retrieved.sources)))
 
