@@ -19,7 +19,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+from app.citations import check_citations
 from app.conversations import ConversationStore, suggest_title
 from app.query_translation import Translation, search_text, translate, translation_target
 from app.rag import (
@@ -93,6 +95,8 @@ class TurnState:
     assistant_message_id: int | None = None
     text: str = ""
     pieces: list[str] = field(default_factory=list)
+    # With knowledge bases, once the reply is finished: its [n] checked (app/citations.py).
+    citations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def plan(self) -> ContextPlan | None:
@@ -269,6 +273,9 @@ class ChatService:
                 else:
                     event.stats.dropped_messages = list(plan.dropped)
                     state.text = event.text
+                    if state.rag is not None:
+                        state.citations = [c.to_dict() for c in
+                                           check_citations(event.text, state.rag.sources())]
                     if store is not None and reply_id is not None:
                         cancelled = event.stats.stop_reason == "cancelled"
                         stats = event.stats.to_dict()
@@ -276,6 +283,7 @@ class ChatService:
                             stats["sources"] = state.rag.sources()
                             if state.rag.no_answer:
                                 stats["kb_no_answer"] = state.rag.no_answer_info()
+                            stats["citations"] = state.citations
                         store.update_message(reply_id, content=event.text,
                                              status="cancelled" if cancelled else "complete",
                                              stats=stats)

@@ -519,6 +519,7 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
             out["retrieval"] = rag_context.retrieval_report()
             translation = rag_context.translation
             out["no_answer"] = rag_context.no_answer_info()
+            out["citations"] = state.citations
             out["translation"] = None if translation is None else {
                 "target": translation.target, "text": translation.text,
                 "seconds": round(translation.seconds, 3)}
@@ -530,6 +531,10 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
                   f"similarity {rag_context.best_score or 0:.3f}, below "
                   f"{rag_context.threshold}; this reply is not from it)")
         elif rag_context is not None:
+            invalid = sorted({int(c["number"]) for c in state.citations if not c["valid"]})
+            if invalid:
+                print(f"\n(cites {', '.join(f'[{n}]' for n in invalid)}, which "
+                      f"{'was' if len(invalid) == 1 else 'were'} not among the sources given)")
             print("\nSources:" if rag_context.used else "\n(no passage fit the context)")
             for source in rag_context.sources():
                 print(f"  [{source['number']}] {source['path']} ({source['location']})")

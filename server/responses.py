@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.citations import check_citations
 from engine.types import GenerationStats
 from server.params import Generation
 
@@ -100,7 +101,7 @@ class Shaper:
             "system_fingerprint": None,
             "choices": [choice],
             "usage": usage(reply.stats),
-            "mingjing": extension(reply.began, reply.stats),
+            "mingjing": extension(reply.began, reply.stats, reply.text),
         }
 
     # --------------------------------------------------------------------- stream
@@ -119,10 +120,10 @@ class Shaper:
         logprobs = self._text_logprobs([step]) if step.chosen else None
         return self._chunk(step.text, logprobs, None)
 
-    def last_chunks(self, began: Began, stats: GenerationStats) -> bytes:
+    def last_chunks(self, began: Began, stats: GenerationStats, text: str = "") -> bytes:
         finish = _FINISH.get(stats.stop_reason, "stop")
         out = self._chunk({} if self.chat else "", None, finish,
-                          {"mingjing": extension(began, stats)})
+                          {"mingjing": extension(began, stats, text)})
         if self.gen.include_usage:
             out += _sse({**self._envelope(), "choices": [], "usage": usage(stats)})
         return out + b"data: [DONE]\n\n"
@@ -187,8 +188,9 @@ def usage(stats: GenerationStats) -> dict[str, Any]:
     }
 
 
-def extension(began: Began, stats: GenerationStats) -> dict[str, Any]:
-    """The response's `mingjing` object: how the turn ran, and its sources."""
+def extension(began: Began, stats: GenerationStats, text: str = "") -> dict[str, Any]:
+    """The response's `mingjing` object: how the turn ran, its sources and the reply's
+    citations checked against them (app/citations.py)."""
     out: dict[str, Any] = {"stats": {
         "time_to_first_token_s": round(stats.time_to_first_token_s, 4),
         "prompt_eval_s": round(stats.prompt_eval_s, 4),
@@ -203,4 +205,5 @@ def extension(began: Began, stats: GenerationStats) -> dict[str, Any]:
         out["sources"] = began.sources
         out["retrieved"] = began.retrieved
         out["no_answer"] = began.no_answer
+        out["citations"] = [c.to_dict() for c in check_citations(text, began.sources)]
     return out

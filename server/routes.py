@@ -203,7 +203,7 @@ class Endpoints:
                         out += ApiError(503, "the server is shutting down",
                                         code="shutting_down").sse()
                     else:
-                        out += shaper.last_chunks(began, item.stats)
+                        out += shaper.last_chunks(began, item.stats, item.text)
                 elif isinstance(item, Exception):
                     out += from_exception(item).sse()
                 elif isinstance(item, End):

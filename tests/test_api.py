@@ -181,8 +181,13 @@ def test_answers_from_a_knowledge_base_with_sources(chat_server: Served) -> None
     assert sources and sources[0]["number"] == 1 and found["retrieved"] >= len(sources)
     assert all(s["name"] == "employee_handbook.md" and s["kb"] == "手册" for s in sources)
     assert any("十五个工作日" in s["text"] for s in sources)
-    assert "十五" in (reply.choices[0].message.content or "") or \
-        "15" in (reply.choices[0].message.content or "")
+    content = reply.choices[0].message.content or ""
+    assert "十五" in content or "15" in content
+    # The reply's citations, checked against the sources given (app/citations.py).
+    from app.citations import check_citations
+
+    assert found["citations"] == [c.to_dict() for c in check_citations(content, sources)]
+    assert found["no_answer"] is None
     chunks = list(client.chat.completions.create(model="x", messages=ask, max_tokens=4,
                                                  stream=True, extra_body=extension))
     final = [c for c in chunks if c.choices and c.choices[0].finish_reason]

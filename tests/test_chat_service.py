@@ -74,6 +74,10 @@ def test_window_ask_and_service_send_the_same_prompt(qtbot: QtBot, home: AppPath
     out = json.loads(result.stdout)
     assert out["prompt_token_ids"] == service_tokens
     assert [s["chunk_id"] for s in out["sources"]] == [h.chunk_id for h in planned.rag.used]
+    from app.citations import check_citations
+
+    assert out["citations"] == [c.to_dict() for c in
+                                check_citations(out["reply"], out["sources"])]
 
     # 3. The window, with the knowledge base switched on for the conversation.
     from ui.main_window import MainWindow

@@ -377,7 +377,7 @@ def test_answers_from_a_knowledge_base_with_citations(
     assert stored.stats is not None and stored.stats["sources"][0]["path"] == str(doc)
     assert conv is not None and conv.settings == {"kbs": ["手册"]}
     # A citation opens the document at the passage.
-    window.chat_view.citation_clicked.emit(len(window.history) - 1, 1)
+    window.chat_view.citation_clicked.emit(len(window.history) - 1, 1, -1)
     viewers = [w for w in window.findChildren(SourceViewer)]
     assert viewers
     qtbot.waitUntil(lambda: "highlighted" in viewers[0].note.text(), timeout=10_000)

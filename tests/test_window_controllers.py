@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
 from app.chat_service import TurnRequest
+from app.citations import check_citations
 from app.conversations import ConversationStore
 from app.paths import AppPaths
 from app.settings import Settings
@@ -466,12 +467,24 @@ def test_a_citation_opens_its_source(window: MainWindow, scripted: ScriptedModel
               "text": "十五个工作日的带薪年假"}
     window.send("年假几天？")
     scripted.worker.turn_started.emit(TurnStarted(4, 1, 2, [], 30))
-    scripted.worker.turn_finished.emit(finished(4, "十五天[1]。", sources=[source]))
-    window.chat_view.citation_clicked.emit(1, 2)  # no source 2: nothing opens
+    reply = "员工每年享有十五天带薪年假[1]，病假另计[2]。"
+    source["start_char"], source["end_char"] = 11, 22  # where the passage is in the file
+    citations = [c.to_dict() for c in check_citations(reply, [source])]
+    assert [c["valid"] for c in citations] == [True, False]
+    scripted.worker.turn_finished.emit(finished(4, reply, sources=[source],
+                                                citations=citations))
+    # The body links the valid citation to its span and marks the one to a missing source.
+    widget = window.chat_view.message_widgets()[-1]
+    assert widget.data().citations == citations
+    html = widget.body.document().toHtml()
+    assert "cite:1:0" in html and "badcite:2" in html and "⚠" in html
+    window.chat_view.citation_clicked.emit(1, 2, 1)  # no source 2: nothing opens
     assert window.findChildren(SourceViewer) == []
-    window.chat_view.citation_clicked.emit(1, 1)
+    window.chat_view.citation_clicked.emit(1, 1, 0)
     viewers = window.findChildren(SourceViewer)
     assert len(viewers) == 1 and viewers[0].source["path"] == str(doc)
+    assert viewers[0].source["support_start"] == citations[0]["support_start"]
+    qtbot.waitUntil(lambda: "darker sentence" in viewers[0].note.text())
     viewers[0].close()
 
 

@@ -34,7 +34,7 @@ class ChatView(QScrollArea):
     copy_done = Signal(str)
     edit_requested = Signal(int)
     regenerate_requested = Signal(int)
-    citation_clicked = Signal(int, int)  # message index, source number
+    citation_clicked = Signal(int, int, int)  # message index, source number, citation (-1)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -179,7 +179,8 @@ class ChatView(QScrollArea):
         if not self._stream_timer.isActive():
             self._stream_timer.start()
 
-    def end_stream(self, final_text: str, status: str = "complete", info: str = "") -> None:
+    def end_stream(self, final_text: str, status: str = "complete", info: str = "",
+                   citations: list[dict[str, Any]] | None = None) -> None:
         """Stop the timer and render the authoritative final text once."""
         widget = self._stream_widget
         if widget is None:
@@ -189,6 +190,8 @@ class ChatView(QScrollArea):
         self._stream_parts = []
         self._stream_dirty = False
         widget.set_content(final_text)
+        if citations:
+            widget.set_citations(citations)
         self._render_count += 1
         widget.set_status(status, info)
         self._refresh_actions()
@@ -256,7 +259,7 @@ class ChatView(QScrollArea):
             lambda w=widget: self._emit_for(w, self.regenerate_requested)
         )
         widget.citation_clicked.connect(
-            lambda n, w=widget: self.citation_clicked.emit(self._widgets.index(w), n)
+            lambda n, i, w=widget: self.citation_clicked.emit(self._widgets.index(w), n, i)
             if w in self._widgets else None
         )
         self._layout.insertWidget(self._layout.count() - 1, widget)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from PySide6.QtCore import QRectF, QSize, Qt, QUrl
 from PySide6.QtGui import (
@@ -39,8 +41,14 @@ CODE_PADDING = 10
 _CITATION = re.compile(r"\[(\d{1,2})\](?!\()")
 
 
-def link_citations(markdown: str, count: int) -> str:
-    """Turn [n] for existing sources into cite:n links, so a click opens the passage."""
+def link_citations(markdown: str, count: int,
+                   citations: Sequence[dict[str, Any]] | None = None) -> str:
+    """Turn [n] for existing sources into cite:n links, so a click opens the passage. With
+    the reply's checked `citations` (app/citations.py, positions in this very text), each
+    valid one links to its supporting span (cite:n:i) and one to a source that was not
+    given is marked (badcite:n)."""
+    if citations:
+        return _link_checked(markdown, citations)
     if count <= 0:
         return markdown
 
@@ -49,6 +57,22 @@ def link_citations(markdown: str, count: int) -> str:
         return f"[[{n}]](cite:{n})" if 1 <= n <= count else match.group(0)
 
     return _CITATION.sub(repl, markdown)
+
+
+def _link_checked(markdown: str, citations: Sequence[dict[str, Any]]) -> str:
+    marks: dict[tuple[int, int], list[str]] = {}
+    for i, c in enumerate(citations):
+        start, end, n = int(c["start"]), int(c["end"]), int(c["number"])
+        if not (0 <= start < end <= len(markdown)):
+            return markdown  # not this text's citations: leave it as it is
+        link = f"[[{n}]](cite:{n}:{i})" if c.get("valid") else f"[[{n}]⚠](badcite:{n})"
+        marks.setdefault((start, end), []).append(link)
+    out, at = [], 0
+    for (start, end), links in sorted(marks.items()):
+        out += [markdown[at:start], "".join(links)]
+        at = end
+    out.append(markdown[at:])
+    return "".join(out)
 
 
 def is_code_block(block: QTextBlock) -> bool:

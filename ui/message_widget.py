@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
+    QCursor,
     QFontDatabase,
     QGuiApplication,
     QPainter,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QSizePolicy,
     QToolButton,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -58,6 +60,8 @@ class MessageData:
     sources: list[dict[str, Any]] = field(default_factory=list)
     # Set when the knowledge bases had nothing relevant: {"best_score", "threshold"}.
     kb_no_answer: dict[str, Any] | None = None
+    # The reply's [n] checked against its sources, in order (app/citations.py).
+    citations: list[dict[str, Any]] = field(default_factory=list)
 
 
 class MessageWidget(QFrame):
@@ -66,7 +70,7 @@ class MessageWidget(QFrame):
     copy_clicked = Signal()
     edit_clicked = Signal()
     regenerate_clicked = Signal()
-    citation_clicked = Signal(int)  # source number
+    citation_clicked = Signal(int, int)  # source number, which citation of the reply (-1: none)
 
     def __init__(self, data: MessageData, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -194,6 +198,12 @@ class MessageWidget(QFrame):
         self._update_sources()
         self._render()
 
+    def set_citations(self, citations: list[dict[str, Any]]) -> None:
+        """The finished reply's citations, checked: invalid ones marked, valid ones open
+        the viewer at the span that supports them."""
+        self._data.citations = list(citations)
+        self._render()
+
     def _update_sources(self) -> None:
         sources = self._data.sources
         no_answer = self._data.kb_no_answer
@@ -225,11 +235,22 @@ class MessageWidget(QFrame):
         self.sources_label.show()
 
     def _cite(self, link: str) -> None:
-        if link.startswith("cite:"):
-            try:
-                self.citation_clicked.emit(int(link[5:]))
-            except ValueError:
-                pass
+        """cite:N (a source) or cite:N:I (the I-th citation of the reply, opened at the span
+        that supports it); badcite:N, a source the model was not given, says so."""
+        kind, _, rest = link.partition(":")
+        parts = rest.split(":")
+        try:
+            number = int(parts[0])
+            which = int(parts[1]) if len(parts) > 1 else -1
+        except ValueError:
+            return
+        if kind == "cite":
+            self.citation_clicked.emit(number, which)
+        elif kind == "badcite":
+            QToolTip.showText(QCursor.pos(), self.tr(
+                "[%1] cites a source the model was not given: only %2 source(s) were in the "
+                "prompt").replace("%1", str(number)).replace(
+                    "%2", str(len(self._data.sources))), self)
 
     def set_status(self, status: str, info: str | None = None) -> None:
         self._data.status = status
@@ -263,7 +284,7 @@ class MessageWidget(QFrame):
         text = self._data.content
         body = self.body
         if self._data.role == "assistant":
-            text = link_citations(text, len(self._data.sources))
+            text = link_citations(text, len(self._data.sources), self._data.citations)
             body.document().setMarkdown(text, MARKDOWN_FEATURES)
             doc = body.document()
             self._style_tables(doc)

@@ -122,6 +122,7 @@ class TurnFinished:
     # True when nothing was written: the user's text should go back into the input box.
     rejected: bool = False
     sources: list[dict[str, object]] = field(default_factory=list)  # what the reply may cite
+    citations: list[dict[str, object]] = field(default_factory=list)  # its [n], checked
 
 
 class ModelWorker(QObject):
@@ -262,6 +263,7 @@ class ModelWorker(QObject):
                 status,
                 stats=finish.stats,
                 sources=state.rag.sources() if state.rag is not None else [],
+                citations=list(state.citations),
             )
         )
 

@@ -20,6 +20,9 @@ from shiboken6 import isValid
 
 from ui.tasks import Lane
 
+PASSAGE_COLOUR = "#fff2a8"  # what the model was given
+SUPPORT_COLOUR = "#ffd34d"  # the sentence that supports the cited one
+
 
 class SourceViewer(QDialog):
     """Shows source `number` of a reply. The document is extracted on a lane, not the GUI
@@ -68,16 +71,38 @@ class SourceViewer(QDialog):
                 return
             start, end = found, found + len(passage)
         self.text.setPlainText(text)
+        shift = start - int(self.source.get("start_char", 0))  # where the file moved it
+        span = self._support_span(shift, start, end)
+        self._highlight(start, end, PASSAGE_COLOUR)
+        if span is not None:
+            self._highlight(span[0], span[1], SUPPORT_COLOUR)
+            start = span[0]
+        cursor = QTextCursor(self.text.document())
+        cursor.setPosition(start)
+        self.text.setTextCursor(cursor)
+        self.text.ensureCursorVisible()
+        if span is not None:
+            self.note.setText(self.tr("The highlighted passage is what the model was given; "
+                                      "the darker sentence supports “%1”.")
+                              .replace("%1", str(self.source.get("cited_sentence", ""))[:80]))
+        else:
+            self.note.setText(self.tr("The highlighted passage is what the model was given."))
+
+    def _support_span(self, shift: int, start: int, end: int) -> tuple[int, int] | None:
+        """The span supporting the cited sentence (app/citations.py), within the passage."""
+        if self.source.get("support_start") is None:
+            return None
+        begin = int(self.source["support_start"]) + shift
+        finish = int(self.source.get("support_end", begin)) + shift
+        return (begin, finish) if start <= begin < finish <= end else None
+
+    def _highlight(self, start: int, end: int, colour: str) -> None:
         cursor = QTextCursor(self.text.document())
         cursor.setPosition(start)
         cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
         fmt = QTextCharFormat()
-        fmt.setBackground(QColor("#fff2a8"))
+        fmt.setBackground(QColor(colour))
         cursor.mergeCharFormat(fmt)
-        cursor.setPosition(start)
-        self.text.setTextCursor(cursor)
-        self.text.ensureCursorVisible()
-        self.note.setText(self.tr("The highlighted passage is what the model was given."))
 
     def _show_error(self, exc: BaseException) -> None:
         if not isValid(self):

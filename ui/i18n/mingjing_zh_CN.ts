@@ -1029,6 +1029,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>点击来源即可打开并定位到该段落</translation>
     </message>
     <message>
+        <source>[%1] cites a source the model was not given: only %2 source(s) were in the prompt</source>
+        <translation>[%1] 引用了一个没有给模型的来源：提示词里只有 %2 个来源</translation>
+    </message>
+    <message>
         <source>You</source>
         <translation>你</translation>
     </message>
@@ -2053,6 +2057,10 @@ This computer: %6 GiB free of %7 GiB.</source>
     <message>
         <source>The file changed since it was indexed; showing the indexed passage.</source>
         <translation>文件在建立索引后已被修改；这里显示的是索引中的段落。</translation>
+    </message>
+    <message>
+        <source>The highlighted passage is what the model was given; the darker sentence supports “%1”.</source>
+        <translation>高亮的段落是给模型的内容；颜色更深的句子支持“%1”。</translation>
     </message>
     <message>
         <source>The highlighted passage is what the model was given.</source>

@@ -95,7 +95,8 @@ class ConversationController(QObject):
             self._turns.show_messages([
                 MessageData(m.role, m.content, m.status, m.error or stats_line(m.stats),
                             list((m.stats or {}).get("sources", [])),
-                            (m.stats or {}).get("kb_no_answer"))
+                            (m.stats or {}).get("kb_no_answer"),
+                            list((m.stats or {}).get("citations", [])))
                 for m in messages
             ])
 

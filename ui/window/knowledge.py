@@ -142,11 +142,19 @@ class KnowledgeController(QObject):
         self.status.emit(self.tr("Retrieved %d passage(s); %d fit the prompt. Generating…")
                          % (len(retrieved.hits), len(retrieved.sources)))
 
-    def open_citation(self, sources: list[dict[str, Any]], number: int) -> None:
-        """Open source `number` of a reply (its `[number]` was clicked) at its passage."""
+    def open_citation(self, sources: list[dict[str, Any]], number: int,
+                      citation: dict[str, Any] | None = None) -> None:
+        """Open source `number` of a reply (its `[number]` was clicked) at its passage, and
+        at the span supporting the cited sentence when the citation has one."""
         match = [s for s in sources if s.get("number") == number]
-        if match:
-            self.open_source(match[0])
+        if not match:
+            return
+        source = dict(match[0])
+        if citation is not None and citation.get("support_start") is not None:
+            source["support_start"] = citation["support_start"]
+            source["support_end"] = citation["support_end"]
+            source["cited_sentence"] = citation.get("sentence", "")
+        self.open_source(source)
 
     def open_source(self, source: dict[str, Any]) -> None:
         from ui.source_viewer import SourceViewer

@@ -250,12 +250,15 @@ class TurnController(QObject):
                 self.status.emit(self.tr("Reply copied."))
                 return
 
-    def _open_citation(self, index: int, number: int) -> None:
+    def _open_citation(self, index: int, number: int, which: int = -1) -> None:
         if not (0 <= index < len(self.history)):
-            sources = self._chat_view.messages()[index].sources if index >= 0 else []
+            data = self._chat_view.messages()[index] if index >= 0 else None
         else:
-            sources = self.history[index].sources
-        self._knowledge.open_citation(sources, number)
+            data = self.history[index]
+        if data is None:
+            return
+        citation = data.citations[which] if 0 <= which < len(data.citations) else None
+        self._knowledge.open_citation(data.sources, number, citation)
 
     # ------------------------------------------------------- events from the model thread
 
@@ -310,9 +313,10 @@ class TurnController(QObject):
         info = finished.error or stats_line(stats)
         sources = list(finished.sources)
         if was_current and chat_view.is_streaming():
-            chat_view.end_stream(finished.text, finished.status, info)
+            chat_view.end_stream(finished.text, finished.status, info, finished.citations)
             self.history.append(
-                MessageData("assistant", finished.text, finished.status, info, sources)
+                MessageData("assistant", finished.text, finished.status, info, sources,
+                            citations=list(finished.citations))
             )
         if finished.stats:
             s = finished.stats
