@@ -309,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     kb_eval.add_argument("--translate", action="store_true",
                          help="translate questions first with the built-in chat model where "
                               "the corpus holds the other language, as chat turns do")
+    kb_eval.add_argument("--answers", action="store_true",
+                         help="also ask each question of the built-in chat model and judge "
+                              "the replies (slow: seconds a question)")
     kb_eval.add_argument("--json", action="store_true")
     kb_eval.add_argument("file", metavar="FILE", type=path_arg("the evaluation set"))
 

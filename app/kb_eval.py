@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from app.cli import EXIT_INTERRUPTED, print_json
+from app.kb_answers import AnswerReport, answer_questions
 from app.paths import AppPaths
 from app.rag import NO_ANSWER_BELOW
 from engine.backend import ModelBackend
@@ -32,6 +33,7 @@ from kb.indexer import Indexer
 from kb.store import KnowledgeStore
 
 EVAL_KB = "eval"
+CHAT_CTX = 4096  # room for the passages' budget, the question and the reply
 SEARCH_K = max(CUTOFFS)
 
 
@@ -43,17 +45,50 @@ def run(args: argparse.Namespace, paths: AppPaths, cancel: threading.Event) -> i
         return 2
     with tempfile.TemporaryDirectory(prefix="mingjing-eval-") as tmp, \
             KnowledgeStore(Path(tmp) / "eval.sqlite3") as store, \
-            _translator(args.translate, paths) as translator:
+            _chat_model(args.translate or args.answers, paths) as model:
         index = index_corpus(store, eval_set, args.embedder, cancel, quiet=args.json)
         if index is None:
             return EXIT_INTERRUPTED
-        report = retrieval_report(store, eval_set, translator)
+        report = retrieval_report(store, eval_set, model if args.translate else None)
         report.index = index
+        answers = None
+        if args.answers:
+            assert model is not None
+            answers = answer_questions(store, EVAL_KB, eval_set.questions, model,
+                                       translate=args.translate, cancel=cancel,
+                                       progress=None if args.json else _answer_progress)
+            if cancel.is_set():
+                return EXIT_INTERRUPTED
     if args.json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(),
+                    **({"answers": answers.to_dict()} if answers is not None else {})})
     else:
         print_report(report, eval_set)
+        if answers is not None:
+            print_answers(answers)
     return 0
+
+
+def _answer_progress(done: int, total: int) -> None:
+    print(f"\ranswering {done}/{total}", end="" if done < total else "\n", file=sys.stderr,
+          flush=True)
+
+
+def print_answers(report: AnswerReport) -> None:
+    s = report.shares()
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value * 100:.0f} %"
+
+    print(f"answers by the built-in chat model ({s['seconds_per_question']} s a question):")
+    print(f"  {s['answerable']} answerable: {pct(s['correct'])} hold the expected fact, "
+          f"{pct(s['correctly_cited'])} cite a source that holds it, "
+          f"{pct(s['declined_wrongly'])} wrongly say the sources lack it")
+    for kind, k in s["kinds"].items():
+        print(f"    {kind:<14}{k['n']:>4}  correct {pct(k['correct']):>6}  "
+              f"cited {pct(k['correctly_cited']):>6}")
+    print(f"  {s['no_answer']} without an answer: {pct(s['declined'])} declined "
+          f"({pct(s['declined_by_threshold'])} by the retrieval threshold)")
 
 
 def index_corpus(store: KnowledgeStore, eval_set: EvalSet, embedder: str | None,
@@ -74,8 +109,8 @@ def index_corpus(store: KnowledgeStore, eval_set: EvalSet, embedder: str | None,
 
 
 @contextmanager
-def _translator(wanted: bool, paths: AppPaths) -> Iterator[ModelBackend | None]:
-    """The built-in chat model, which translates questions as a chat turn does."""
+def _chat_model(wanted: bool, paths: AppPaths) -> Iterator[ModelBackend | None]:
+    """The built-in chat model: it translates questions and answers them as chat turns do."""
     if not wanted:
         yield None
         return
@@ -84,7 +119,7 @@ def _translator(wanted: bool, paths: AppPaths) -> Iterator[ModelBackend | None]:
     from models.builtin import DEFAULT_BUILTIN, ensure_builtin
 
     engine = Engine.load(ensure_builtin(DEFAULT_BUILTIN, paths.models_dir),
-                         LoadParams(n_ctx=1024))
+                         LoadParams(n_ctx=CHAT_CTX))
     try:
         yield engine
     finally:

@@ -224,3 +224,40 @@ def test_no_answer_threshold_on_the_hard_set(tmp_path: Path) -> None:
     assert sum(1 for r in off_topic if (r.top_score or 0) < NO_ANSWER_BELOW[
         "use-multilingual-v3"]) >= 5
     assert report.calibrated_threshold() is not None
+
+
+def test_answer_judging_rules() -> None:
+    from app.kb_answers import DECLINE, holds_answer
+
+    assert holds_answer("一壶乌龙茶卖 48 元。", ["48元", "四十八"])
+    assert not holds_answer("一壶乌龙茶卖五十元。", ["48元", "四十八"])
+    assert holds_answer("It costs $18.", ["$18"])
+    for reply in ("资料中没有提到停车位。", "The sources do not mention parking.",
+                  "无法从提供的资料回答。", "There is no information about it."):
+        assert DECLINE.search(reply), reply
+    for reply in ("周一休息。", "It opens at nine."):
+        assert not DECLINE.search(reply), reply
+
+
+def test_kb_eval_answers_on_a_fixture_set(tmp_path: Path) -> None:
+    """The built-in chat model answers each question over the corpus; every reply is judged
+    and the shares are reported."""
+    path = _fixture_set(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "app", "kb", "eval", "--answers", "--json",
+                          str(path)], cwd=REPO, capture_output=True, text=True, timeout=900,
+                         env={**_env(), "MINGJING_HOME": str(tmp_path / "home")})
+    assert run.returncode == 0, run.stderr
+    answers = json.loads(run.stdout)["answers"]
+    assert answers["answerable"] == 3 and answers["no_answer"] == 1
+    assert {q["id"] for q in answers["questions"]} == {"t1", "t2", "m1", "n1"}
+    assert all(q["reply"].strip() for q in answers["questions"])
+    for key in ("correct", "correctly_cited", "declined"):
+        assert 0.0 <= answers[key] <= 1.0
+    assert set(answers["kinds"]) == {"alias", "cross_en_zh", "traditional"}
+    # The judgement is the replies' own: recompute "correct" from them.
+    from app.kb_answers import holds_answer
+
+    expected = {"t1": ["周一"], "t2": ["48", "四十八"], "m1": ["23:30"]}
+    correct = [holds_answer(q["reply"], expected[q["id"]]) for q in answers["questions"]
+               if q["id"] in expected]
+    assert answers["correct"] == round(sum(correct) / 3, 3)
