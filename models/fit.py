@@ -10,6 +10,7 @@ installed, but other programs would have to give memory back, or little is left 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 Verdict = Literal["fits", "tight", "too_big"]
@@ -97,20 +98,68 @@ def system_memory(*, gpu: bool = False) -> Memory:
 
 
 def gpu_free_memory() -> int | None:
-    """Free memory of the first NVIDIA GPU (nvidia-smi, which ships with the driver), or
-    None when there is none or it does not answer within 2 s."""
+    """Free memory of the first GPU: NVIDIA through nvidia-smi (it ships with the driver),
+    AMD through the amdgpu driver's counters in sysfs (Linux) or rocm-smi; None when there is
+    none, or nothing answers within 2 s. Apple's GPUs share the system memory, which the fit
+    check reads anyway."""
+    for probe in (_nvidia_free, _amdgpu_sysfs_free, _rocm_smi_free):
+        free = probe()
+        if free is not None:
+            return free
+    return None
+
+
+DRM_ROOT = Path("/sys/class/drm")  # the kernel's display devices (amdgpu counters)
+
+
+def _run_tool(name: str, *args: str) -> str | None:
     import shutil
     import subprocess
 
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
+    tool = shutil.which(name)
+    if tool is None:
         return None
     try:
-        out = subprocess.run([smi, "--query-gpu=memory.free", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=2.0, check=True).stdout
-        return int(out.split()[0]) << 20  # MiB
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return subprocess.run([tool, *args], capture_output=True, text=True, timeout=2.0,
+                              check=True).stdout
+    except (OSError, subprocess.SubprocessError):
         return None
+
+
+def _nvidia_free() -> int | None:
+    out = _run_tool("nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,nounits")
+    try:
+        return int(out.split()[0]) << 20 if out else None  # MiB
+    except (ValueError, IndexError):
+        return None
+
+
+def _amdgpu_sysfs_free() -> int | None:
+    try:
+        cards = sorted(DRM_ROOT.glob("card[0-9]*/device/mem_info_vram_total"))
+        for total_file in cards:
+            total = int(total_file.read_text().strip())
+            used = int((total_file.parent / "mem_info_vram_used").read_text().strip())
+            if total > 0:
+                return max(0, total - used)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _rocm_smi_free() -> int | None:
+    import json
+
+    out = _run_tool("rocm-smi", "--showmeminfo", "vram", "--json")
+    try:
+        cards = json.loads(out) if out else {}
+        for card in cards.values():
+            total = int(card["VRAM Total Memory (B)"])
+            used = int(card["VRAM Total Used Memory (B)"])
+            return max(0, total - used)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return None
 
 
 def offloaded_share(n_gpu_layers: int) -> float:

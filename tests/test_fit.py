@@ -83,3 +83,26 @@ def test_free_gpu_memory_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.Mon
     smi.write_text("#!/bin/sh\necho 'No devices were found'\nexit 9\n")
     assert gpu_free_memory() is None
     assert offloaded_share(-1) == offloaded_share(999) == 1.0 and offloaded_share(0) == 0.0
+
+
+def test_free_gpu_memory_of_an_amd_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AMD: the amdgpu driver's counters in sysfs, else rocm-smi's JSON."""
+    import models.fit as fit
+
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    (tmp_path / "bin").mkdir()
+    drm = tmp_path / "drm"
+    monkeypatch.setattr(fit, "DRM_ROOT", drm)
+    assert fit.gpu_free_memory() is None
+    device = drm / "card1" / "device"
+    device.mkdir(parents=True)
+    (device / "mem_info_vram_total").write_text("17163091968\n")
+    (device / "mem_info_vram_used").write_text("1073741824\n")
+    assert fit.gpu_free_memory() == 17163091968 - 1073741824
+    (device / "mem_info_vram_total").write_text("garbage\n")
+    assert fit.gpu_free_memory() is None
+    smi = tmp_path / "bin" / "rocm-smi"
+    smi.write_text("#!/bin/sh\necho '{\"card0\": {\"VRAM Total Memory (B)\": \"8589934592\", "
+                   "\"VRAM Total Used Memory (B)\": \"589934592\"}}'\n")
+    smi.chmod(0o755)
+    assert fit.gpu_free_memory() == 8_000_000_000
