@@ -41,6 +41,7 @@ from engine.types import (
     ContextPlan,
     FinishEvent,
     GenerationEvent,
+    PromptProgress,
     SamplingParams,
     TokenEvent,
     TokenSpan,
@@ -121,7 +122,7 @@ class Started:
     state: TurnState
 
 
-TurnEvent = Retrieved | Started | TokenEvent | FinishEvent
+TurnEvent = Retrieved | Started | TokenEvent | PromptProgress | FinishEvent
 
 
 class ChatService:
@@ -270,7 +271,7 @@ class ChatService:
                             store.update_message(reply_id, content=state.text)
                             saved_len = len(state.text)
                         last_save = now
-                else:
+                elif isinstance(event, FinishEvent):
                     event.stats.dropped_messages = list(plan.dropped)
                     state.text = event.text
                     if state.rag is not None:

@@ -408,7 +408,7 @@ def interrupt_after() -> Iterator[None]:
 def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
     from app import model_cli
     from app.chat_service import ChatService, Started, TurnRequest
-    from engine.types import ChatMessage, FinishEvent, TokenEvent
+    from engine.types import ChatMessage, FinishEvent, PromptProgress, TokenEvent
     from models.open import open_backend
     from models.refs import ModelRef
 
@@ -470,6 +470,7 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
     finish: FinishEvent | None = None
     steps: list[dict[str, Any]] = []
     state = None
+    shown_progress = False
     try:
         if request.kbs:
             from kb.store import KnowledgeStore
@@ -491,8 +492,19 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
                         ],
                     })
                 if not args.json and event.text:
+                    if shown_progress:
+                        print("\r\033[K", end="", file=sys.stderr, flush=True)
+                        shown_progress = False
                     sys.stdout.write(event.text)
                     sys.stdout.flush()
+            elif isinstance(event, PromptProgress):
+                if not args.json and sys.stderr.isatty():
+                    left = event.seconds_left
+                    print(f"\rreading the prompt: {event.done}/{event.total} tokens"
+                          + (f", {event.rate:.0f} tok/s, ~{left:.0f} s left"
+                             if left is not None else "") + "\033[K",
+                          end="", file=sys.stderr, flush=True)
+                    shown_progress = True
             elif isinstance(event, FinishEvent):
                 finish = event
     finally:

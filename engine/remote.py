@@ -35,6 +35,7 @@ from engine.types import (
     GenerationEvent,
     GenerationStats,
     Mode,
+    PromptProgress,
     SamplingParams,
     StopReason,
     TokenEvent,
@@ -378,6 +379,9 @@ class RemoteBackend(ModelBackend):
                     if cancel is not None and cancel.is_set():
                         reason = "cancelled"
                         break
+                    if isinstance(data, PromptProgress):
+                        yield data
+                        continue
                     if data == "[DONE]":
                         finished = True
                         break
@@ -523,11 +527,21 @@ def _probe_tokenize(client: Any, model: str) -> str | None:
     return None
 
 
-def _sse_data(response: Any) -> Iterator[str]:
-    """The `data:` payloads of a server-sent event stream."""
+PROGRESS_COMMENT = ": mingjing-progress "  # another Mingjing reading the prompt
+
+
+def _sse_data(response: Any) -> Iterator[str | PromptProgress]:
+    """The `data:` payloads of a server-sent event stream, and the prompt progress another
+    Mingjing sends as comments (other comments are skipped, as the format says)."""
     for line in response.iter_lines():
         if line.startswith("data:"):
             yield line[5:].strip()
+        elif line.startswith(PROGRESS_COMMENT):
+            try:
+                p = json.loads(line[len(PROGRESS_COMMENT):])
+                yield PromptProgress(int(p["done"]), int(p["total"]), float(p["seconds"]))
+            except (ValueError, KeyError, TypeError):
+                continue
 
 
 def _apply_usage(stats: GenerationStats, usage: Any) -> None:

@@ -31,6 +31,7 @@ from engine.types import (
     GenerationStats,
     LoadParams,
     Mode,
+    PromptProgress,
     SamplingParams,
     StopReason,
     TokenEvent,
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 CANDIDATE_MARGIN = 8.0  # nats below the top logit searched first for the top-k candidates
 # The side context (side_backend): short tasks such as rewriting a search query.
 SIDE_CTX = 1024
+# Prompt tokens evaluated between two progress events (bench/prompt_progress.py measures
+# what the chunking costs against one evaluation of the whole prompt).
+PROMPT_CHUNK = 128
 
 
 # A conversation every chat template must render: the load-time check of a model's own one.
@@ -176,6 +180,8 @@ class Engine(ModelBackend):
         self.n_vocab: int = llama.n_vocab()
         self.build: EngineBuild | None = None  # what llama.cpp runs on (CPU variant)
         self._template_spec: str | None = None  # as given to load(), for the side context
+        # Prompt tokens evaluated at once between progress events (and Stop checks).
+        self.prompt_chunk: int = max(1, min(PROMPT_CHUNK, params.n_batch))
         self._side: Engine | None = None
 
     # ----------------------------------------------------------------- loading
@@ -424,16 +430,43 @@ class Engine(ModelBackend):
             reused = self._reuse_prefix(tokens)
             stats.reused_prompt_tokens = reused
             stats.evaluated_prompt_tokens = len(tokens) - reused
-            try:
-                llama.eval(list(tokens[reused:]))
-            except RuntimeError as exc:
-                raise EngineError(f"llama.cpp failed to evaluate the prompt: {exc}") from exc
+            yield from self._evaluate_prompt(tokens[reused:], cancel, t_start)
+            if cancel is not None and cancel.is_set():
+                stats.stop_reason = "cancelled"
+                stats.total_s = stats.prompt_eval_s = time.perf_counter() - t_start
+                yield FinishEvent("", stats)
+                return
             self._check_logits()
             t_prompt = time.perf_counter()
             stats.prompt_eval_s = t_prompt - t_start
             yield from self._decode_loop(sampler, sampling, stats, cancel, t_start, candidates)
         finally:
             sampler.close()
+
+    def _evaluate_prompt(self, tokens: Sequence[int], cancel: threading.Event | None,
+                         t_start: float) -> Iterator[PromptProgress]:
+        """Evaluate the prompt in chunks of PROMPT_CHUNK tokens, with a PromptProgress after
+        each (when there is more than one) and Stop honoured between them. A prompt cut
+        short leaves its evaluated part in the cache, reused by the next turn."""
+        llama = self._llama
+        total = len(tokens)
+        chunk = self.prompt_chunk
+        many = total > chunk
+        done = 0
+        t0 = time.perf_counter()
+        if many:
+            yield PromptProgress(0, total, t0 - t_start)
+        while done < total:
+            if many and cancel is not None and cancel.is_set():
+                return
+            part = list(tokens[done:done + chunk])
+            try:
+                llama.eval(part)
+            except RuntimeError as exc:
+                raise EngineError(f"llama.cpp failed to evaluate the prompt: {exc}") from exc
+            done += len(part)
+            if many:
+                yield PromptProgress(done, total, time.perf_counter() - t0)
 
     def _check_logits(self) -> None:
         """Refuse a model whose first next-token scores are not numbers: damaged weights

@@ -110,12 +110,38 @@ class TokenEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class PromptProgress:
+    """Prompt evaluation under way: `done` of `total` prompt tokens to evaluate (the reused
+    prefix not counted), `seconds` since it began. Sent between chunks of the prompt, so
+    only for prompts longer than one chunk."""
+
+    done: int
+    total: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Tokens a second so far (0 before the first chunk)."""
+        return self.done / self.seconds if self.done and self.seconds > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        """At the rate so far; None before the first chunk."""
+        rate = self.rate
+        return (self.total - self.done) / rate if rate > 0 else None
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class FinishEvent:
     text: str
     stats: GenerationStats
 
 
-GenerationEvent = TokenEvent | FinishEvent
+GenerationEvent = TokenEvent | PromptProgress | FinishEvent
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.citations import check_citations
-from engine.types import GenerationStats
+from engine.types import GenerationStats, PromptProgress
 from server.params import Generation
 
 _FINISH = {"eos": "stop", "stop_string": "stop", "max_tokens": "length",
@@ -186,6 +186,14 @@ def usage(stats: GenerationStats) -> dict[str, Any]:
         "total_tokens": stats.prompt_tokens + stats.completion_tokens,
         "prompt_tokens_details": {"cached_tokens": stats.reused_prompt_tokens},
     }
+
+
+def progress_comment(progress: PromptProgress) -> bytes:
+    """Prompt processing, streamed as an SSE comment (clients skip comments; ours can read
+    them): `: mingjing-progress {"done": 128, "total": 940, "seconds": 1.9}`."""
+    body = json.dumps({"done": progress.done, "total": progress.total,
+                       "seconds": round(progress.seconds, 3)}, separators=(",", ":"))
+    return f": mingjing-progress {body}\n\n".encode()
 
 
 def extension(began: Began, stats: GenerationStats, text: str = "") -> dict[str, Any]:

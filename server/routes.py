@@ -17,10 +17,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from engine.types import FinishEvent
+from engine.types import FinishEvent, PromptProgress
 from server.errors import ApiError, bad_request, from_exception
 from server.params import parse_chat, parse_completion
-from server.responses import Began, Reply, Shaper, Step
+from server.responses import Began, Reply, Shaper, Step, progress_comment
 from server.state import ApiState
 from server.turns import End, RunningTurn
 
@@ -198,6 +198,8 @@ class Endpoints:
             for item in await turn.batch():
                 if isinstance(item, Step):
                     out += shaper.step_chunk(item)
+                elif isinstance(item, PromptProgress):
+                    out += progress_comment(item)
                 elif isinstance(item, FinishEvent):
                     if item.stats.stop_reason == "cancelled" and self.state.closing:
                         out += ApiError(503, "the server is shutting down",

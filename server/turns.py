@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from app.chat_service import ChatService, Started
-from engine.types import FinishEvent, TokenEvent
+from engine.types import FinishEvent, PromptProgress, TokenEvent
 from server.errors import ApiError
 from server.params import Generation
 from server.responses import Began, Piece, Step, logprob
@@ -35,7 +35,7 @@ END = End()
 # for a loop that is free (well under a millisecond), short enough that a client that reads
 # slowly never holds the model up for long.
 HAND_OVER_S = 0.05
-TurnItem = Began | Step | FinishEvent | Exception | End
+TurnItem = Began | Step | PromptProgress | FinishEvent | Exception | End
 
 
 class RunningTurn:
@@ -137,6 +137,8 @@ def _run(backend: ModelBackend, turn: RunningTurn, knowledge: KnowledgeStore | N
     for event in service.run(turn.gen.turn_request(), turn.cancel):
         if isinstance(event, TokenEvent):
             turn.put(_step(backend, event, turn.gen), hand_over=True)
+        elif isinstance(event, PromptProgress):
+            turn.put(event)
         elif isinstance(event, Started):
             planned = event.state.planned
             assert planned is not None

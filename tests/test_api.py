@@ -192,3 +192,31 @@ def test_answers_from_a_knowledge_base_with_sources(chat_server: Served) -> None
                                                  stream=True, extra_body=extension))
     final = [c for c in chunks if c.choices and c.choices[0].finish_reason]
     assert final[0].model_extra["mingjing"]["sources"][0]["name"] == "employee_handbook.md"
+
+
+def test_a_long_prompt_streams_its_progress_as_comments(chat_server: Served) -> None:
+    """Prompt processing is streamed as SSE comments, which the openai client skips and a
+    Mingjing remote backend reads."""
+    import httpx
+
+    long = "请概括下面的内容。\n" + "星澜科技的员工每年享有十五个工作日的带薪年假。" * 30
+    body = {"model": "x", "messages": [{"role": "user", "content": long}], "max_tokens": 2,
+            "temperature": 0, "stream": True}
+    with httpx.Client(timeout=300) as http, http.stream(
+            "POST", f"{chat_server.url}/v1/chat/completions", json=body,
+            headers={"Authorization": f"Bearer {chat_server.token}"}) as response:
+        assert response.status_code == 200
+        lines = list(response.iter_lines())
+    comments = [json.loads(line.removeprefix(": mingjing-progress "))
+                for line in lines if line.startswith(": mingjing-progress ")]
+    assert len(comments) >= 3 and comments[0]["done"] == 0
+    assert comments[-1]["done"] == comments[-1]["total"] > 256
+    first_data = next(i for i, line in enumerate(lines) if line.startswith("data: {")
+                      and any(c.get("delta", {}).get("content")
+                              for c in json.loads(line[6:]).get("choices") or []))
+    last_comment = max(i for i, line in enumerate(lines) if line.startswith(": mingjing"))
+    assert last_comment < first_data  # all of it before the reply
+    # The official client reads the same stream as if the comments were not there.
+    chunks = list(chat_server.client().chat.completions.create(
+        model="x", messages=body["messages"], max_tokens=2, temperature=0, stream=True))
+    assert chunks[-1].choices[0].finish_reason is not None

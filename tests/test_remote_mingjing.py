@@ -16,7 +16,13 @@ from app.chat_service import ChatService, TurnRequest
 from app.paths import AppPaths
 from app.settings import Settings
 from engine.remote import RemoteBackend, RemoteConfig, RemoteError, list_models
-from engine.types import ChatMessage, FinishEvent, SamplingParams, TokenEvent
+from engine.types import (
+    ChatMessage,
+    FinishEvent,
+    PromptProgress,
+    SamplingParams,
+    TokenEvent,
+)
 from models.refs import ModelRef
 from tests.api_helpers import TOKEN, Served, model_home, serve
 from tests.test_window import LOAD_TIMEOUT_MS, send_and_wait
@@ -62,6 +68,13 @@ def test_mingjing_serves_mingjing_with_exact_counts(served: Served, qwen_engine:
         # The server's usage agrees with the count made before sending (no system prompt:
         # the model's default one).
         assert finish.stats.prompt_tokens == qwen_engine.plan(messages).prompt_tokens
+        # A long prompt: the serving Mingjing's progress reaches this one's backend.
+        long = [ChatMessage("user", "请概括：" + "员工每年享有十五个工作日的带薪年假。" * 30)]
+        events = list(backend.stream(backend.plan(long, reserve=8),
+                                     SamplingParams(temperature=0.0, max_tokens=2)))
+        progress = [e for e in events if isinstance(e, PromptProgress)]
+        assert len(progress) >= 3 and progress[-1].done == progress[-1].total
+        assert isinstance(events[-1], FinishEvent)
     finally:
         backend.close()
 

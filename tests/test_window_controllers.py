@@ -38,6 +38,7 @@ class ScriptedWorker(QObject):
     turn_started = Signal(object)
     retrieved = Signal(object)
     piece = Signal(int, str)
+    prompt_progress = Signal(int, object)
     token = Signal(int, object)
     turn_finished = Signal(object)
 
@@ -455,6 +456,29 @@ def test_concept_panel_note_follows_the_conversations_knowledge(
                     and window.history[1].content == "Once upon a")
     assert note.isHidden()
     window.close()
+
+
+def test_prompt_processing_is_shown_while_the_model_reads(
+        window: MainWindow, scripted: ScriptedModelThread) -> None:
+    """Reading a long prompt: how far, how fast and how long yet, on the reply, in the
+    status bar and in the context bar, until the reply's first text."""
+    from engine.types import PromptProgress
+
+    window.concepts.start()
+    window.send("请根据资料回答")
+    scripted.worker.turn_started.emit(TurnStarted(4, 1, 2, [], 30))
+    scripted.worker.prompt_progress.emit(4, PromptProgress(256, 1024, 4.0))
+    widget = window.chat_view.message_widgets()[-1]
+    expected = "Reading the prompt: 25 % (256 of 1024 tokens, 64 tok/s, about 12 s left)"
+    assert widget.footer_text() == expected
+    assert window.status_label.text().startswith(expected)
+    panel = window.concepts.panel
+    assert panel is not None
+    assert panel.context_bar.prompt_progress() == PromptProgress(256, 1024, 4.0)
+    scripted.worker.piece.emit(4, "根据")  # the reply begins: the progress goes
+    assert widget.footer_text() == "Generating…"
+    assert panel.context_bar.prompt_progress() is None
+    scripted.worker.turn_finished.emit(finished(4, "根据资料。"))
 
 
 def test_a_citation_opens_its_source(window: MainWindow, scripted: ScriptedModelThread,

@@ -157,6 +157,11 @@ class ChatView(QScrollArea):
         if self._stream_widget is not None:
             self._stream_widget.set_sources(sources, no_answer)
 
+    def set_stream_note(self, text: str) -> None:
+        """What the reply that is about to stream is waiting for (reading the prompt)."""
+        if self._stream_widget is not None:
+            self._stream_widget.set_waiting_note(text)
+
     def begin_stream(self) -> MessageWidget:
         """Add an empty assistant message that append_stream() fills in."""
         self._cancel_stream()

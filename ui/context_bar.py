@@ -15,7 +15,7 @@ from PySide6.QtCore import QEvent, QRect, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QHelpEvent, QPainter, QPaintEvent, QPen, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QToolTip, QVBoxLayout, QWidget
 
-from engine.types import ContextMap, ContextSegment
+from engine.types import ContextMap, ContextSegment, PromptProgress
 
 WORD_JOINER = "\u2060"
 
@@ -168,6 +168,7 @@ class ContextBar(QWidget):
         self._map: ContextMap | None = None
         self._reply = 0
         self._counted: int | None = None  # the server's count of an estimated prompt
+        self._progress: PromptProgress | None = None  # the prompt being read
         self._shown: list[ContextSegment] = []
 
         self.bar = _Bar(self)
@@ -223,6 +224,16 @@ class ContextBar(QWidget):
 
     def context_map(self) -> ContextMap | None:
         return self._map
+
+    def set_prompt_progress(self, progress: PromptProgress | None) -> None:
+        """While the model reads a long prompt: how much of it (None: done)."""
+        if progress == self._progress:
+            return
+        self._progress = progress
+        self._refresh()
+
+    def prompt_progress(self) -> PromptProgress | None:
+        return self._progress
 
     def set_reply_tokens(self, n: int) -> None:
         """While a reply streams: its first `n` tokens come out of the reserve (0 clears)."""
@@ -338,6 +349,9 @@ class ContextBar(QWidget):
             if self._counted is not None:
                 summary += " · " + self.tr("the server counted %s prompt tokens") % _n(
                     self._counted)
+        if self._progress is not None:
+            summary += " · " + self.tr("the model has read %s of %s new prompt tokens") % (
+                _n(self._progress.done), _n(self._progress.total))
         if summary != self.summary.text():
             self.summary.setText(summary)
             self._fit_heights()

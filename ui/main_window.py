@@ -198,6 +198,7 @@ class MainWindow(QMainWindow):
         self.turns.draft_changed.connect(lambda: self.concepts.inspect_draft(now=True))
         self.turns.turn_started.connect(self.concepts.begin_turn)
         self.turns.step.connect(self.concepts.add_step)
+        self.turns.prompt_progress.connect(self.concepts.show_prompt_progress)
         self.turns.turn_done.connect(self.concepts.end_turn)
         self.turns.turn_done.connect(self.turn_done)
 

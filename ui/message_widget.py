@@ -77,6 +77,7 @@ class MessageWidget(QFrame):
         self._data = dataclasses.replace(data)
         self._can_edit = False
         self._can_regenerate = False
+        self._waiting_note = ""  # while the prompt is read, before the first text
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setProperty("role", data.role)
@@ -197,6 +198,12 @@ class MessageWidget(QFrame):
         self._data.kb_no_answer = no_answer
         self._update_sources()
         self._render()
+
+    def set_waiting_note(self, text: str) -> None:
+        """Shown in place of "Generating…" until the reply's first text (reading the
+        prompt: how far, how long yet)."""
+        self._waiting_note = text
+        self._update_footer()
 
     def set_citations(self, citations: list[dict[str, Any]]) -> None:
         """The finished reply's citations, checked: invalid ones marked, valid ones open
@@ -420,7 +427,8 @@ class MessageWidget(QFrame):
         colour = self._muted()
         status_text = ""
         if status == "streaming":
-            status_text = self.tr("Generating…")
+            status_text = self._waiting_note if self._waiting_note and not self._data.content \
+                else self.tr("Generating…")
         elif status == "interrupted":
             status_text = self.tr("Interrupted — the reply was cut off")
             colour = QColor("#f0a030" if dark else "#a85d00")

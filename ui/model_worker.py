@@ -20,6 +20,7 @@ from engine.types import (
     FinishEvent,
     GenerationStats,
     LoadParams,
+    PromptProgress,
     TokenEvent,
     TokenSpan,
 )
@@ -132,6 +133,7 @@ class ModelWorker(QObject):
     turn_started = Signal(object)  # TurnStarted
     retrieved = Signal(object)  # Retrieved
     piece = Signal(int, str)  # conversation id, text
+    prompt_progress = Signal(int, object)  # conversation id, PromptProgress
     # Every generated token with its candidates, when the turn asked for inspection.
     token = Signal(int, object)  # conversation id, TokenStep
     turn_finished = Signal(object)  # TurnFinished
@@ -297,6 +299,8 @@ class ModelWorker(QObject):
                               rag.no_answer_info()))
             elif isinstance(event, Started):
                 self._emit_started(event.state)
+            elif isinstance(event, PromptProgress):
+                self.prompt_progress.emit(state.conversation_id or cid, event)
             else:
                 finish = event
         return finish

@@ -326,6 +326,10 @@
         <translation>服务器计得提示词 %s 个词元</translation>
     </message>
     <message>
+        <source>the model has read %s of %s new prompt tokens</source>
+        <translation>模型已读取 %s / %s 个新的提示词元</translation>
+    </message>
+    <message>
         <source>%s (%s tokens)</source>
         <translation>%s（%s 个词元）</translation>
     </message>
@@ -2109,6 +2113,14 @@ This computer: %6 GiB free of %7 GiB.</source>
         <translation>停止原因：%s</translation>
     </message>
     <message>
+        <source>Reading the prompt: %1 tokens…</source>
+        <translation>正在读取提示词：%1 个词元…</translation>
+    </message>
+    <message>
+        <source>Reading the prompt: %1 % (%2 of %3 tokens, %4 tok/s, about %5 s left)</source>
+        <translation>正在读取提示词：%1 %（%2 / %3 个词元，%4 词元/秒，约剩 %5 秒）</translation>
+    </message>
+    <message>
         <source>stop_string</source>
         <comment>stop reason: a stop string</comment>
         <translation>遇到停止字符串</translation>
@@ -2161,6 +2173,10 @@ This computer: %6 GiB free of %7 GiB.</source>
     <message>
         <source>Generating… (Esc to stop)</source>
         <translation>正在生成…（按 Esc 停止）</translation>
+    </message>
+    <message>
+        <source>(Esc to stop)</source>
+        <translation>（按 Esc 停止）</translation>
     </message>
     <message>
         <source>Not sent.</source>

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow
 
-from engine.types import LoadParams, reply_reserve
+from engine.types import LoadParams, PromptProgress, reply_reserve
 from ui.composer import Composer
 from ui.model_worker import LoadedModel, Retrieved, TokenStep, TurnFinished, TurnStarted
 from ui.window.models import ModelController
@@ -170,6 +170,10 @@ class ConceptController(QObject):
     def add_step(self, step: TokenStep) -> None:
         if self.panel is not None:
             self.panel.add_step(step)
+
+    def show_prompt_progress(self, progress: PromptProgress | None) -> None:
+        if self.panel is not None:
+            self.panel.context_bar.set_prompt_progress(progress)
 
     def end_turn(self, finished: TurnFinished) -> None:
         if self.panel is not None and self.panel.is_streaming():

@@ -9,7 +9,7 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QWidget
 
 from app.chat_service import TurnRequest, normalize_turns
-from engine.types import ChatMessage
+from engine.types import ChatMessage, PromptProgress
 from ui.chat_view import ChatView
 from ui.composer import Composer
 from ui.message_widget import MessageData
@@ -42,6 +42,21 @@ def stats_line(stats: dict[str, object] | None) -> str:
     return " · ".join(parts)
 
 
+def prompt_progress_text(progress: PromptProgress) -> str:
+    """"Reading the prompt: 45 % (420 of 940 tokens, 62 tok/s, about 8 s left)"."""
+    translate = QCoreApplication.translate
+    percent = round(100 * progress.fraction)
+    left = progress.seconds_left
+    if left is None:
+        return translate("TurnController", "Reading the prompt: %1 tokens…").replace(
+            "%1", str(progress.total))
+    return (translate("TurnController",
+                      "Reading the prompt: %1 % (%2 of %3 tokens, %4 tok/s, about %5 s left)")
+            .replace("%1", str(percent)).replace("%2", str(progress.done))
+            .replace("%3", str(progress.total)).replace("%4", f"{progress.rate:.0f}")
+            .replace("%5", f"{left:.0f}"))
+
+
 def _stop_reason_text(reason: str) -> str:
     """The engine's stop reason for people; the English text is the reason's own name."""
     translate = QCoreApplication.translate
@@ -66,6 +81,7 @@ class TurnController(QObject):
     draft_changed = Signal()  # the messages the draft continues changed (opened, new, edited)
     turn_started = Signal(object)  # TurnStarted, once the window shows it
     step = Signal(object)  # TokenStep of the reply streaming
+    prompt_progress = Signal(object)  # PromptProgress of the turn streaming (None: done)
     turn_done = Signal(object)  # TurnFinished, once the window shows it
 
     def __init__(self, preferences: SettingsController, models: ModelController,
@@ -108,6 +124,7 @@ class TurnController(QObject):
         worker = thread.worker
         worker.turn_started.connect(self._on_turn_started)
         worker.piece.connect(self._on_piece)
+        worker.prompt_progress.connect(self._on_prompt_progress)
         worker.token.connect(self._on_token)
         worker.turn_finished.connect(self._on_turn_finished)
 
@@ -279,6 +296,10 @@ class TurnController(QObject):
 
     def _on_piece(self, conversation_id: int, text: str) -> None:
         if conversation_id == self.streaming_cid:
+            if not self._live_parts:  # the reply has begun: the prompt is read
+                self.prompt_progress.emit(None)
+                if self._chat_view.is_streaming():
+                    self._chat_view.set_stream_note("")
             self._live_parts.append(text)
         if conversation_id == self.conversation_id and self._chat_view.is_streaming():
             self._chat_view.append_stream(text)
@@ -287,7 +308,19 @@ class TurnController(QObject):
         if conversation_id == self.streaming_cid:
             self.step.emit(step)
 
+    def _on_prompt_progress(self, conversation_id: int, progress: PromptProgress) -> None:
+        """Reading a long prompt (a knowledge-base question: seconds on a CPU): how far, how
+        fast, how long yet, on the reply, in the status bar and in the context bar."""
+        if conversation_id != self.streaming_cid:
+            return
+        text = prompt_progress_text(progress)
+        if conversation_id == self.conversation_id and self._chat_view.is_streaming():
+            self._chat_view.set_stream_note(text)
+        self.status.emit(text + " " + self.tr("(Esc to stop)"))
+        self.prompt_progress.emit(progress)
+
     def _on_turn_finished(self, finished: TurnFinished) -> None:
+        self.prompt_progress.emit(None)
         chat_view = self._chat_view
         was_current = finished.conversation_id == self.conversation_id or (
             self._streaming_new and self._view == self._sent_from_view)
