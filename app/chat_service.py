@@ -150,7 +150,7 @@ class ChatService:
         Raises ContextOverflowError, RetrievalError (and the stores' errors)."""
         backend = self.backend
         reserve = backend.reply_reserve(request.sampling)
-        messages = list(request.messages)
+        messages, given = self._as_seen(request)
         plan = backend.plan(messages, system=request.system, reserve=reserve)
         rag = None
         if request.kbs:
@@ -164,8 +164,11 @@ class ChatService:
             budget = max(0, min(request.context_tokens, free))
             embedders = [kb.embedder for kb in
                           (self.knowledge.get_kb(n) for n in request.kbs) if kb is not None]
+            dropped = set(plan.dropped)
+            earlier = [s for i, carried in enumerate(given) if i not in dropped
+                       for s in carried]
             rag = build_context(question, hits, backend.count_tokens, budget,
-                                no_answer_threshold(embedders))
+                                no_answer_threshold(embedders), earlier)
             rag.translation = translation
             messages[-1] = ChatMessage("user", augmented_question(question, rag,
                                                                   mode=backend.mode))
@@ -178,6 +181,33 @@ class ChatService:
             if backend.capabilities.token_pieces:
                 planned.spans = backend.token_spans(plan.tokens)
         return planned
+
+    def _as_seen(self, request: TurnRequest) -> tuple[list[ChatMessage], list[list[Any]]]:
+        """The conversation as the model saw it: each earlier question a knowledge-base turn
+        answered comes back with the passages it carried (kept with the stored message), so
+        the prompt starts with what the KV cache holds and those passages are not read
+        again; and, per message, the passages it carries ({number, chunk_id})."""
+        messages = list(request.messages)
+        given: list[list[Any]] = [[] for _ in messages]
+        if self.store is None or request.conversation_id is None or not request.persist:
+            return messages, given
+        stored = [m for m in self.store.messages(request.conversation_id) if m.role == "user"]
+        at = 0
+        for i, message in enumerate(messages[:-1]):
+            if message.role != "user":
+                continue
+            match = next((j for j in range(at, len(stored))
+                          if stored[j].content == message.content), None)
+            if match is None:
+                continue
+            at = match + 1
+            stats = stored[match].stats or {}
+            prompt = stats.get("prompt")
+            if isinstance(prompt, str) and prompt:
+                messages[i] = ChatMessage("user", prompt)
+                given[i] = [s for s in stats.get("sources") or []
+                            if isinstance(s, dict) and "chunk_id" in s and "number" in s]
+        return messages, given
 
     def _translation(self, request: TurnRequest, question: str,
                      cancel: threading.Event | None) -> Translation | None:
@@ -233,12 +263,19 @@ class ChatService:
         state.conversation_id = cid
         if request.truncate_from is not None:
             store.delete_messages_from(cid, request.truncate_from)
+        # What the model read for the question (with its passages), for the next turns.
+        seen = _as_seen_stats(state)
         if request.save_user_message:
             user = request.messages[-1]
-            state.user_message_id = store.add_message(cid, "user", user.content).id
+            state.user_message_id = store.add_message(cid, "user", user.content,
+                                                      stats=seen).id
             current = store.get_conversation(cid)
             if current is not None and not current.title:
                 store.rename_conversation(cid, suggest_title(user.content))
+        else:  # regenerating: the stored question now carries this turn's passages
+            last = next((m for m in reversed(store.messages(cid)) if m.role == "user"), None)
+            if last is not None and (last.stats or None) != seen:
+                store.update_message(last.id, stats=seen)
         reply = store.add_message(cid, "assistant", "", status="streaming")
         state.assistant_message_id = reply.id
         return reply.id
@@ -298,6 +335,18 @@ class ChatService:
             status = "interrupted" if isinstance(exc, GeneratorExit) else "error"
             store.update_message(reply_id, content=text, status=status, error=str(exc) or None)
             raise
+
+
+def _as_seen_stats(state: TurnState) -> dict[str, Any] | None:
+    """Kept with a user message that a knowledge-base turn answered: the question as the
+    model read it and the passages it carried (see ChatService._as_seen)."""
+    planned = state.planned
+    if planned is None or planned.rag is None:
+        return None
+    rag = planned.rag
+    if not rag.used and not rag.reused:
+        return None
+    return {"prompt": planned.messages[-1].content, "sources": rag.given()}
 
 
 def collect(events: Iterator[TurnEvent]) -> FinishEvent:

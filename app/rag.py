@@ -39,7 +39,11 @@ class RetrievalError(Exception):
 class RagContext:
     query: str
     hits: list[RetrievalHit]  # everything retrieved, best first
-    used: list[RetrievalHit] = field(default_factory=list)  # in the prompt, numbered from 1
+    used: list[RetrievalHit] = field(default_factory=list)  # in this turn's block
+    # Retrieved again but given in an earlier turn of the conversation, still in the prompt
+    # there: not repeated, cited by their earlier numbers.
+    reused: list[RetrievalHit] = field(default_factory=list)
+    numbers: dict[int, int] = field(default_factory=dict)  # chunk id -> its [n]
     block: str = ""
     budget: int = 0
     tokens: int = 0  # tokens of the block in the chat model's tokenizer
@@ -64,13 +68,21 @@ class RagContext:
                 "threshold": self.threshold}
 
     def fits(self, hit: RetrievalHit) -> bool:
-        return any(h.chunk_id == hit.chunk_id for h in self.used)
+        return hit.chunk_id in self.numbers
+
+    def given(self) -> list[dict[str, int]]:
+        """What this turn's block holds, kept with the user's message so that later turns
+        know these passages are in the conversation already: [{number, chunk_id}]."""
+        return [{"number": self.numbers[h.chunk_id], "chunk_id": h.chunk_id}
+                for h in self.used]
 
     def sources(self) -> list[dict[str, Any]]:
-        """What the reply can cite, for storage with the message and for --json."""
+        """What the reply can cite (this turn's passages and the earlier ones retrieved
+        again), by number, for storage with the message and for --json."""
+        cited = sorted(self.used + self.reused, key=lambda h: self.numbers[h.chunk_id])
         return [
             {
-                "number": n,
+                "number": self.numbers[h.chunk_id],
                 "path": h.path,
                 "name": Path(h.path).name,
                 "kb": h.kb,
@@ -85,8 +97,9 @@ class RagContext:
                 "keyword_score": h.keyword_score,
                 "rank": h.rank,
                 "matched_terms": h.matched_terms,
+                "reused": h in self.reused,
             }
-            for n, h in enumerate(self.used, start=1)
+            for h in cited
         ]
 
     def retrieval_report(self) -> list[dict[str, Any]]:
@@ -139,24 +152,37 @@ def build_context(
     count_tokens: Callable[[str], int],
     budget: int,
     threshold: float | None = None,
+    earlier: Sequence[dict[str, Any]] = (),
 ) -> RagContext:
     """Take hits in rank order while the block stays within `budget` tokens; none when
-    the best of them scores below `threshold` (the knowledge base has no answer)."""
+    the best of them scores below `threshold` (the knowledge base has no answer).
+
+    `earlier`: the passages earlier turns of the conversation gave ({number, chunk_id}),
+    still in the prompt: a hit among them is not repeated (the cached prefix that holds it
+    stays valid) but cited by its number; new ones are numbered after them."""
     scores = [h.vector_score for h in hits if h.vector_score is not None]
     context = RagContext(query=query, hits=list(hits), budget=budget,
                          best_score=max(scores) if scores else None, threshold=threshold)
     if context.no_answer:
         return context
+    known = {int(s["chunk_id"]): int(s["number"]) for s in earlier}
+    following = max(known.values(), default=0) + 1
     pieces: list[str] = []
     overhead = count_tokens(f"{INSTRUCTIONS}\n<sources>\n</sources>\n\nQuestion: {query}")
     used_tokens = overhead
     for hit in hits:
-        piece = f"{source_header(len(context.used) + 1, hit)}\n{hit.text.strip()}\n"
+        if hit.chunk_id in known:
+            context.reused.append(hit)
+            context.numbers[hit.chunk_id] = known[hit.chunk_id]
+            continue
+        piece = f"{source_header(following, hit)}\n{hit.text.strip()}\n"
         cost = count_tokens(piece)
         context.hit_tokens[hit.chunk_id] = cost
         if used_tokens + cost > budget:
             continue
         context.used.append(hit)
+        context.numbers[hit.chunk_id] = following
+        following += 1
         pieces.append(piece)
         used_tokens += cost
     if context.used:
@@ -175,8 +201,13 @@ def augmented_question(query: str, context: RagContext, *, mode: str = "chat") -
     """The message the model sees in place of the bare question."""
     if context.no_answer and mode == "chat":
         return f"{NO_ANSWER_NOTE}\n\nQuestion: {query}"
-    if not context.used:
+    if not context.used and not context.reused:
         return query
+    parts = [context.block] if context.used else []
+    if context.reused:
+        numbers = ", ".join(f"[{context.numbers[h.chunk_id]}]" for h in context.reused)
+        parts.append(f"Sources {numbers} given earlier in this conversation also apply.")
+    body = "\n".join(parts)
     if mode == "completion":
-        return f"{context.block}\n\nQuestion: {query}\nAnswer (citing sources like [1]):"
-    return f"{INSTRUCTIONS}\n{context.block}\n\nQuestion: {query}"
+        return f"{body}\n\nQuestion: {query}\nAnswer (citing sources like [1]):"
+    return f"{INSTRUCTIONS}\n{body}\n\nQuestion: {query}"

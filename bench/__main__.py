@@ -9,7 +9,8 @@ import importlib
 import sys
 
 ALL = ["decode", "chat_model", "ttft", "startup", "stall", "kb_ingest", "kb_chunking",
-       "kb_query", "kb_stall", "candidates", "typing_stall", "serve", "download"]
+       "kb_query", "kb_stall", "candidates", "typing_stall", "serve", "download",
+       "prompt_progress"]
 
 
 def main() -> None:

@@ -92,13 +92,7 @@ class ConversationController(QObject):
                 return  # the user moved on while this loaded
             kbs = (conversation.settings or {}).get("kbs", []) if conversation else []
             self._knowledge.show_conversation_kbs([str(k) for k in kbs])
-            self._turns.show_messages([
-                MessageData(m.role, m.content, m.status, m.error or stats_line(m.stats),
-                            list((m.stats or {}).get("sources", [])),
-                            (m.stats or {}).get("kb_no_answer"),
-                            list((m.stats or {}).get("citations", [])))
-                for m in messages
-            ])
+            self._turns.show_messages([_message_data(m) for m in messages])
 
         self._db.run(load, show)
 
@@ -157,3 +151,14 @@ class ConversationController(QObject):
         self._undo_delete = None
         self._undo_button.hide()
         self._undo_timer.stop()
+
+
+def _message_data(m: StoredMessage) -> MessageData:
+    """A stored message as shown. A reply's stats hold its footer, sources and citations; a
+    question's hold what the model read for it (the window shows the question as typed)."""
+    if m.role != "assistant":
+        return MessageData(m.role, m.content, m.status, m.error or "")
+    stats = m.stats or {}
+    return MessageData(m.role, m.content, m.status, m.error or stats_line(m.stats),
+                       list(stats.get("sources", [])), stats.get("kb_no_answer"),
+                       list(stats.get("citations", [])))
