@@ -83,7 +83,8 @@ def _cited_sentence(reply: str, at: int) -> str:
     if ends and ends[-1] == len(stripped):  # "…年假。[1]": the sentence before the mark
         ends.pop()
     start = ends[-1] if ends else 0
-    return " ".join(stripped[start:].split())
+    # The sentence's own words: other citation marks in it taken out, not left as spaces.
+    return " ".join(CITATION.sub("", reply[start:len(stripped)]).split())
 
 
 def _tokens(text: str) -> set[str]:

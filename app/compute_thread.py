@@ -86,6 +86,7 @@ class ComputeBound(ModelBackend):
         self.compute = compute
         self.capabilities = backend.capabilities
         self.n_ctx = backend.n_ctx
+        self._side: ModelBackend | None = None
 
     def __getattr__(self, name: str) -> Any:  # backend-specific extras (Engine.n_vocab, ...)
         return getattr(self.inner, name)
@@ -107,6 +108,15 @@ class ComputeBound(ModelBackend):
 
     def reset_cache(self) -> None:
         self.inner.reset_cache()
+
+    def side_backend(self) -> ModelBackend | None:
+        """The inner backend's side context, loaded and run on the compute thread too."""
+        if self._side is None:
+            side = self.compute.call(self.inner.side_backend)
+            if side is None:
+                return None
+            self._side = side if side is self.inner else ComputeBound(side, self.compute)
+        return self._side if self._side is not self.inner else self
 
     def tokenize(self, text: str, *, add_bos: bool = False,
                  special: bool = False) -> list[int]:

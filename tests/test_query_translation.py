@@ -118,3 +118,27 @@ def test_an_off_topic_question_gets_no_passage(qwen_engine: Any, bilingual_store
     rag = service.plan_turn(request).rag
     assert rag is not None and not rag.no_answer and rag.used
     assert collect(service.run(request)).stats.completion_tokens > 0
+
+
+def test_the_windows_compute_thread_translates_on_the_side_context(
+        qwen_engine: Any, bilingual_store: Any) -> None:
+    """The window runs the model through ComputeBound: the side context is loaded and used
+    on the same compute thread, and the question is translated there too."""
+    from app.chat_service import ChatService, TurnRequest
+    from app.compute_thread import ComputeBound, ComputeThread
+    from engine.types import ChatMessage, SamplingParams
+
+    compute = ComputeThread()
+    try:
+        bound = ComputeBound(qwen_engine, compute)
+        side = bound.side_backend()
+        assert isinstance(side, ComputeBound) and side.inner is qwen_engine.side_backend()
+        assert bound.side_backend() is side  # loaded once
+        service = ChatService(bound, knowledge=bilingual_store)
+        request = TurnRequest(None, [ChatMessage("user", "Snipvault 的专业版多少钱？")],
+                              SamplingParams(temperature=0.0, max_tokens=4), kbs=["kb"],
+                              persist=False)
+        rag = service.plan_turn(request).rag
+        assert rag is not None and rag.translation is not None and rag.translation.text
+    finally:
+        compute.stop()

@@ -403,6 +403,7 @@ def test_a_question_the_knowledge_base_cannot_answer_says_so(
     assert finished.status == "complete"
     retrieved = window.knowledge.last_retrieval
     assert retrieved is not None and retrieved.sources == [] and retrieved.no_answer
+    assert retrieved.translation == ""  # a base model does not translate
     widget = window.chat_view.message_widgets()[-1]
     assert widget.sources_label.isVisible()
     assert "no passage relevant" in widget.sources_label.text()

@@ -44,7 +44,10 @@ class ConceptController(QObject):
         self._kbs: list[str] = []  # the knowledge bases on, for the panel's note
 
     def start(self) -> None:
-        """The tokenizer thread and the panel in its dock (shown as the settings say)."""
+        """The tokenizer thread and the panel in its dock (shown as the settings say);
+        once: a second call leaves them as they are."""
+        if self.panel is not None:
+            return
         from ui.concept_panel import ConceptPanel
         from ui.token_worker import TokenizerThread
 
