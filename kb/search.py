@@ -186,7 +186,10 @@ class HybridSearch:
         counts = dict(self.conn.execute(
             f"SELECT term, doc FROM chunk_fts_vocab WHERE term IN ({marks})", terms
         ).fetchall())
-        keep = [t for t in terms if counts.get(t, 0) <= MAX_TERM_DOC_SHARE * total or total < 50]
+        # A term found nowhere cannot match: it must not take the place of one that can (a
+        # question searched with its translation has many).
+        keep = [t for t in terms if counts.get(t, 0) > 0
+                and (counts[t] <= MAX_TERM_DOC_SHARE * total or total < 50)]
         # The rarest terms say most about what is asked.
         keep.sort(key=lambda t: counts.get(t, 0))
         chosen = set(keep[:MAX_QUERY_TERMS])

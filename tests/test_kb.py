@@ -484,3 +484,17 @@ def test_chunks_carry_their_document_title(tmp_path: Path) -> None:
         for cid, blob in before.items():
             assert np.allclose(np.frombuffer(blob, np.float32),
                                np.frombuffer(after[cid], np.float32), atol=1e-5)
+
+
+def test_terms_found_nowhere_do_not_crowd_out_those_that_match(tmp_path: Path) -> None:
+    """A long query (a question searched with its translation) has many terms that occur
+    in no chunk; they must not take the keyword side's places from the ones that do."""
+    doc = _write(tmp_path / "a.md", "# 手册\n员工每年享有十五个工作日的带薪年假。\n")
+    with KnowledgeStore(tmp_path / "k.db") as store:
+        assert Indexer(store).add("kb", [doc]).count("indexed") == 1
+        from app.rag import retrieve
+
+        filler = " ".join(f"zzword{n}" for n in range(20))  # 20 terms found nowhere
+        hits = retrieve(store, ["kb"], f"{filler} 带薪年假", k=1)
+        assert hits and hits[0].keyword_rank == 1
+        assert {"带薪", "年假"} & set(hits[0].matched_terms)
