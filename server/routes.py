@@ -322,8 +322,10 @@ def _embed(texts: list[str], encoding: str, dimensions: object) -> dict[str, Any
 async def _began(turn: RunningTurn) -> Began:
     """Wait for the turn to start streaming (or fail: the error answers the request)."""
     while True:
-        for item in await turn.batch():
+        items = await turn.batch()
+        for n, item in enumerate(items):
             if isinstance(item, Began):
+                turn.keep(items[n + 1:])  # what came with it (a first token, progress)
                 return item
             if isinstance(item, Exception):
                 raise from_exception(item)

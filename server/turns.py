@@ -46,6 +46,11 @@ class RunningTurn:
         self._loop = loop
         self._queue: asyncio.Queue[TurnItem] = asyncio.Queue()
         self._ready = threading.Event()  # the event loop asks for more
+        self._kept: list[TurnItem] = []  # taken in a batch but not used yet
+
+    def keep(self, items: list[TurnItem]) -> None:
+        """Give back items of a batch that the next batch() returns first."""
+        self._kept = list(items) + self._kept
 
     def put(self, item: TurnItem, *, hand_over: bool = False) -> None:
         """From the turn's thread: hand an item to the event loop. `hand_over`: wait (a
@@ -62,7 +67,10 @@ class RunningTurn:
 
     async def batch(self) -> list[TurnItem]:
         """The next item, and every item already waiting after it (and: all sent before
-        are on their way)."""
+        are on their way). Items given back with `keep` come first."""
+        if self._kept:
+            items, self._kept = self._kept, []
+            return items
         self._ready.set()
         items = [await self._queue.get()]
         while not self._queue.empty():

@@ -407,6 +407,10 @@ def test_a_question_the_knowledge_base_cannot_answer_says_so(
     widget = window.chat_view.message_widgets()[-1]
     assert widget.sources_label.isVisible()
     assert "no passage relevant" in widget.sources_label.text()
+    # Shown again after the chat view is rebuilt from the window's history.
+    window.chat_view.set_messages(window.history)
+    again = window.chat_view.message_widgets()[-1]
+    assert "no passage relevant" in again.sources_label.text()
     panel = window.concept_panel
     assert panel is not None and "threshold" in panel.retrieval_view.summary.text()
     cid = window.turns.conversation_id

@@ -124,6 +124,7 @@ class TurnFinished:
     rejected: bool = False
     sources: list[dict[str, object]] = field(default_factory=list)  # what the reply may cite
     citations: list[dict[str, object]] = field(default_factory=list)  # its [n], checked
+    no_answer: dict[str, float | None] | None = None  # the knowledge bases had nothing
 
 
 class ModelWorker(QObject):
@@ -266,6 +267,7 @@ class ModelWorker(QObject):
                 stats=finish.stats,
                 sources=state.rag.sources() if state.rag is not None else [],
                 citations=list(state.citations),
+                no_answer=state.rag.no_answer_info() if state.rag is not None else None,
             )
         )
 

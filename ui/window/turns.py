@@ -349,6 +349,7 @@ class TurnController(QObject):
             chat_view.end_stream(finished.text, finished.status, info, finished.citations)
             self.history.append(
                 MessageData("assistant", finished.text, finished.status, info, sources,
+                            kb_no_answer=finished.no_answer,
                             citations=list(finished.citations))
             )
         if finished.stats:
