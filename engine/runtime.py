@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from engine.backend import Capabilities, ModelBackend, ModelDescription
 from engine.errors import ContextOverflowError, EngineError, ModelFileError
 from engine.gguf import ModelInfo, read_model_info
+from engine.lookup import DraftGate, PromptLookup
 from engine.template import BUILTIN_TEMPLATES, ChatTemplate, TemplateError
 from engine.types import (
     Candidate,
@@ -182,6 +183,8 @@ class Engine(ModelBackend):
         self._template_spec: str | None = None  # as given to load(), for the side context
         # Prompt tokens evaluated at once between progress events (and Stop checks).
         self.prompt_chunk: int = max(1, min(PROMPT_CHUNK, params.n_batch))
+        # Prompt-lookup decoding (engine/lookup.py) where it keeps the output the same.
+        self.prompt_lookup: bool = True
         self._side: Engine | None = None
 
     # ----------------------------------------------------------------- loading
@@ -358,12 +361,14 @@ class Engine(ModelBackend):
         e = np.exp(z)
         return e / e.sum()
 
-    def next_token_candidates(self, k: int, temperature: float) -> tuple[Candidate, ...]:
+    def next_token_candidates(self, k: int, temperature: float,
+                              row: int = -1) -> tuple[Candidate, ...]:
         """The k most likely next tokens, from the last position's logits (no logits_all:
-        one n_vocab row is read in place after each decode step)."""
+        one n_vocab row is read in place after each decode step), or from position `row` of
+        a batch that kept every position's scores (a verified draft)."""
         import numpy as np
 
-        ptr = self._llama._ctx.get_logits_ith(-1)
+        ptr = self._llama._ctx.get_logits_ith(row)
         logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
         k = max(1, min(k, self.n_vocab))
         peak = float(logits.max())
@@ -385,11 +390,11 @@ class Engine(ModelBackend):
             for t, p, q in zip(top, probs, scaled, strict=True)
         )
 
-    def token_probability(self, token: int) -> float:
-        """The probability of one token at the last position, at temperature 1."""
+    def token_probability(self, token: int, row: int = -1) -> float:
+        """The probability of one token at the last position (or `row`), at temperature 1."""
         import numpy as np
 
-        logits = np.ctypeslib.as_array(self._llama._ctx.get_logits_ith(-1),
+        logits = np.ctypeslib.as_array(self._llama._ctx.get_logits_ith(row),
                                        shape=(self.n_vocab,))
         peak = float(logits.max())
         total = float(np.exp(logits - peak).sum(dtype=np.float64))
@@ -439,7 +444,10 @@ class Engine(ModelBackend):
             self._check_logits()
             t_prompt = time.perf_counter()
             stats.prompt_eval_s = t_prompt - t_start
-            yield from self._decode_loop(sampler, sampling, stats, cancel, t_start, candidates)
+            lookup = PromptLookup(tokens) if self._drafts_exactly(sampling, candidates) \
+                else None
+            yield from self._decode_loop(sampler, sampling, stats, cancel, t_start, candidates,
+                                         lookup)
         finally:
             sampler.close()
 
@@ -496,6 +504,37 @@ class Engine(ModelBackend):
         self.reset_cache()
         return 0
 
+    def _drafts_exactly(self, sampling: SamplingParams, candidates: int) -> bool:
+        """Prompt lookup keeps the output exactly the same only for greedy decoding without
+        penalties (each kept token is the one the model would pick)."""
+        return (self.prompt_lookup and sampling.temperature == 0.0
+                and sampling.repeat_penalty == 1.0)
+
+    def _verify(self, tokens: list[int]) -> list[int]:
+        """Evaluate `tokens` in one batch with the scores of every position kept; the
+        model's own choice (greedy) after each of them."""
+        import numpy as np
+
+        llama = self._llama
+        n_past = llama.n_tokens
+        llama._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llama._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+        try:
+            llama._ctx.decode(llama._batch)
+        except RuntimeError as exc:
+            raise EngineError(f"llama.cpp failed while decoding: {exc}") from exc
+        llama.input_ids[n_past:n_past + len(tokens)] = tokens
+        llama.n_tokens = n_past + len(tokens)
+        logits = np.ctypeslib.as_array(llama._ctx.get_logits(),
+                                       shape=(len(tokens), self.n_vocab))
+        return [int(t) for t in logits.argmax(axis=1)]
+
+    def _keep(self, n: int) -> None:
+        """Keep the first `n` tokens of the cache (a draft's rejected tail goes)."""
+        llama = self._llama
+        llama._ctx.kv_cache_seq_rm(-1, n, -1)
+        llama.n_tokens = n
+
     def _decode_loop(
         self,
         sampler: Any,
@@ -504,9 +543,14 @@ class Engine(ModelBackend):
         cancel: threading.Event | None,
         t_start: float,
         n_candidates: int = 0,
+        lookup: PromptLookup | None = None,
     ) -> Iterator[GenerationEvent]:
         llama = self._llama
         ctx = llama._ctx
+        gate = DraftGate()
+        row = -1  # the scores the next token is chosen from (-1: the last position's)
+        accepted: list[int] = []  # drafted tokens the model agreed with, still to emit
+        kept = 0  # how many the last draft kept
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = [s for s in sampling.stop if s]
         strip_leading = self.mode == "chat"
@@ -520,14 +564,18 @@ class Engine(ModelBackend):
             if cancel is not None and cancel.is_set():
                 reason = "cancelled"
                 break
-            token = sampler.sample(ctx, -1)
+            drafted = bool(accepted)
+            if accepted:  # its scores are those of the position before it in the draft
+                token, source = accepted.pop(0), kept - len(accepted) - 1
+            else:
+                token, source = sampler.sample(ctx, row), row
             cands: tuple[Candidate, ...] = ()
             chosen_p: float | None = None
             if n_candidates > 0:
-                cands = self.next_token_candidates(n_candidates, sampling.temperature)
+                cands = self.next_token_candidates(n_candidates, sampling.temperature, source)
                 chosen_p = next((c.probability for c in cands if c.token_id == token), None)
                 if chosen_p is None:  # drawn from outside the candidates: one more pass
-                    chosen_p = self.token_probability(token)
+                    chosen_p = self.token_probability(token, source)
             if n_out == 0:
                 t_first = time.perf_counter()
                 stats.time_to_first_token_s = t_first - t_start
@@ -547,20 +595,41 @@ class Engine(ModelBackend):
                 hit = _find_stop(text, stops, max(0, emitted - max(map(len, stops))))
                 if hit >= 0:
                     text = text[:hit]
-                    yield TokenEvent(token, text[emitted:], cands, chosen_p)
+                    yield TokenEvent(token, text[emitted:], cands, chosen_p, drafted)
                     emitted = len(text)
                     reason = "stop_string"
                     break
                 release = len(text) - _held_back(text, stops)
-            yield TokenEvent(token, text[emitted:release], cands, chosen_p)
+            yield TokenEvent(token, text[emitted:release], cands, chosen_p, drafted)
             emitted = release
+            if lookup is not None:
+                lookup.add(token)
+            if drafted:
+                continue  # already in the cache: it was verified with its draft
             if llama.n_tokens + 1 > self.n_ctx:
                 reason = "context_full"
                 break
-            try:
-                llama.eval([token])
-            except RuntimeError as exc:
-                raise EngineError(f"llama.cpp failed while decoding: {exc}") from exc
+            room = min(max_tokens - n_out - 1, self.n_ctx - llama.n_tokens - 2)
+            draft = lookup.propose(room) if lookup is not None and gate.open else []
+            if not draft:
+                gate.tick()
+                row = -1
+                try:
+                    llama.eval([token])
+                except RuntimeError as exc:
+                    raise EngineError(f"llama.cpp failed while decoding: {exc}") from exc
+                continue
+            n_past = llama.n_tokens
+            choices = self._verify([token, *draft])
+            kept = 0
+            while kept < len(draft) and choices[kept] == draft[kept]:
+                kept += 1
+            self._keep(n_past + 1 + kept)
+            accepted = draft[:kept]
+            row = kept  # the model's next token after the last kept one
+            gate.record(kept)
+            stats.drafted_tokens += len(draft)
+            stats.accepted_tokens += kept
         # Bytes of a character cut off by the end of generation are dropped, not shown as U+FFFD.
         stats.completion_tokens = n_out
         stats.stop_reason = reason

@@ -79,6 +79,9 @@ class GenerationStats:
     seed: int | None = None
     # False: prompt_tokens is an estimate (a server that neither tokenizes nor reports usage)
     prompt_tokens_exact: bool = True
+    # Prompt-lookup decoding: tokens drafted, and those the model agreed with (kept).
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +110,7 @@ class TokenEvent:
     text: str
     candidates: tuple[Candidate, ...] = ()
     probability: float | None = None
+    drafted: bool = False  # drafted by prompt lookup and kept (engine/lookup.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,6 +208,13 @@ class GenerationView(QWidget):
                 item.setBackground(QBrush(QColor("#e6e6e6")))
                 item.setToolTip(self.tr("id %d · not among the top candidates") % step.token_id)
             item.setForeground(QBrush(QColor("#202020")))
+            if step.drafted:  # copied from the prompt by prompt lookup, checked by the model
+                font = item.font()
+                font.setUnderline(True)
+                item.setFont(font)
+                item.setToolTip(item.toolTip() + "\n" + self.tr(
+                    "drafted from the prompt (prompt lookup) and confirmed by the model in "
+                    "one batch"))
             self.strip.addItem(item)
         self.strip.setUpdatesEnabled(True)
         if self._follow:
@@ -227,6 +234,9 @@ class GenerationView(QWidget):
             fill(self.tr("%1 of %2 prompt tokens reused from the last turn"),
                  stats.reused_prompt_tokens, stats.prompt_tokens),
         ]
+        if stats.drafted_tokens:
+            parts.append(fill(self.tr("%1 of %2 drafted tokens kept (underlined)"),
+                              stats.accepted_tokens, stats.drafted_tokens))
         self.stats.setText(" · ".join(parts))
         self.stats.setToolTip(self.tr(
             "Time to first token: reading the prompt (prefill), then the first step.\n"

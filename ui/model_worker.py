@@ -88,6 +88,7 @@ class TokenStep:
     piece: str
     special: bool
     candidates: tuple[Candidate, ...]
+    drafted: bool = False  # drafted by prompt lookup and kept (engine/lookup.py)
 
     def chosen(self) -> Candidate | None:
         """The picked token among the candidates, None when the sampler drew one outside.
@@ -289,7 +290,7 @@ class ModelWorker(QObject):
                                       else (event.text, False))
                     self.token.emit(state.conversation_id or cid,
                                     TokenStep(event.token_id, piece, special,
-                                              event.candidates))
+                                              event.candidates, event.drafted))
                 if event.text:
                     self.piece.emit(state.conversation_id or cid, event.text)
             elif isinstance(event, RetrievedEvent):

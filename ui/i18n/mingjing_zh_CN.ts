@@ -514,6 +514,10 @@
         <source>id %d · not among the top candidates</source>
         <translation>ID %d · 不在最可能的候选之中</translation>
     </message>
+    <message>
+        <source>drafted from the prompt (prompt lookup) and confirmed by the model in one batch</source>
+        <translation>从提示词中起草（提示词查找），由模型在一批中确认</translation>
+    </message>
     <message numerus="yes">
         <source>%n token(s) so far…</source>
         <translation>
@@ -543,6 +547,10 @@
     <message>
         <source>%1 of %2 prompt tokens reused from the last turn</source>
         <translation>%2 个提示词词元中有 %1 个复用自上一轮</translation>
+    </message>
+    <message>
+        <source>%1 of %2 drafted tokens kept (underlined)</source>
+        <translation>起草的 %2 个词元中保留了 %1 个（带下划线）</translation>
     </message>
     <message>
         <source>Time to first token: reading the prompt (prefill), then the first step.
@@ -2107,6 +2115,10 @@ This computer: %6 GiB free of %7 GiB.</source>
     <message>
         <source>prompt %s (%s reused)</source>
         <translation>提示词 %s（复用 %s）</translation>
+    </message>
+    <message>
+        <source>%s of %s drafted kept</source>
+        <translation>起草词元保留 %s / %s</translation>
     </message>
     <message>
         <source>stopped: %s</source>

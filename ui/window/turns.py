@@ -36,6 +36,10 @@ def stats_line(stats: dict[str, object] | None) -> str:
     reused, total = stats.get("reused_prompt_tokens"), stats.get("prompt_tokens")
     if total:
         parts.append(translate("TurnController", "prompt %s (%s reused)") % (total, reused))
+    drafted = stats.get("drafted_tokens")
+    if isinstance(drafted, int) and drafted > 0:
+        parts.append(translate("TurnController", "%s of %s drafted kept") % (
+            stats.get("accepted_tokens", 0), drafted))
     reason = stats.get("stop_reason")
     if reason and reason != "eos":
         parts.append(translate("TurnController", "stopped: %s") % _stop_reason_text(str(reason)))
