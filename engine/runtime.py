@@ -183,8 +183,11 @@ class Engine(ModelBackend):
         self._template_spec: str | None = None  # as given to load(), for the side context
         # Prompt tokens evaluated at once between progress events (and Stop checks).
         self.prompt_chunk: int = max(1, min(PROMPT_CHUNK, params.n_batch))
-        # Prompt-lookup decoding (engine/lookup.py) where it keeps the output the same.
-        self.prompt_lookup: bool = True
+        # Prompt-lookup decoding (engine/lookup.py), for greedy replies. Off by default: a
+        # batch's arithmetic differs from one position at a time in the last bits, so where
+        # two tokens are within rounding of each other the reply can differ from plain
+        # decoding (bench prompt_lookup shows it); on when that difference is acceptable.
+        self.prompt_lookup: bool = False
         self._side: Engine | None = None
 
     # ----------------------------------------------------------------- loading
