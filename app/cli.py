@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     kb_add.add_argument("--kb", default=DEFAULT_KB, metavar="NAME", type=kb_name)
     kb_add.add_argument("--watch", action="store_true",
                         help="re-index added folders when they change (in the app)")
-    kb_add.add_argument("--embedder", metavar="SPEC",
+    kb_add.add_argument("--embedder", metavar="SPEC", type=path_arg("the embedder"),
                         help="embedder for a new knowledge base: a sentence-transformers "
                              "model folder (default: built-in multilingual USE)")
     kb_add.add_argument("paths", nargs="+", metavar="PATH")

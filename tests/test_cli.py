@@ -205,7 +205,7 @@ def test_kb_add_with_an_unusable_embedder_is_one_line(home: Path, tmp_path: Path
     not_a_model = tmp_path / "not-a-model"
     not_a_model.mkdir()
     (not_a_model / "readme.txt").write_text("nothing here", encoding="utf-8")
-    for spec in (str(not_a_model), str(tmp_path / "missing")):
+    for spec in (str(not_a_model), str(tmp_path / "missing"), "", "  "):
         result = mingjing("kb", "add", "--kb", "x", "--embedder", spec, str(KB_DOCS), home=home)
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr
