@@ -31,8 +31,9 @@ from app.rag import (
     RetrievalError,
     augmented_question,
     build_context,
+    knowledge_bases,
     no_answer_threshold,
-    retrieve,
+    search_knowledge,
 )
 from engine.backend import ModelBackend
 from engine.types import (
@@ -47,7 +48,7 @@ from engine.types import (
     TokenSpan,
 )
 from kb.embedders import Embedder, load_embedder
-from kb.store import KnowledgeStore
+from kb.store import KnowledgeBase, KnowledgeStore
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +158,13 @@ class ChatService:
             if self.knowledge is None:
                 raise RetrievalError("no knowledge base store is open")
             question = messages[-1].content
-            translation = self._translation(request, question, cancel)
-            hits = retrieve(self.knowledge, request.kbs, search_text(question, translation),
-                            k=request.top_k, embedder_loader=self._embedder_loader)
+            kbs = knowledge_bases(self.knowledge, request.kbs)
+            translation = self._translation(request, kbs, question, cancel)
+            hits = search_knowledge(self.knowledge, kbs, search_text(question, translation),
+                                    k=request.top_k, embedder_loader=self._embedder_loader)
             free = backend.n_ctx - reserve - plan.prompt_tokens - 8
             budget = max(0, min(request.context_tokens, free))
-            embedders = [kb.embedder for kb in
-                          (self.knowledge.get_kb(n) for n in request.kbs) if kb is not None]
+            embedders = [kb.embedder for kb in kbs]
             dropped = set(plan.dropped)
             earlier = [s for i, carried in enumerate(given) if i not in dropped
                        for s in carried]
@@ -209,15 +210,14 @@ class ChatService:
                             if isinstance(s, dict) and "chunk_id" in s and "number" in s]
         return messages, given
 
-    def _translation(self, request: TurnRequest, question: str,
+    def _translation(self, request: TurnRequest, kbs: list[KnowledgeBase], question: str,
                      cancel: threading.Event | None) -> Translation | None:
         """The question in the knowledge bases' other language, when they hold one and the
         model can translate (app/query_translation.py); None otherwise."""
         if not request.translate_query or self.backend.mode != "chat" or \
                 self.knowledge is None:
             return None
-        kbs = [kb.id for kb in (self.knowledge.get_kb(n) for n in request.kbs) if kb]
-        target = translation_target(question, self.knowledge.scripts(kbs))
+        target = translation_target(question, self.knowledge.scripts([kb.id for kb in kbs]))
         if target is None:
             return None
         try:

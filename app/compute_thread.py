@@ -115,8 +115,9 @@ class ComputeBound(ModelBackend):
             side = self.compute.call(self.inner.side_backend)
             if side is None:
                 return None
-            self._side = side if side is self.inner else ComputeBound(side, self.compute)
-        return self._side if self._side is not self.inner else self
+            # A backend that is its own side context (a server) stays bound here as itself.
+            self._side = self if side is self.inner else ComputeBound(side, self.compute)
+        return self._side
 
     def tokenize(self, text: str, *, add_bos: bool = False,
                  special: bool = False) -> list[int]:

@@ -28,6 +28,7 @@ from kb.evaluation import (
     RetrievalReport,
     evaluate,
     load_eval_set,
+    percentile,
 )
 from kb.indexer import Indexer
 from kb.store import KnowledgeStore
@@ -156,9 +157,8 @@ def retrieval_report(store: KnowledgeStore, eval_set: EvalSet,
     if translation_s:
         ordered = sorted(translation_s)
         report.translation = {"questions": len(ordered),
-                              "p50_s": round(ordered[len(ordered) // 2], 2),
-                              "p95_s": round(ordered[min(len(ordered) - 1,
-                                                         round(0.95 * (len(ordered) - 1)))], 2)}
+                              "p50_s": round(percentile(ordered, 0.5), 2),
+                              "p95_s": round(percentile(ordered, 0.95), 2)}
     return report
 
 

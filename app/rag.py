@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.embedders import Embedder, load_embedder
+from kb.store import KnowledgeBase, KnowledgeStore, RetrievalHit
 
 if TYPE_CHECKING:
     from app.query_translation import Translation
-from kb.store import KnowledgeStore, RetrievalHit
 
 DEFAULT_TOP_K = 5
 DEFAULT_CONTEXT_TOKENS = 1536
@@ -80,6 +80,7 @@ class RagContext:
         """What the reply can cite (this turn's passages and the earlier ones retrieved
         again), by number, for storage with the message and for --json."""
         cited = sorted(self.used + self.reused, key=lambda h: self.numbers[h.chunk_id])
+        reused = {h.chunk_id for h in self.reused}
         return [
             {
                 "number": self.numbers[h.chunk_id],
@@ -97,7 +98,7 @@ class RagContext:
                 "keyword_score": h.keyword_score,
                 "rank": h.rank,
                 "matched_terms": h.matched_terms,
-                "reused": h in self.reused,
+                "reused": h.chunk_id in reused,
             }
             for h in cited
         ]
@@ -113,6 +114,15 @@ class RagContext:
         return rows
 
 
+def knowledge_bases(store: KnowledgeStore, names: Sequence[str]) -> list[KnowledgeBase]:
+    """The knowledge bases of these names; RetrievalError for one that does not exist."""
+    by_name = {kb.name: kb for kb in store.list_kbs()}
+    missing = next((n for n in names if n not in by_name), None)
+    if missing is not None:
+        raise RetrievalError(f"no knowledge base named {missing!r}")
+    return [by_name[n] for n in names]
+
+
 def retrieve(
     store: KnowledgeStore,
     kb_names: Sequence[str],
@@ -121,12 +131,21 @@ def retrieve(
     k: int = DEFAULT_TOP_K,
     embedder_loader: Callable[[str], Embedder] = load_embedder,
 ) -> list[RetrievalHit]:
-    kbs = []
-    for name in kb_names:
-        kb = store.get_kb(name)
-        if kb is None:
-            raise RetrievalError(f"no knowledge base named {name!r}")
-        kbs.append(kb)
+    """Hybrid search of the knowledge bases of these names."""
+    return search_knowledge(store, knowledge_bases(store, kb_names), query, k=k,
+                            embedder_loader=embedder_loader)
+
+
+def search_knowledge(
+    store: KnowledgeStore,
+    kbs: Sequence[KnowledgeBase],
+    query: str,
+    *,
+    k: int = DEFAULT_TOP_K,
+    embedder_loader: Callable[[str], Embedder] = load_embedder,
+) -> list[RetrievalHit]:
+    """Hybrid search of knowledge bases already looked up (each with its own embedder's
+    query vector)."""
     vectors = {}
     for kb in kbs:
         vectors[kb.id] = embedder_loader(kb.embedder).encode([query])[0]

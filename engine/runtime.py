@@ -447,8 +447,7 @@ class Engine(ModelBackend):
             self._check_logits()
             t_prompt = time.perf_counter()
             stats.prompt_eval_s = t_prompt - t_start
-            lookup = PromptLookup(tokens) if self._drafts_exactly(sampling, candidates) \
-                else None
+            lookup = PromptLookup(tokens) if self._drafts(sampling) else None
             yield from self._decode_loop(sampler, sampling, stats, cancel, t_start, candidates,
                                          lookup)
         finally:
@@ -507,9 +506,9 @@ class Engine(ModelBackend):
         self.reset_cache()
         return 0
 
-    def _drafts_exactly(self, sampling: SamplingParams, candidates: int) -> bool:
-        """Prompt lookup keeps the output exactly the same only for greedy decoding without
-        penalties (each kept token is the one the model would pick)."""
+    def _drafts(self, sampling: SamplingParams) -> bool:
+        """Prompt lookup, where it is on, for greedy decoding without penalties only: each
+        kept token is then the one the model picks at that position."""
         return (self.prompt_lookup and sampling.temperature == 0.0
                 and sampling.repeat_penalty == 1.0)
 
@@ -612,8 +611,8 @@ class Engine(ModelBackend):
             if llama.n_tokens + 1 > self.n_ctx:
                 reason = "context_full"
                 break
-            room = min(max_tokens - n_out - 1, self.n_ctx - llama.n_tokens - 2)
-            draft = lookup.propose(room) if lookup is not None and gate.open else []
+            draft = lookup.propose(min(max_tokens - n_out - 1, self.n_ctx - llama.n_tokens - 2)) \
+                if lookup is not None and gate.open else []
             if not draft:
                 gate.tick()
                 row = -1

@@ -271,11 +271,12 @@ def evaluate(questions: Iterable[EvalQuestion], search: Search,
         [score_kind(k, v) for k, v in by_kind.items()],
         score_kind("all", answerable),
         statistics.median(times),
-        _percentile(times, 0.95),
+        percentile(times, 0.95),
     )
 
 
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """The value at quantile `q` of sorted values (nearest rank); 0 for none."""
     if not sorted_values:
         return 0.0
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))

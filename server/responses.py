@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.citations import check_citations
 from engine.types import GenerationStats, PromptProgress
 from server.params import Generation
 
@@ -46,14 +45,23 @@ class Began:
     no_answer: dict[str, Any] | None = None  # the knowledge bases had nothing relevant
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The turn's reply is complete: its text, stats, and its [n] as the chat service
+    checked them against the sources (app/citations.py)."""
+
+    text: str
+    stats: GenerationStats
+    citations: list[dict[str, Any]] = field(default_factory=list)
+
+
 @dataclass
 class Reply:
     """Everything one turn produced, gathered for a whole (non-streamed) response."""
 
     began: Began
     steps: list[Step] = field(default_factory=list)
-    text: str = ""
-    stats: GenerationStats | None = None
+    finished: Finished | None = None
 
 
 def logprob(probability: float | None) -> float:
@@ -80,16 +88,17 @@ class Shaper:
     # ------------------------------------------------------------- whole responses
 
     def whole(self, reply: Reply) -> dict[str, Any]:
-        assert reply.stats is not None
-        finish = _FINISH.get(reply.stats.stop_reason, "stop")
+        done = reply.finished
+        assert done is not None
+        finish = _FINISH.get(done.stats.stop_reason, "stop")
         choice: dict[str, Any] = {"index": 0}
         if self.chat:
-            choice["message"] = {"role": "assistant", "content": reply.text}
+            choice["message"] = {"role": "assistant", "content": done.text}
             choice["logprobs"] = (
                 {"content": [self._chat_logprob(s) for s in reply.steps]}
                 if self.gen.logprobs else None)
         else:
-            choice["text"] = reply.text
+            choice["text"] = done.text
             choice["logprobs"] = self._text_logprobs(reply.steps) if self.gen.logprobs \
                 else None
         choice["finish_reason"] = finish
@@ -100,8 +109,8 @@ class Shaper:
             "model": self.model,
             "system_fingerprint": None,
             "choices": [choice],
-            "usage": usage(reply.stats),
-            "mingjing": extension(reply.began, reply.stats, reply.text),
+            "usage": usage(done.stats),
+            "mingjing": extension(reply.began, done),
         }
 
     # --------------------------------------------------------------------- stream
@@ -120,12 +129,12 @@ class Shaper:
         logprobs = self._text_logprobs([step]) if step.chosen else None
         return self._chunk(step.text, logprobs, None)
 
-    def last_chunks(self, began: Began, stats: GenerationStats, text: str = "") -> bytes:
-        finish = _FINISH.get(stats.stop_reason, "stop")
+    def last_chunks(self, began: Began, done: Finished) -> bytes:
+        finish = _FINISH.get(done.stats.stop_reason, "stop")
         out = self._chunk({} if self.chat else "", None, finish,
-                          {"mingjing": extension(began, stats, text)})
+                          {"mingjing": extension(began, done)})
         if self.gen.include_usage:
-            out += _sse({**self._envelope(), "choices": [], "usage": usage(stats)})
+            out += _sse({**self._envelope(), "choices": [], "usage": usage(done.stats)})
         return out + b"data: [DONE]\n\n"
 
     def _envelope(self) -> dict[str, Any]:
@@ -196,9 +205,10 @@ def progress_comment(progress: PromptProgress) -> bytes:
     return f": mingjing-progress {body}\n\n".encode()
 
 
-def extension(began: Began, stats: GenerationStats, text: str = "") -> dict[str, Any]:
+def extension(began: Began, done: Finished) -> dict[str, Any]:
     """The response's `mingjing` object: how the turn ran, its sources and the reply's
-    citations checked against them (app/citations.py)."""
+    citations checked against them."""
+    stats = done.stats
     out: dict[str, Any] = {"stats": {
         "time_to_first_token_s": round(stats.time_to_first_token_s, 4),
         "prompt_eval_s": round(stats.prompt_eval_s, 4),
@@ -213,5 +223,5 @@ def extension(began: Began, stats: GenerationStats, text: str = "") -> dict[str,
         out["sources"] = began.sources
         out["retrieved"] = began.retrieved
         out["no_answer"] = began.no_answer
-        out["citations"] = [c.to_dict() for c in check_citations(text, began.sources)]
+        out["citations"] = done.citations
     return out

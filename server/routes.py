@@ -17,10 +17,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from engine.types import FinishEvent, PromptProgress
+from engine.types import PromptProgress
 from server.errors import ApiError, bad_request, from_exception
 from server.params import parse_chat, parse_completion
-from server.responses import Began, Reply, Shaper, Step, progress_comment
+from server.responses import Began, Finished, Reply, Shaper, Step, progress_comment
 from server.state import ApiState
 from server.turns import End, RunningTurn
 
@@ -177,14 +177,14 @@ class Endpoints:
             for item in await turn.batch():
                 if isinstance(item, Step):
                     reply.steps.append(item)
-                elif isinstance(item, FinishEvent):
-                    reply.text, reply.stats = item.text, item.stats
+                elif isinstance(item, Finished):
+                    reply.finished = item
                 elif isinstance(item, Exception):
                     raise from_exception(item)
                 elif isinstance(item, End):
-                    if reply.stats is None:
+                    if reply.finished is None:
                         raise ApiError(500, "the reply ended without finishing")
-                    if reply.stats.stop_reason == "cancelled" and self.state.closing:
+                    if reply.finished.stats.stop_reason == "cancelled" and self.state.closing:
                         raise ApiError(503, "the server is shutting down",
                                        code="shutting_down")
                     return reply
@@ -200,12 +200,12 @@ class Endpoints:
                     out += shaper.step_chunk(item)
                 elif isinstance(item, PromptProgress):
                     out += progress_comment(item)
-                elif isinstance(item, FinishEvent):
+                elif isinstance(item, Finished):
                     if item.stats.stop_reason == "cancelled" and self.state.closing:
                         out += ApiError(503, "the server is shutting down",
                                         code="shutting_down").sse()
                     else:
-                        out += shaper.last_chunks(began, item.stats, item.text)
+                        out += shaper.last_chunks(began, item)
                 elif isinstance(item, Exception):
                     out += from_exception(item).sse()
                 elif isinstance(item, End):

@@ -12,11 +12,11 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from app.chat_service import ChatService, Started
+from app.chat_service import ChatService, Started, TurnState
 from engine.types import FinishEvent, PromptProgress, TokenEvent
 from server.errors import ApiError
 from server.params import Generation
-from server.responses import Began, Piece, Step, logprob
+from server.responses import Began, Finished, Piece, Step, logprob
 
 if TYPE_CHECKING:
     from app.model_host import ModelHost, Ticket
@@ -35,7 +35,7 @@ END = End()
 # for a loop that is free (well under a millisecond), short enough that a client that reads
 # slowly never holds the model up for long.
 HAND_OVER_S = 0.05
-TurnItem = Began | Step | PromptProgress | FinishEvent | Exception | End
+TurnItem = Began | Step | PromptProgress | Finished | Exception | End
 
 
 class RunningTurn:
@@ -142,7 +142,8 @@ def _run(backend: ModelBackend, turn: RunningTurn, knowledge: KnowledgeStore | N
     """Plan and generate one turn, handing each event to the event loop; its outcome."""
     outcome = "ended without finishing"
     service = ChatService(backend, knowledge=knowledge)
-    for event in service.run(turn.gen.turn_request(), turn.cancel):
+    state = TurnState()
+    for event in service.run(turn.gen.turn_request(), turn.cancel, state=state):
         if isinstance(event, TokenEvent):
             turn.put(_step(backend, event, turn.gen), hand_over=True)
         elif isinstance(event, PromptProgress):
@@ -158,7 +159,7 @@ def _run(backend: ModelBackend, turn: RunningTurn, knowledge: KnowledgeStore | N
         elif isinstance(event, FinishEvent):
             stats = event.stats
             outcome = f"{stats.completion_tokens} tokens, {stats.stop_reason}"
-            turn.put(event)
+            turn.put(Finished(event.text, stats, state.citations))
     return outcome
 
 

@@ -194,9 +194,7 @@ class ChatView(QScrollArea):
         self._stream_widget = None
         self._stream_parts = []
         self._stream_dirty = False
-        widget.set_content(final_text)
-        if citations:
-            widget.set_citations(citations)
+        widget.set_content(final_text, citations)
         self._render_count += 1
         widget.set_status(status, info)
         self._refresh_actions()

@@ -187,9 +187,13 @@ class MessageWidget(QFrame):
     def content(self) -> str:
         return self._data.content
 
-    def set_content(self, text: str) -> None:
-        """Re-render the body; Markdown for assistant replies, plain text otherwise."""
+    def set_content(self, text: str,
+                    citations: list[dict[str, Any]] | None = None) -> None:
+        """Re-render the body; Markdown for assistant replies, plain text otherwise. With
+        `citations`: the text's [n] checked (app/citations.py), rendered in the same pass."""
         self._data.content = text
+        if citations is not None:
+            self._data.citations = list(citations)
         self._render()
 
     def set_sources(self, sources: list[dict[str, Any]],
@@ -204,12 +208,6 @@ class MessageWidget(QFrame):
         prompt: how far, how long yet)."""
         self._waiting_note = text
         self._update_footer()
-
-    def set_citations(self, citations: list[dict[str, Any]]) -> None:
-        """The finished reply's citations, checked: invalid ones marked, valid ones open
-        the viewer at the span that supports them."""
-        self._data.citations = list(citations)
-        self._render()
 
     def _update_sources(self) -> None:
         sources = self._data.sources
