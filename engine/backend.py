@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.errors import ContextOverflowError, EngineError
+from engine.prompt_cache import PrefixCounts
 from engine.types import (
     ChatMessage,
     ContextMap,
@@ -137,27 +138,49 @@ class ModelBackend(ABC):
         if reserve is None:
             reserve = self.reply_reserve(SamplingParams())
         budget = self.n_ctx - reserve
-        start = 0
-        while True:
-            kept = list(range(start, len(messages)))
-            text = self.render([messages[i] for i in kept], system)
-            tokens = self.prompt_tokens(text)
-            if len(tokens) <= budget:
-                return ContextPlan(
-                    mode=self.mode,
-                    text=text,
-                    tokens=tokens,
-                    kept=kept,
-                    dropped=list(range(start)),
-                    n_ctx=self.n_ctx,
-                    reserve=reserve,
-                    messages=tuple(messages[i] for i in kept),
-                    system=system,
-                    exact=self.capabilities.exact_token_counts,
-                )
-            start = self._next_start(messages, start)
-            if start >= len(messages):
-                raise ContextOverflowError(needed=len(tokens), available=budget)
+        # Where the kept part may begin, oldest first. Dropping turns never lengthens the
+        # prompt, so the first start that fits is found by bisection: a few renders, not
+        # one per dropped turn.
+        starts = [0]
+        while (nxt := self._next_start(messages, starts[-1])) < len(messages):
+            starts.append(nxt)
+        tried: dict[int, tuple[str, list[int]]] = {}
+
+        def attempt(i: int) -> bool:
+            if i not in tried:
+                text = self.render(messages[starts[i]:], system)
+                tried[i] = (text, self.prompt_tokens(text))
+            return len(tried[i][1]) <= budget
+
+        if attempt(0):
+            found = 0
+        else:
+            lo, hi, found = 1, len(starts) - 1, -1
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                if attempt(mid):
+                    found, hi = mid, mid - 1
+                else:
+                    lo = mid + 1
+            if found < 0:
+                attempt(len(starts) - 1)
+                raise ContextOverflowError(needed=len(tried[len(starts) - 1][1]),
+                                           available=budget)
+        start = starts[found]
+        text, tokens = tried[found]
+        kept = list(range(start, len(messages)))
+        return ContextPlan(
+            mode=self.mode,
+            text=text,
+            tokens=tokens,
+            kept=kept,
+            dropped=list(range(start)),
+            n_ctx=self.n_ctx,
+            reserve=reserve,
+            messages=tuple(messages[i] for i in kept),
+            system=system,
+            exact=self.capabilities.exact_token_counts,
+        )
 
     def context_map(
         self,
@@ -177,12 +200,12 @@ class ModelBackend(ABC):
         total = plan.prompt_tokens
         # Token count of the prompt up to the end of each kept message. Templates render a
         # prefix of a conversation as a prefix of its text, so the differences are the
-        # messages' shares (the last share also holds the generation prompt).
-        bounds = [
-            len(self.prompt_tokens(self.render(kept[: j + 1], system,
-                                               add_generation_prompt=False)))
-            for j in range(len(kept) - 1)
-        ]
+        # messages' shares (the last share also holds the generation prompt). Counts of
+        # prefixes seen on earlier turns are remembered (engine/prompt_cache.py).
+        bounds = self._prefix_counts.counts(
+            kept[:-1], repr((self.mode, system)),
+            lambda prefix: len(self.prompt_tokens(
+                self.render(prefix, system, add_generation_prompt=False))))
         segments: list[ContextSegment] = []
         previous = 0
         system_tokens = self.count_tokens(system) if system else 0
@@ -217,6 +240,13 @@ class ModelBackend(ABC):
         )
         return ContextMap(self.n_ctx, total, tuple(segments), dropped,
                           exact=self.capabilities.exact_token_counts)
+
+    @property
+    def _prefix_counts(self) -> PrefixCounts:
+        counts: PrefixCounts | None = getattr(self, "_prefix_count_cache", None)
+        if counts is None:
+            counts = self._prefix_count_cache = PrefixCounts()
+        return counts
 
     def _next_start(self, messages: Sequence[ChatMessage], start: int) -> int:
         last = len(messages) - 1
