@@ -24,8 +24,9 @@ FOLLOW_UPS = {
 
 
 def conversation(service: Any, sampling: Any, keep: bool,
-                 follow_up: str) -> tuple[float, float, int, int]:
-    """Two turns; (TTFT 1, TTFT 2, passages reused in turn 2, tokens read in turn 2)."""
+                 follow_up: str) -> tuple[float, float, int, int, int]:
+    """Two turns; (TTFT 1, TTFT 2, passages reused in turn 2, tokens read in turn 2,
+    tokens read in turn 1)."""
     from app.chat_service import Started, TurnRequest
     from engine.types import ChatMessage, FinishEvent
 
@@ -46,7 +47,8 @@ def conversation(service: Any, sampling: Any, keep: bool,
                ChatMessage("user", follow_up)]
     second, finish2 = turn(history, first.conversation_id if keep else None)
     return (finish1.stats.time_to_first_token_s, finish2.stats.time_to_first_token_s,
-            len(second.rag.reused), finish2.stats.evaluated_prompt_tokens)
+            len(second.rag.reused), finish2.stats.evaluated_prompt_tokens,
+            finish1.stats.evaluated_prompt_tokens)
 
 
 def main() -> dict[str, float]:
@@ -67,7 +69,7 @@ def main() -> dict[str, float]:
         reuse = ChatService(engine, store=conversations, knowledge=knowledge)
         baseline = ChatService(engine, knowledge=knowledge)  # history as typed
         conversation(reuse, sampling, True, QUESTION)  # warm-up
-        rows: dict[tuple[str, str], list[tuple[float, float, int, int]]] = {}
+        rows: dict[tuple[str, str], list[tuple[float, float, int, int, int]]] = {}
         for n in range(ROUNDS):
             for side in (("reuse", "baseline") if n % 2 == 0 else ("baseline", "reuse")):
                 service = reuse if side == "reuse" else baseline
@@ -89,7 +91,14 @@ def main() -> dict[str, float]:
                       f"turn 1 {t1:.2f} s, turn 2 {t2:.2f} s: {t2 / t1:.2f}x  ({runs[-1][2]} "
                       f"passages cited again, {runs[-1][3]} tokens read)"
                       + ("  (target <= 0.3x)" if side == "reuse" else "")))
+    from bench.limits import limits_row, measure, prompt_row
+
+    limits = measure(n_threads)
+    first_turns = [r for runs in rows.values() for r in runs]
+    rate = median([r[4] / r[0] for r in first_turns])
+    bound = prompt_row(chat_model_path(), limits, rate)
+    limit_lines = [limits_row(limits), ("turn 1 " + bound[0], bound[1])]
     report(
         f"Knowledge-base follow-up: time to first token, turn 2 vs turn 1 (Qwen2.5-Coder "
-        f"0.5B, {n_threads} threads, median of {ROUNDS}, alternating)", sorted(lines))
+        f"0.5B, {n_threads} threads, median of {ROUNDS}, alternating)", sorted(lines) + limit_lines)
     return ratios

@@ -55,6 +55,7 @@ def main() -> dict[str, float]:
     engine = Engine.load(chat_model_path(), LoadParams(n_ctx=2048, n_threads=n_threads))
     rows = []
     results: dict[str, float] = {}
+    plain_rate = 0.0
     for label, prompt in prompts().items():
         run(engine, prompt, False)  # warm-up
         plain: list[float] = []
@@ -73,11 +74,16 @@ def main() -> dict[str, float]:
             same = same and fast_tokens == plain_tokens
             n = len(plain_tokens)
         p, f = median(plain), median(fast)
+        plain_rate = p
         results[label] = f / p
         rows.append((label, f"{f:.1f} vs {p:.1f} tok/s: {f / p:.2f}x  ({n} tokens; "
                             f"{kept} of {drafted} drafted kept; identical: "
                             f"{'yes' if same else 'NO'})"))
     engine.close()
+    from bench.limits import decode_row, limits_row, measure
+
+    limits = measure(n_threads)
+    rows += [limits_row(limits), decode_row(chat_model_path(), limits, plain_rate, 400)]
     report(f"Prompt-lookup decoding vs plain, Qwen2.5-Coder 0.5B, greedy, {n_threads} threads, "
            f"median of {ROUNDS}, alternating (targets >= 1.3x quoting, >= 0.97x not)", rows)
     return results

@@ -63,6 +63,9 @@ def main() -> dict[str, float]:
                 whole.append(seconds)
     engine.close()
     c, w = median(chunked), median(whole)
+    from bench.limits import limits_row, measure, prompt_row
+
+    limits = measure(n_threads)
     report(
         f"Prompt processing: {plan.prompt_tokens} tokens in chunks of {chunk} (a progress "
         f"event after each) vs at once, Qwen2.5-Coder 0.5B, {n_threads} threads, median of "
@@ -73,6 +76,8 @@ def main() -> dict[str, float]:
             ("in chunks", f"{c:.2f} s  ({plan.prompt_tokens / c:.0f} tok/s)  "
                           f"{[round(x, 2) for x in chunked]}, {events} progress events"),
             ("cost of the progress", f"{(c / w - 1) * 100:+.1f} %  (target <= 3 %)"),
+            limits_row(limits),
+            prompt_row(chat_model_path(), limits, plan.prompt_tokens / w),
         ],
     )
     return {"chunked_s": c, "whole_s": w}
