@@ -40,6 +40,9 @@ class Settings:
     n_ctx: int = 4096
     n_threads: int = field(default_factory=default_threads)
     n_gpu_layers: int = 0
+    # Speculative decoding for greedy replies (LoadParams.speculative): off by default, as a
+    # batch's arithmetic can settle a near tie differently from plain decoding.
+    speculative: bool = False
     chat_template: str = "auto"  # auto | completion | gemma | chatml
     language: str = "auto"
     concept_panel: bool = True  # the panel beside the chat is shown
@@ -68,7 +71,8 @@ class Settings:
 
     def load_params(self) -> LoadParams:
         return LoadParams(
-            n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers
+            n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers,
+            speculative=self.speculative,
         )
 
     def template_arg(self) -> str | None:
@@ -179,6 +183,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "language": (lambda v: isinstance(v, str), "not a language code"),
     "concept_panel": (lambda v: isinstance(v, bool), "not true or false"),
     "translate_queries": (lambda v: isinstance(v, bool), "not true or false"),
+    "speculative": (lambda v: isinstance(v, bool), "not true or false"),
     "api_enabled": (lambda v: isinstance(v, bool), "not true or false"),
     "api_token": (lambda v: isinstance(v, str) and (not v or API_TOKEN_PATTERN.fullmatch(v)),
                   "not 8 to 512 printable characters without spaces; a new one is made"),

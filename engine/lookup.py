@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from typing import Protocol
 
 MAX_NGRAM = 3
 MIN_NGRAM = 2
@@ -20,6 +21,15 @@ MAX_DRAFT = 6
 GATE_WINDOW = 6
 GATE_MIN_ACCEPTED = 1.0
 GATE_PAUSE = 24
+
+
+class Drafter(Protocol):
+    """What proposes draft tokens for a reply: told each token of the context as it is
+    decided, asked for up to `limit` next tokens (engine/draft_model.DraftModel too)."""
+
+    def add(self, token: int) -> None: ...
+
+    def propose(self, limit: int) -> list[int]: ...
 
 
 class PromptLookup:

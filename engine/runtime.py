@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from engine.backend import Capabilities, ModelBackend, ModelDescription
 from engine.errors import ContextOverflowError, EngineError, ModelFileError
 from engine.gguf import ModelInfo, read_model_info
-from engine.lookup import DraftGate, PromptLookup
+from engine.lookup import Drafter, DraftGate, PromptLookup
 from engine.prompt_cache import PieceTokenizer, anchors_for
 from engine.template import BUILTIN_TEMPLATES, ChatTemplate, TemplateError
 from engine.types import (
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from llama_cpp import Llama
 
     from engine.cpu_backend import EngineBuild
+    from engine.draft_model import DraftModel
 
 CANDIDATE_MARGIN = 8.0  # nats below the top logit searched first for the top-k candidates
 # The side context (side_backend): short tasks such as rewriting a search query.
@@ -188,7 +189,10 @@ class Engine(ModelBackend):
         # batch's arithmetic differs from one position at a time in the last bits, so where
         # two tokens are within rounding of each other the reply can differ from plain
         # decoding (bench prompt_lookup shows it); on when that difference is acceptable.
-        self.prompt_lookup: bool = False
+        self.prompt_lookup: bool = params.speculative
+        # A smaller model of the same tokenizer drafting for this one (engine/draft_model.py),
+        # used instead of prompt lookup where attached.
+        self.draft: DraftModel | None = None
         self._side: Engine | None = None
         self._prompt_pieces: PieceTokenizer | None = None  # chat prompts, built on first use
 
@@ -238,6 +242,10 @@ class Engine(ModelBackend):
         return engine
 
     def close(self) -> None:
+        draft = getattr(self, "draft", None)
+        if draft is not None:
+            draft.close()
+            self.draft = None
         side = getattr(self, "_side", None)
         if side is not None:
             side.close()
@@ -482,7 +490,7 @@ class Engine(ModelBackend):
             self._check_logits()
             t_prompt = time.perf_counter()
             stats.prompt_eval_s = t_prompt - t_start
-            lookup = PromptLookup(tokens) if self._drafts(sampling) else None
+            lookup = self._drafter(tokens, sampling)
             yield from self._decode_loop(sampler, sampling, stats, cancel, t_start, candidates,
                                          lookup)
         finally:
@@ -541,11 +549,15 @@ class Engine(ModelBackend):
         self.reset_cache()
         return 0
 
-    def _drafts(self, sampling: SamplingParams) -> bool:
-        """Prompt lookup, where it is on, for greedy decoding without penalties only: each
-        kept token is then the one the model picks at that position."""
-        return (self.prompt_lookup and sampling.temperature == 0.0
-                and sampling.repeat_penalty == 1.0)
+    def _drafter(self, tokens: Sequence[int], sampling: SamplingParams) -> Drafter | None:
+        """What drafts this reply's tokens: the draft model where one is attached, else
+        prompt lookup where it is on; for greedy decoding without penalties only (each kept
+        token is then the one this model picks at that position)."""
+        if sampling.temperature != 0.0 or sampling.repeat_penalty != 1.0:
+            return None
+        if self.draft is not None:
+            return self.draft.begin(tokens)
+        return PromptLookup(tokens) if self.prompt_lookup else None
 
     def _verify(self, tokens: list[int]) -> list[int]:
         """Evaluate `tokens` in one batch with the scores of every position kept; the
@@ -580,7 +592,7 @@ class Engine(ModelBackend):
         cancel: threading.Event | None,
         t_start: float,
         n_candidates: int = 0,
-        lookup: PromptLookup | None = None,
+        lookup: Drafter | None = None,
     ) -> Iterator[GenerationEvent]:
         llama = self._llama
         ctx = llama._ctx

@@ -32,6 +32,10 @@ class LoadParams:
     # Tokenizer and template only (no weights): counts, prompt views and context maps for
     # the window while the real model is busy generating on its own thread.
     vocab_only: bool = False
+    # Speculative decoding for greedy replies (prompt lookup; a draft model where one is
+    # attached): faster, but a batch's arithmetic is not bit for bit one position's, so
+    # where two tokens are within rounding of each other the reply may differ.
+    speculative: bool = False
 
 
 def reply_reserve(n_ctx: int, max_tokens: int) -> int:

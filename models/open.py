@@ -15,6 +15,7 @@ from models.refs import ModelRef
 
 if TYPE_CHECKING:
     from engine.remote import RemoteBackend
+    from engine.runtime import Engine
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,25 @@ def open_backend(ref: ModelRef, models_dir: Path, params: LoadParams | None = No
         return backend
     from engine.runtime import Engine
 
-    return Engine.load(local_path(ref, models_dir), params, template=template)
+    engine = Engine.load(local_path(ref, models_dir), params, template=template)
+    if params is not None and params.speculative and not params.vocab_only:
+        _attach_draft(engine, models_dir)
+    return engine
+
+
+def _attach_draft(engine: Engine, models_dir: Path) -> None:
+    """With speculative decoding on: a built-in model of the same tokenizer and much
+    smaller drafts for this one (the built-in Qwen2.5 0.5B for larger Qwen2.5 models);
+    where none can, prompt lookup drafts from the prompt instead."""
+    from engine.draft_model import load_draft
+    from models.builtin import BUILTIN_MODELS
+
+    for model in BUILTIN_MODELS:
+        if model.is_chat:
+            engine.draft = load_draft(engine, ensure_builtin(model, models_dir))
+            if engine.draft is not None:
+                log.info("%s drafts for %s", model.id, engine.info.name)
+                return
 
 
 def _count_with_builtin(backend: RemoteBackend, models_dir: Path) -> None:
