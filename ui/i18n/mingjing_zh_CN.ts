@@ -2021,6 +2021,14 @@ This computer: %6 GiB free of %7 GiB.</source>
         <source>Chat format</source>
         <translation>对话模板</translation>
     </message>
+    <message>
+        <source>Speculative decoding (greedy replies)</source>
+        <translation>推测解码（贪心回复）</translation>
+    </message>
+    <message>
+        <source>Drafts the next tokens from the prompt, or with a smaller model of the same family when one is installed, and checks them in one batch: often much faster when the answer quotes its sources. Rarely, where two tokens are almost equally likely, the reply can differ from plain decoding.</source>
+        <translation>从提示词中（或在装有同系列更小模型时由它）预先起草后面几个词元，再一次批量核对：回答引用资料原文时往往快得多。极少数情况下，当两个词元的概率几乎相同时，回复可能与逐个解码不同。</translation>
+    </message>
     <message numerus="yes">
         <source>Default threads on this computer: %n</source>
         <translation>
