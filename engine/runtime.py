@@ -6,12 +6,9 @@ window imports engine types on its start-up path). One Engine belongs to one thr
 from __future__ import annotations
 
 import codecs
-import contextlib
 import ctypes
 import math
-import os
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 from engine.backend import Capabilities, ModelBackend, ModelDescription
 from engine.errors import ContextOverflowError, EngineError, ModelFileError
 from engine.gguf import ModelInfo, read_model_info
+from engine.llama_tokenizer import LlamaTokenizer
+from engine.loading import open_llama, prepare_template, skip_llama_cpp_templates, utf8_path
 from engine.lookup import Drafter, DraftGate, PromptLookup
-from engine.prompt_cache import PieceTokenizer, anchors_for
-from engine.template import BUILTIN_TEMPLATES, ChatTemplate, TemplateError
+from engine.prompt_cache import PieceTokenizer
+from engine.template import ChatTemplate
 from engine.types import (
     Candidate,
     ChatMessage,
@@ -37,7 +36,6 @@ from engine.types import (
     SamplingParams,
     StopReason,
     TokenEvent,
-    TokenSpan,
 )
 
 if TYPE_CHECKING:
@@ -54,93 +52,6 @@ SIDE_CTX = 1024
 PROMPT_CHUNK = 128
 
 
-# A conversation every chat template must render: the load-time check of a model's own one.
-SAMPLE_CONVERSATION = (ChatMessage("user", "Hello!"),
-                       ChatMessage("assistant", "Hi! How can I help?"),
-                       ChatMessage("user", "What is 2 + 2?"))
-
-
-def _prepare_template(path: str | Path, info: ModelInfo,
-                      template: str | None) -> ChatTemplate | None:
-    """The chat template to use, compiled and rendered once on a sample conversation within
-    its budget. A model's own template that fails (does not compile, runs away, refuses a
-    plain conversation) makes the model refuse to load, in one line naming the file; the
-    user can choose a built-in chat format instead. `template` as for Engine.load."""
-    if template == "completion":
-        return None
-    source = info.chat_template if template is None else BUILTIN_TEMPLATES.get(template,
-                                                                                template)
-    if not source:
-        return None
-    bos, eos = info.special_token("bos"), info.special_token("eos")
-    try:
-        chat = ChatTemplate(source, bos_token=bos.text or "" if bos else "",
-                            eos_token=eos.text or "" if eos else "")
-        chat.render(list(SAMPLE_CONVERSATION))
-    except TemplateError as exc:
-        raise ModelFileError(
-            path, f"its chat template cannot be used: {exc}; choose a built-in chat format "
-                  "(Settings → Chat format, or --template chatml)") from exc
-    return chat
-
-
-def _open_llama(llama_class: Any, path: Path, n_ctx: int, params: LoadParams) -> Llama:
-    return llama_class(
-        model_path=str(path),
-        n_ctx=n_ctx,
-        n_batch=min(params.n_batch, n_ctx),
-        n_threads=params.n_threads,
-        n_threads_batch=params.n_threads,
-        n_gpu_layers=params.n_gpu_layers,
-        vocab_only=params.vocab_only,
-        # A full-size sliding-window cache lets the next turn reuse the prefix on models
-        # with sliding-window attention (gemma3); otherwise the KV cache cannot be cut at an
-        # arbitrary position and every turn re-evaluates everything.
-        swa_full=True,
-        logits_all=False,
-        verbose=False,
-    )
-
-
-@contextlib.contextmanager
-def _utf8_path(path: Path) -> Iterator[Path]:
-    """`path`, or, when its name is not UTF-8 (bytes a Linux file name may hold), a link to
-    it under a plain name: llama-cpp-python passes paths to llama.cpp as UTF-8. The link
-    can go once the file is open (llama.cpp maps the file itself)."""
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        with tempfile.TemporaryDirectory(prefix="mingjing-model-") as folder:
-            link = Path(folder) / "model.gguf"
-            os.symlink(os.fsencode(path.resolve()), os.fsencode(link))
-            yield link
-        return
-    yield path
-
-
-class _InertChatFormatter:
-    """Stands in for llama-cpp-python's Jinja2ChatFormatter (see below)."""
-
-    def __init__(self, *_args: Any, **_kwargs: Any) -> None:
-        pass
-
-    def to_chat_handler(self) -> Any:
-        def unavailable(*_args: Any, **_kwargs: Any) -> Any:
-            raise EngineError("llama-cpp-python's chat completion is not used by Mingjing")
-
-        return unavailable
-
-
-def _skip_llama_cpp_templates(llama_cpp: Any) -> None:
-    """llama-cpp-python compiles every chat template of a GGUF when it opens the model, for
-    its own chat-completion API, which Mingjing does not use (it renders templates itself,
-    sandboxed and within a budget). A hostile template would raise or run away there, outside
-    any budget; the formatter it would build is replaced by an inert one."""
-    module = llama_cpp.llama_chat_format
-    if module.Jinja2ChatFormatter is not _InertChatFormatter:
-        module.Jinja2ChatFormatter = _InertChatFormatter
-
-
 def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -150,7 +61,7 @@ def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
     return n
 
 
-class Engine(ModelBackend):
+class Engine(LlamaTokenizer, ModelBackend):
     """A GGUF model run in this process by llama.cpp: the local backend. Create with
     `Engine.load`; close with `close()`."""
 
@@ -219,7 +130,7 @@ class Engine(ModelBackend):
             n_ctx = min(n_ctx, info.context_length)
         # The chat template first: it is code from the file, checked on a sample
         # conversation within its budget before llama.cpp opens anything.
-        chat_template = _prepare_template(path, info, template)
+        chat_template = prepare_template(path, info, template)
         try:
             from engine.cpu_backend import ensure_loaded
 
@@ -228,10 +139,10 @@ class Engine(ModelBackend):
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - install problem
             raise EngineError(f"llama-cpp-python is not installed: {exc}") from exc
-        _skip_llama_cpp_templates(llama_cpp)
+        skip_llama_cpp_templates(llama_cpp)
         try:
-            with _utf8_path(Path(path)) as loadable:
-                llama = _open_llama(Llama, loadable, n_ctx, params)
+            with utf8_path(Path(path)) as loadable:
+                llama = open_llama(Llama, loadable, n_ctx, params)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelFileError(
                 path, f"llama.cpp could not load the model ({exc.__class__.__name__}: {exc})"
@@ -284,92 +195,7 @@ class Engine(ModelBackend):
         """Tokens whose keys and values sit in the KV cache now."""
         return [int(t) for t in self._llama.input_ids[: self._llama.n_tokens]]
 
-    # -------------------------------------------------------------- tokenizer
-
-    def tokenize(self, text: str, *, add_bos: bool = False, special: bool = False) -> list[int]:
-        if not text and not add_bos:
-            return []
-        return self._llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
-
-    def token_bytes(self, token: int, *, special: bool = False) -> bytes:
-        """The raw bytes of one token (a piece of a UTF-8 character for byte-fallback tokens)."""
-        key = token if not special else -token - 1
-        piece = self._piece_cache.get(key)
-        if piece is None:
-            buf = self._piece_buf
-            n = self._lib.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
-            if n < 0:  # buffer too small: retry with the size asked for
-                buf = ctypes.create_string_buffer(-n)
-                n = self._lib.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
-            piece = buf.raw[:n]
-            self._piece_cache[key] = piece
-        return piece
-
-    def detokenize(self, tokens: Sequence[int], *, special: bool = False) -> str:
-        data = b"".join(self.token_bytes(t, special=special) for t in tokens)
-        return data.decode("utf-8", errors="replace")
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenize(text))
-
-    def is_special(self, token: int) -> bool:
-        attr = int(self._lib.llama_vocab_get_attr(self._vocab, token))
-        return bool(attr & (self._lib.LLAMA_TOKEN_ATTR_CONTROL
-                            | self._lib.LLAMA_TOKEN_ATTR_UNKNOWN))
-
-    def token_spans(self, tokens: Sequence[int]) -> list[TokenSpan]:
-        """The pieces of a token sequence for display (special tokens by their name)."""
-        spans = []
-        for token in tokens:
-            special = self.is_special(token)
-            raw = self.token_bytes(token, special=special)
-            spans.append(TokenSpan(token, raw, raw.decode("utf-8", errors="replace"), special))
-        return spans
-
-    def is_end_of_generation(self, token: int) -> bool:
-        return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
-
     # --------------------------------------------------------------- prompts
-
-    def prompt_tokens(self, text: str) -> list[int]:
-        """Tokens for a whole prompt: special tokens parsed in chat mode, BOS added once.
-        Chat prompts go through a PieceTokenizer (engine/prompt_cache.py): the same tokens,
-        but only the messages not seen before are tokenized."""
-        if self.mode == "chat":
-            if self._prompt_pieces is None:
-                self._prompt_pieces = PieceTokenizer(self._chat_piece_tokens,
-                                                     self._template_anchors())
-            return self._prompt_pieces(text)
-        return self.tokenize(text, add_bos=self.add_bos, special=False)
-
-    def _chat_piece_tokens(self, text: str, first: bool) -> list[int]:
-        has_bos = bool(self.bos_text) and text.startswith(self.bos_text)
-        return self.tokenize(text, add_bos=first and self.add_bos and not has_bos,
-                             special=True)
-
-    def _template_anchors(self) -> list[str]:
-        """The special tokens this model's template writes, where a prompt may be cut
-        exactly (engine/prompt_cache.anchors_for); about 0.1 s over the vocabulary, once."""
-        lib, vocab = self._lib, self._vocab
-        special = (lib.LLAMA_TOKEN_ATTR_CONTROL | lib.LLAMA_TOKEN_ATTR_USER_DEFINED
-                   | lib.LLAMA_TOKEN_ATTR_UNKNOWN)
-        sample = self.tokenize(self.render(list(SAMPLE_CONVERSATION), "system"),
-                               special=True)
-        used = {self._special_text(t) for t in set(sample)
-                if lib.llama_vocab_get_attr(vocab, t) & special}
-        everything = []
-        get_attr = lib.llama_vocab_get_attr
-        for token in range(self.n_vocab):
-            attr = get_attr(vocab, token)
-            if attr & special:
-                everything.append((self._special_text(token),
-                                   bool(attr & lib.LLAMA_TOKEN_ATTR_LSTRIP)))
-        return anchors_for(used, everything)
-
-    def _special_text(self, token: int) -> str:
-        """A token's text as the tokenizer matches it in a prompt."""
-        text: bytes = self._lib.llama_vocab_get_text(self._vocab, token)
-        return text.decode("utf-8", errors="replace")
 
     def render(
         self,
