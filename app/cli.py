@@ -246,7 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--ctx", type=number("n_ctx"), metavar="N",
                      help="context window size in tokens")
     ask.add_argument("--threads", type=number("n_threads"), metavar="N")
-    ask.add_argument("--gpu-layers", type=number("n_gpu_layers"), metavar="N")
+    ask.add_argument("--gpu-layers", type=number("n_gpu_layers"), metavar="N",
+                     help=model_cli.GPU_LAYERS_HELP)
+    ask.add_argument("--device", metavar="NAME", type=model_cli.device_arg,
+                     help=model_cli.DEVICE_HELP)
     ask.add_argument(
         "--template",
         choices=("auto", "completion", "gemma", "chatml"),
@@ -438,6 +441,8 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
         load.n_threads = args.threads
     if args.gpu_layers is not None:
         load.n_gpu_layers = args.gpu_layers
+    if args.device is not None:
+        load.device = args.device
     template = args.template or settings.chat_template
     system = args.system if args.system is not None else (settings.system_prompt or None)
 

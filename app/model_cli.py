@@ -1,4 +1,5 @@
-"""The model commands of the CLI: `model info`, `model list`, `tokens` and `compare`.
+"""The model commands of the CLI: `model info`, `model list`, `model devices`, `tokens` and
+`compare`.
 
 Errors are not caught here: they take the CLI's one error path (app/cli.py)."""
 
@@ -27,6 +28,16 @@ from models.refs import ModelRef
 
 MODEL_HELP = ("a built-in model id (qwen2.5-coder-0.5b-instruct, gemma-3-270m), "
               "builtin:ID, or a GGUF file")
+GPU_LAYERS_HELP = "layers on the GPU: -1 as many as fit (planned), 0 none, N exactly N"
+DEVICE_HELP = ("the GPU to use: auto (the one with the most free memory), cpu, or a name "
+               "from `mingjing model devices` such as Vulkan0")
+
+
+def device_arg(value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 64 or not value.isprintable():
+        raise argparse.ArgumentTypeError("not a device name (auto, cpu, or e.g. Vulkan0)")
+    return value
 
 
 def parse_ref(text: str | None, paths: AppPaths) -> ModelRef:
@@ -68,6 +79,17 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     listing = model_sub.add_parser("list", parents=[common],
                                    help="the built-in models and recently opened files")
     listing.add_argument("--json", action="store_true")
+    devices = model_sub.add_parser(
+        "devices", parents=[common],
+        help="the devices llama.cpp sees and where a model would run (nothing is loaded)")
+    devices.add_argument("path", nargs="?", metavar="MODEL", type=model_name,
+                         help=f"{MODEL_HELP} (default: the model chosen in the window)")
+    devices.add_argument("--ctx", type=number("n_ctx"), metavar="N",
+                         help="context window size in tokens")
+    devices.add_argument("--gpu-layers", type=number("n_gpu_layers"), metavar="N",
+                         help=GPU_LAYERS_HELP)
+    devices.add_argument("--device", metavar="NAME", type=device_arg, help=DEVICE_HELP)
+    devices.add_argument("--json", action="store_true")
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:
@@ -77,6 +99,8 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
         return cmd_compare(args, paths)
     if args.model_command == "list":
         return cmd_model_list(args, paths)
+    if args.model_command == "devices":
+        return cmd_model_devices(args, paths)
     return cmd_model_info(args, paths)
 
 
@@ -151,6 +175,51 @@ def cmd_model_info(args: argparse.Namespace, paths: AppPaths) -> int:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
+    return EXIT_OK
+
+
+def cmd_model_devices(args: argparse.Namespace, paths: AppPaths) -> int:
+    from dataclasses import asdict
+
+    from engine.devices import list_devices
+    from engine.gguf import read_model_info
+    from engine.placement import choose
+    from models.open import local_path
+
+    settings = cli_settings(paths)
+    ref = parse_ref(args.path, paths)
+    load = settings.load_params()
+    load.device = settings.device_for(str(ref))
+    for name, value in (("n_ctx", args.ctx), ("n_gpu_layers", args.gpu_layers),
+                        ("device", args.device)):
+        if value is not None:
+            setattr(load, name, value)
+    with interrupt_after():
+        info = read_model_info(local_path(ref, paths.models_dir))
+        devices = list_devices()
+    n_ctx = min(load.n_ctx, info.context_length or load.n_ctx)
+    placement = choose(info, n_ctx, load, devices)
+    if args.json:
+        plan = placement.plan
+        print_json({"devices": [asdict(d) for d in devices], "model": str(ref),
+                    "n_ctx": n_ctx, "runs_on": placement.where(),
+                    "n_gpu_layers": placement.n_gpu_layers,
+                    "plan": None if plan is None else {
+                        "n_gpu_layers": plan.n_gpu_layers, "layers_total": plan.layers_total,
+                        "device": plan.device_name, "device_bytes": plan.device_bytes,
+                        "host_bytes": plan.host_bytes, "free_bytes": plan.free_bytes,
+                        "reason": plan.reason},
+                    "notice": placement.notice}, indent=2)
+        return EXIT_OK
+    for device in devices:
+        print(f"{device.name:<10} {device.kind:<5} {device.backend:<8} "
+              f"{device.free_bytes / 2**30:6.1f} GiB free of {device.total_bytes / 2**30:.1f}"
+              f"  {device.description}")
+    if not any(d.is_gpu for d in devices):
+        print("no GPU: this llama.cpp build runs on the CPU (a GPU build: `make gpu`)")
+    print(f"{info.name} at {n_ctx:,} tokens: {placement.describe()}")
+    if placement.notice:
+        print(placement.notice)
     return EXIT_OK
 
 

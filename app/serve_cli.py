@@ -54,7 +54,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--ctx", type=number("n_ctx"), metavar="N",
                        help="context window size in tokens")
     serve.add_argument("--threads", type=number("n_threads"), metavar="N")
-    serve.add_argument("--gpu-layers", type=number("n_gpu_layers"), metavar="N")
+    serve.add_argument("--gpu-layers", type=number("n_gpu_layers"), metavar="N",
+                       help=model_cli.GPU_LAYERS_HELP)
+    serve.add_argument("--device", metavar="NAME", type=model_cli.device_arg,
+                       help=model_cli.DEVICE_HELP)
     serve.add_argument("--template", choices=("auto", "completion", "gemma", "chatml"),
                        help="chat format: the model's own (auto), plain continuation, or a "
                             "built-in one")
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
         raise InputError(str(exc)) from None
     load = settings.load_params()
     for name, value in (("n_ctx", args.ctx), ("n_threads", args.threads),
-                        ("n_gpu_layers", args.gpu_layers)):
+                        ("n_gpu_layers", args.gpu_layers), ("device", args.device)):
         if value is not None:
             setattr(load, name, value)
     template = args.template or settings.chat_template

@@ -39,7 +39,11 @@ class Settings:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     n_ctx: int = 4096
     n_threads: int = field(default_factory=default_threads)
-    n_gpu_layers: int = 0
+    # GPU layers: -1 as many as fit on the chosen GPU (planned at each load), 0 the CPU
+    # alone, N exactly N. The GPU is chosen per model: model_devices maps a model reference
+    # to "auto" (the GPU with the most free memory), "cpu" or a device name ("Vulkan0").
+    n_gpu_layers: int = -1
+    model_devices: dict[str, str] = field(default_factory=dict)
     # Speculative decoding for greedy replies (LoadParams.speculative): off by default, as a
     # batch's arithmetic can settle a near tie differently from plain decoding.
     speculative: bool = False
@@ -72,8 +76,12 @@ class Settings:
     def load_params(self) -> LoadParams:
         return LoadParams(
             n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers,
-            speculative=self.speculative,
+            speculative=self.speculative, device=self.device_for(self.model),
         )
+
+    def device_for(self, model: str) -> str:
+        """The device chosen for a model reference ("auto" unless the user chose)."""
+        return self.model_devices.get(model, "auto")
 
     def template_arg(self) -> str | None:
         return None if self.chat_template == "auto" else self.chat_template
@@ -184,6 +192,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "concept_panel": (lambda v: isinstance(v, bool), "not true or false"),
     "translate_queries": (lambda v: isinstance(v, bool), "not true or false"),
     "speculative": (lambda v: isinstance(v, bool), "not true or false"),
+    "model_devices": (_keys, "not a table of models and devices"),
     "api_enabled": (lambda v: isinstance(v, bool), "not true or false"),
     "api_token": (lambda v: isinstance(v, str) and (not v or API_TOKEN_PATTERN.fullmatch(v)),
                   "not 8 to 512 printable characters without spaces; a new one is made"),

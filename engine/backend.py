@@ -33,6 +33,7 @@ from engine.types import (
 if TYPE_CHECKING:
     from engine.cpu_backend import EngineBuild
     from engine.gguf import ModelInfo
+    from engine.placement import Placement
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class ModelDescription:
     n_ctx: int  # the context window in use
     info: ModelInfo | None = None  # the GGUF's own metadata, when the file is local
     build: EngineBuild | None = None  # which CPU code llama.cpp runs, for local models
+    placement: Placement | None = None  # the GPU and layers offloaded, for local models
 
 
 class ModelBackend(ABC):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import EngineError, ModelFileError
 from engine.gguf import ModelInfo
 from engine.llama_tokenizer import SAMPLE_CONVERSATION
+from engine.placement import Placement
 from engine.template import BUILTIN_TEMPLATES, ChatTemplate, TemplateError
 from engine.types import LoadParams
 
@@ -44,14 +45,27 @@ def prepare_template(path: str | Path, info: ModelInfo,
     return chat
 
 
-def open_llama(llama_class: Any, path: Path, n_ctx: int, params: LoadParams) -> Llama:
+def open_llama(llama_class: Any, path: Path, n_ctx: int, params: LoadParams,
+               placement: Placement | None = None) -> Llama:
+    """llama.cpp's model and context for `params`, placed as `placement` says (None or a
+    CPU placement: no layer and no operation goes to a GPU)."""
+    import llama_cpp
+
+    placement = placement or Placement()
+    layers = placement.n_gpu_layers
+    gpu = {"split_mode": llama_cpp.LLAMA_SPLIT_MODE_NONE, "main_gpu": placement.ordinal} \
+        if layers > 0 else {}
     return llama_class(
         model_path=str(path),
         n_ctx=n_ctx,
         n_batch=min(params.n_batch, n_ctx),
         n_threads=params.n_threads,
         n_threads_batch=params.n_threads,
-        n_gpu_layers=params.n_gpu_layers,
+        n_gpu_layers=layers,
+        # Without offloaded layers llama.cpp would still send large prompt batches to a GPU
+        # it sees; "CPU" means the CPU.
+        op_offload=layers > 0,
+        **gpu,
         vocab_only=params.vocab_only,
         # A full-size sliding-window cache lets the next turn reuse the prefix on models
         # with sliding-window attention (gemma3); otherwise the KV cache cannot be cut at an

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import logging
 import math
 import random
 import threading
@@ -21,6 +22,7 @@ from engine.gguf import ModelInfo, read_model_info
 from engine.llama_tokenizer import LlamaTokenizer
 from engine.loading import open_llama, prepare_template, skip_llama_cpp_templates, utf8_path
 from engine.lookup import Drafter, DraftGate, PromptLookup
+from engine.placement import Placement, choose
 from engine.prompt_cache import PieceTokenizer
 from engine.template import ChatTemplate
 from engine.types import (
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 
     from engine.cpu_backend import EngineBuild
     from engine.draft_model import DraftModel
+
+log = logging.getLogger(__name__)
 
 CANDIDATE_MARGIN = 8.0  # nats below the top logit searched first for the top-k candidates
 # The side context (side_backend): short tasks such as rewriting a search query.
@@ -93,6 +97,7 @@ class Engine(LlamaTokenizer, ModelBackend):
         self.bos_text: str = llama._model.token_get_text(self.bos_id) if self.bos_id >= 0 else ""
         self.n_vocab: int = llama.n_vocab()
         self.build: EngineBuild | None = None  # what llama.cpp runs on (CPU variant)
+        self.placement = Placement()  # the GPU and layers offloaded (engine/placement.py)
         self._template_spec: str | None = None  # as given to load(), for the side context
         # Prompt tokens evaluated at once between progress events (and Stop checks).
         self.prompt_chunk: int = max(1, min(PROMPT_CHUNK, params.n_batch))
@@ -140,15 +145,25 @@ class Engine(LlamaTokenizer, ModelBackend):
         except ImportError as exc:  # pragma: no cover - install problem
             raise EngineError(f"llama-cpp-python is not installed: {exc}") from exc
         skip_llama_cpp_templates(llama_cpp)
-        try:
-            with utf8_path(Path(path)) as loadable:
-                llama = open_llama(Llama, loadable, n_ctx, params)
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelFileError(
-                path, f"llama.cpp could not load the model ({exc.__class__.__name__}: {exc})"
-            ) from exc
+        placement = choose(info, n_ctx, params)
+        while True:
+            try:
+                with utf8_path(Path(path)) as loadable:
+                    llama = open_llama(Llama, loadable, n_ctx, params, placement)
+                break
+            except (ValueError, RuntimeError, OSError) as exc:
+                # Out of GPU memory after all (the plan is an estimate; another program may
+                # have taken some): fewer layers, down to none, each said in one line.
+                smaller = placement.fewer()
+                if smaller is None:
+                    raise ModelFileError(
+                        path, "llama.cpp could not load the model "
+                              f"({exc.__class__.__name__}: {exc})") from exc
+                log.warning("%s: %s", info.name, smaller.notice)
+                placement = smaller
         engine = cls(llama, info, params, chat_template)
         engine.build = build
+        engine.placement = placement
         engine._template_spec = template
         return engine
 
@@ -183,7 +198,8 @@ class Engine(LlamaTokenizer, ModelBackend):
     @property
     def description(self) -> ModelDescription:
         return ModelDescription(name=self.info.name, source=str(self.info.path), mode=self.mode,
-                                n_ctx=self.n_ctx, info=self.info, build=self.build)
+                                n_ctx=self.n_ctx, info=self.info, build=self.build,
+                                placement=self.placement)
 
     def reset_cache(self) -> None:
         """Forget the KV cache: the next prompt is evaluated from its first token."""
@@ -292,7 +308,7 @@ class Engine(LlamaTokenizer, ModelBackend):
             raise ContextOverflowError(needed=len(tokens), available=self.n_ctx - 1)
         llama = self._llama
         t_start = time.perf_counter()
-        stats = GenerationStats(prompt_tokens=len(tokens))
+        stats = GenerationStats(prompt_tokens=len(tokens), runs_on=self.placement.where())
         seed = sampling.seed if sampling.seed >= 0 else random.randrange(2**31)
         stats.seed = seed
         llama.set_seed(seed)

@@ -36,6 +36,11 @@ class LoadParams:
     # attached): faster, but a batch's arithmetic is not bit for bit one position's, so
     # where two tokens are within rounding of each other the reply may differ.
     speculative: bool = False
+    # The GPU to offload to (engine/placement.py): "auto" (the one with the most free
+    # memory), "cpu" (none) or a device name such as "Vulkan0". n_gpu_layers: 0 keeps the
+    # model on the CPU, -1 offloads as many layers as fit, N exactly N.
+    device: str = "auto"
+    gpu_limit_bytes: int | None = None  # at most this much of the GPU's memory
 
 
 def reply_reserve(n_ctx: int, max_tokens: int) -> int:
@@ -86,6 +91,8 @@ class GenerationStats:
     # Prompt-lookup decoding: tokens drafted, and those the model agreed with (kept).
     drafted_tokens: int = 0
     accepted_tokens: int = 0
+    # Where the work ran, for a local model: "CPU" or "Vulkan0, 25/25 layers".
+    runs_on: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

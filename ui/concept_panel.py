@@ -237,6 +237,8 @@ class GenerationView(QWidget):
         if stats.drafted_tokens:
             parts.append(fill(self.tr("%1 of %2 drafted tokens kept (underlined)"),
                               stats.accepted_tokens, stats.drafted_tokens))
+        if stats.runs_on:
+            parts.append(fill(self.tr("ran on %1"), stats.runs_on))
         self.stats.setText(" · ".join(parts))
         self.stats.setToolTip(self.tr(
             "Time to first token: reading the prompt (prefill), then the first step.\n"

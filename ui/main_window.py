@@ -178,6 +178,7 @@ class MainWindow(QMainWindow):
             controller.status.connect(self.status_label.setText)
         # Queries answered by a controller made later.
         self.models.loaded_notice = self.conversations.recovered_notice
+        self.preferences.devices = lambda: self.models.model.devices if self.models.model else []
         self.turns.inspecting = self.concepts.shown  # candidates only while the panel shows
 
         self.preferences.applied.connect(self.models.settings_applied)

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QScrollArea, QVBoxLayout, QWi
 from ui.format import fill, human_bytes, human_count
 
 if TYPE_CHECKING:
+    from engine.placement import Placement
     from ui.model_worker import LoadedModel
 
 MUTED = "color: palette(mid);"
@@ -88,6 +89,14 @@ class ModelCard(QWidget):
              self.tr("Weights plus the KV cache, which stores each token of the window for "
                      "every layer and grows with the context size.")),
         ]
+        placement = loaded.placement
+        if placement is not None:
+            rows.append(("runs_on", self.tr("Runs on"), self._placement(placement, kv),
+                         self.tr("Layers on a GPU run there with their part of the KV cache; "
+                                 "the rest, and the token embedding, stay in main memory. "
+                                 "The number of layers is planned from each layer's size, "
+                                 "the cache and the GPU's free memory (Settings → GPU "
+                                 "layers).")))
         if build is not None:
             features = " ".join(build.features) or "-"
             engine = (fill(self.tr("CPU variant %1: %2"), build.variant, features)
@@ -99,6 +108,24 @@ class ModelCard(QWidget):
                                  "vector instructions (AVX2, AVX-512) multiply more numbers "
                                  "per step.")))
         self._show_rows(rows)
+
+    def _placement(self, placement: Placement, kv: int | None) -> str:
+        plan = placement.plan
+        if placement.gpu is None or plan is None or plan.n_gpu_layers <= 0:
+            text = self.tr("CPU only")
+            if plan is not None and plan.reason:
+                text += " (" + plan.reason + ")"
+        else:
+            text = fill(self.tr("%1 (%2): %3 of %4 layers, about %5 there and %6 in main "
+                                "memory; %7 free on the GPU"),
+                        placement.gpu.name, placement.gpu.description, plan.n_gpu_layers,
+                        plan.layers_total, human_bytes(plan.device_bytes),
+                        human_bytes(plan.host_bytes), human_bytes(plan.free_bytes))
+            if plan.reason:
+                text += "\n" + plan.reason
+        if placement.notice:
+            text += "\n" + placement.notice
+        return text
 
     def _template(self, mode: str) -> str:
         return (self.tr("Yes: it answers in turns") if mode == "chat"

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from app.model_host import ModelHost
     from engine.backend import Capabilities, ModelBackend
     from engine.cpu_backend import EngineBuild
+    from engine.devices import Device
     from engine.gguf import ModelInfo
+    from engine.placement import Placement
     from kb.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,8 @@ class LoadedModel:
     build: EngineBuild | None = None  # the CPU code llama.cpp runs
     capabilities: Capabilities | None = None  # None: a local model (everything exact)
     server_name: str = ""  # a model on a server: the name it has there
+    placement: Placement | None = None  # the GPU and layers offloaded (local models)
+    devices: list[Device] = field(default_factory=list)  # what llama.cpp sees, for Settings
 
     @property
     def name(self) -> str:
@@ -207,6 +211,8 @@ class ModelWorker(QObject):
                 build=description.build,
                 capabilities=backend.capabilities,
                 server_name=description.name,
+                placement=description.placement,
+                devices=_devices() if description.info is not None else [],
             )
         )
 
@@ -378,3 +384,10 @@ class ModelThread(QObject):
         self.qthread.quit()
         if not self.qthread.wait(timeout_ms):
             log.warning("model thread did not stop within %d ms", timeout_ms)
+
+
+def _devices() -> list[Device]:
+    """The devices llama.cpp sees (llama_cpp is loaded by now: this is cheap)."""
+    from engine.devices import list_devices
+
+    return list_devices()

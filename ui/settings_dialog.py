@@ -4,6 +4,8 @@ interface language and the API server."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -23,11 +25,16 @@ from PySide6.QtWidgets import (
 from app.settings import TEMPLATE_CHOICES, Settings
 from engine.types import SamplingParams, default_threads
 from ui.api_settings import ApiSettingsBox
+from ui.format import fill, human_bytes
 from ui.i18n import available_languages
+
+if TYPE_CHECKING:
+    from engine.devices import Device
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None, *,
+                 devices: Sequence[Device] = ()) -> None:
         super().__init__(parent)
         self.setWindowTitle(self.tr("Settings"))
         self.setMinimumWidth(460)
@@ -68,7 +75,25 @@ class SettingsDialog(QDialog):
         self.n_ctx.setSingleStep(256)
         self.n_threads = self._int(1, 256)
         self.n_gpu_layers = self._int(-1, 999)
-        self.n_gpu_layers.setSpecialValueText(self.tr("all"))
+        self.n_gpu_layers.setSpecialValueText(self.tr("auto (all that fit)"))
+        self.n_gpu_layers.setToolTip(self.tr(
+            "How many of the model's layers run on the GPU: auto plans it at each load from "
+            "the layers' sizes, the KV cache and the GPU's free memory; 0 keeps everything "
+            "on the CPU."))
+        self.device = QComboBox()
+        self.device.addItem(self.tr("Automatic (the GPU with the most free memory)"), "auto")
+        self.device.addItem(self.tr("CPU only"), "cpu")
+        for device in devices:
+            if device.is_gpu:
+                self.device.addItem(fill(self.tr("%1: %2 (%3 free of %4)"), device.name,
+                                         device.description, human_bytes(device.free_bytes),
+                                         human_bytes(device.total_bytes)), device.name)
+        if not any(d.is_gpu for d in devices):
+            self.device.setToolTip(self.tr(
+                "llama.cpp sees no GPU here: this build runs on the CPU (a GPU build: "
+                "`make gpu`, see the README)."))
+        self.device.setToolTip(self.device.toolTip() or self.tr(
+            "Remembered for each model."))
         self.template = QComboBox()
         labels = {
             "auto": self.tr("Model's own (base models continue text)"),
@@ -80,6 +105,7 @@ class SettingsDialog(QDialog):
             self.template.addItem(labels[key], key)
         mform.addRow(self.tr("Context size (tokens)"), self.n_ctx)
         mform.addRow(self.tr("CPU threads"), self.n_threads)
+        mform.addRow(self.tr("Device (this model)"), self.device)
         mform.addRow(self.tr("GPU layers"), self.n_gpu_layers)
         mform.addRow(self.tr("Chat format"), self.template)
         self.speculative = QCheckBox(self.tr("Speculative decoding (greedy replies)"))
@@ -157,6 +183,10 @@ class SettingsDialog(QDialog):
         self.n_ctx.setValue(s.n_ctx)
         self.n_threads.setValue(s.n_threads)
         self.n_gpu_layers.setValue(s.n_gpu_layers)
+        chosen = s.device_for(s.model)
+        if self.device.findData(chosen) < 0:  # a GPU not seen now: kept, shown by name
+            self.device.addItem(chosen, chosen)
+        self.device.setCurrentIndex(self.device.findData(chosen))
         self.template.setCurrentIndex(max(0, self.template.findData(s.chat_template)))
         self.speculative.setChecked(s.speculative)
         self.language.setCurrentIndex(max(0, self.language.findData(s.language)))
@@ -180,6 +210,12 @@ class SettingsDialog(QDialog):
         s.n_ctx = self.n_ctx.value()
         s.n_threads = self.n_threads.value()
         s.n_gpu_layers = self.n_gpu_layers.value()
+        device = str(self.device.currentData())
+        s.model_devices = dict(s.model_devices)
+        if device == "auto":
+            s.model_devices.pop(s.model, None)
+        else:
+            s.model_devices[s.model] = device
         s.chat_template = str(self.template.currentData())
         s.speculative = self.speculative.isChecked()
         s.language = str(self.language.currentData())
@@ -190,5 +226,6 @@ class SettingsDialog(QDialog):
     @staticmethod
     def needs_reload(old: Settings, new: Settings) -> bool:
         return (old.n_ctx, old.n_threads, old.n_gpu_layers, old.chat_template,
-                old.speculative) != (new.n_ctx, new.n_threads, new.n_gpu_layers,
-                                     new.chat_template, new.speculative)
+                old.speculative, old.device_for(old.model)) != (
+            new.n_ctx, new.n_threads, new.n_gpu_layers, new.chat_template, new.speculative,
+            new.device_for(new.model))

@@ -553,6 +553,10 @@
         <translation>起草的 %2 个词元中保留了 %1 个（带下划线）</translation>
     </message>
     <message>
+        <source>ran on %1</source>
+        <translation>运行于 %1</translation>
+    </message>
+    <message>
         <source>Time to first token: reading the prompt (prefill), then the first step.
 Tokens/s: writing speed after that.
 Reused tokens: the start of the prompt already in the model&apos;s memory (KV cache) from the previous turn, so it did not have to be read again.</source>
@@ -1192,6 +1196,14 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>权重加上 KV 缓存。KV 缓存为每一层保存窗口中的每个词元，随上下文大小增长。</translation>
     </message>
     <message>
+        <source>Runs on</source>
+        <translation>运行位置</translation>
+    </message>
+    <message>
+        <source>Layers on a GPU run there with their part of the KV cache; the rest, and the token embedding, stay in main memory. The number of layers is planned from each layer&apos;s size, the cache and the GPU&apos;s free memory (Settings → GPU layers).</source>
+        <translation>放到 GPU 上的层连同它们那部分 KV 缓存在 GPU 上运行；其余的层和词元嵌入留在内存中。层数根据每层的大小、缓存和 GPU 的空闲显存规划（设置 → GPU 层数）。</translation>
+    </message>
+    <message>
         <source>CPU variant %1: %2</source>
         <translation>CPU 变体 %1：%2</translation>
     </message>
@@ -1206,6 +1218,14 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>The instruction sets llama.cpp uses on this processor: wider vector instructions (AVX2, AVX-512) multiply more numbers per step.</source>
         <translation>llama.cpp 在这颗处理器上使用的指令集：更宽的向量指令（AVX2、AVX-512）每一步能同时乘更多的数。</translation>
+    </message>
+    <message>
+        <source>CPU only</source>
+        <translation>仅 CPU</translation>
+    </message>
+    <message>
+        <source>%1 (%2): %3 of %4 layers, about %5 there and %6 in main memory; %7 free on the GPU</source>
+        <translation>%1（%2）：%4 层中的 %3 层，GPU 上约 %5，内存中 %6；GPU 空闲 %7</translation>
     </message>
     <message>
         <source>The model&apos;s name on the server.</source>
@@ -1353,6 +1373,10 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
     <message>
         <source>Model loaded in %.1f s.</source>
         <translation>模型已加载，用时 %.1f 秒。</translation>
+    </message>
+    <message>
+        <source>%1 of %2 layers on %3.</source>
+        <translation>%2 层中的 %1 层在 %3 上。</translation>
     </message>
     <message>
         <source>Kept %s loaded.</source>
@@ -1986,8 +2010,32 @@ This computer: %6 GiB free of %7 GiB.</source>
         <translation>模型（更改后会重新加载模型）</translation>
     </message>
     <message>
-        <source>all</source>
-        <translation>全部</translation>
+        <source>auto (all that fit)</source>
+        <translation>自动（放得下的全部）</translation>
+    </message>
+    <message>
+        <source>How many of the model&apos;s layers run on the GPU: auto plans it at each load from the layers&apos; sizes, the KV cache and the GPU&apos;s free memory; 0 keeps everything on the CPU.</source>
+        <translation>模型有多少层在 GPU 上运行：“自动”在每次加载时根据各层大小、KV 缓存和 GPU 空闲显存来规划；0 表示全部留在 CPU 上。</translation>
+    </message>
+    <message>
+        <source>Automatic (the GPU with the most free memory)</source>
+        <translation>自动（空闲显存最多的 GPU）</translation>
+    </message>
+    <message>
+        <source>CPU only</source>
+        <translation>仅 CPU</translation>
+    </message>
+    <message>
+        <source>%1: %2 (%3 free of %4)</source>
+        <translation>%1：%2（%4 中空闲 %3）</translation>
+    </message>
+    <message>
+        <source>llama.cpp sees no GPU here: this build runs on the CPU (a GPU build: `make gpu`, see the README).</source>
+        <translation>llama.cpp 在这里看不到 GPU：此版本在 CPU 上运行（GPU 版本：`make gpu`，见 README）。</translation>
+    </message>
+    <message>
+        <source>Remembered for each model.</source>
+        <translation>每个模型分别记住。</translation>
     </message>
     <message>
         <source>Model&apos;s own (base models continue text)</source>
@@ -2012,6 +2060,10 @@ This computer: %6 GiB free of %7 GiB.</source>
     <message>
         <source>CPU threads</source>
         <translation>CPU 线程数</translation>
+    </message>
+    <message>
+        <source>Device (this model)</source>
+        <translation>设备（此模型）</translation>
     </message>
     <message>
         <source>GPU layers</source>
@@ -2127,6 +2179,10 @@ This computer: %6 GiB free of %7 GiB.</source>
     <message>
         <source>%s of %s drafted kept</source>
         <translation>起草词元保留 %s / %s</translation>
+    </message>
+    <message>
+        <source>on %s</source>
+        <translation>运行于 %s</translation>
     </message>
     <message>
         <source>stopped: %s</source>

@@ -216,6 +216,14 @@ class ModelController(QObject):
         else:
             self._banner.hide()
         message = self.tr("Model loaded in %.1f s.") % loaded.load_s
+        placement = loaded.placement
+        if placement is not None and placement.n_gpu_layers > 0 and placement.plan:
+            message += " " + self.tr("%1 of %2 layers on %3.").replace(
+                "%1", str(placement.plan.n_gpu_layers)).replace(
+                "%2", str(placement.plan.layers_total)).replace("%3", placement.gpu.name
+                                                              if placement.gpu else "GPU")
+        if placement is not None and placement.notice:
+            message += " " + placement.notice
         notice = self.loaded_notice()
         if notice:
             message += " " + notice

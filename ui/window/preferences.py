@@ -4,13 +4,18 @@ at once for what opens next, shown everywhere after the restart it offers)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QProcess, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.settings import Settings, save_settings
 from ui.window.database import DatabaseLane
+
+if TYPE_CHECKING:
+    from engine.devices import Device
 
 
 class SettingsController(QObject):
@@ -27,11 +32,13 @@ class SettingsController(QObject):
         self._file = settings_file
         self._db = db
         self._window = window
+        # The devices llama.cpp saw at the last load, for the dialog's GPU choice.
+        self.devices: Callable[[], list[Device]] = list
 
     def open_dialog(self) -> None:
         from ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, self._window)
+        dialog = SettingsDialog(self.settings, self._window, devices=self.devices())
         if dialog.exec() != SettingsDialog.DialogCode.Accepted:
             return
         new = dialog.result_settings()

@@ -40,6 +40,9 @@ def stats_line(stats: dict[str, object] | None) -> str:
     if isinstance(drafted, int) and drafted > 0:
         parts.append(translate("TurnController", "%s of %s drafted kept") % (
             stats.get("accepted_tokens", 0), drafted))
+    runs_on = stats.get("runs_on")
+    if isinstance(runs_on, str) and runs_on and runs_on != "CPU":  # the CPU goes unsaid
+        parts.append(translate("TurnController", "on %s") % runs_on)
     reason = stats.get("stop_reason")
     if reason and reason != "eos":
         parts.append(translate("TurnController", "stopped: %s") % _stop_reason_text(str(reason)))

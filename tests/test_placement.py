@@ -1,0 +1,132 @@
+"""Where a model runs (engine/placement.py): the device chosen per model or automatically,
+the layers planned from the real built-in GGUFs' layer sizes, and a load that runs out of
+device memory falling back to fewer layers. GPUs are described here as data (this machine
+has none; tests/test_offload.py runs the real Vulkan device where a Vulkan build exists);
+the model loads are real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import engine.runtime as runtime
+from engine.devices import Device
+from engine.gguf import read_model_info
+from engine.placement import CPU_ONLY, Placement, choose
+from engine.runtime import Engine
+from engine.types import ChatMessage, FinishEvent, LoadParams, SamplingParams
+
+GIB = 1 << 30
+CPU = Device(0, "CPU", "the processor", "cpu", "CPU", 16 * GIB, 32 * GIB)
+
+
+def gpu(name: str = "Vulkan0", free: int = 8 * GIB, index: int = 0) -> Device:
+    return Device(index, name, f"a GPU called {name}", "gpu", "Vulkan", free, 8 * GIB)
+
+
+def test_without_a_gpu_the_model_stays_on_the_cpu(chat_model_path: Path) -> None:
+    info = read_model_info(chat_model_path)
+    placement = choose(info, 4096, LoadParams(n_gpu_layers=-1), [CPU])
+    assert placement.gpu is None and placement.n_gpu_layers == 0 and not placement.notice
+    assert placement.describe() == "CPU" and placement.where() == "CPU"
+    # A device chosen for this model that is not there now: said in one line.
+    named = choose(info, 4096, LoadParams(n_gpu_layers=-1, device="CUDA0"), [CPU])
+    assert named.gpu is None and "CUDA0" in named.notice
+
+
+def test_auto_takes_the_gpu_with_most_free_memory_and_all_layers_that_fit(
+        chat_model_path: Path) -> None:
+    info = read_model_info(chat_model_path)
+    small, big = gpu("Vulkan0", 1 * GIB, 0), gpu("Vulkan1", 6 * GIB, 1)
+    placement = choose(info, 4096, LoadParams(n_gpu_layers=-1), [small, big, CPU])
+    assert placement.gpu == big and placement.ordinal == 1
+    assert placement.plan is not None and placement.plan.full
+    assert placement.n_gpu_layers == len(info.layer_bytes) + 1
+    assert placement.where() == f"Vulkan1, {placement.n_gpu_layers}/{placement.n_gpu_layers} layers"
+    # Chosen by name for this model; "cpu"; a fixed number of layers.
+    assert choose(info, 4096, LoadParams(n_gpu_layers=-1, device="Vulkan0"),
+                  [small, big, CPU]).gpu == small
+    assert choose(info, 4096, LoadParams(n_gpu_layers=-1, device=CPU_ONLY),
+                  [small, big, CPU]).gpu is None
+    fixed = choose(info, 4096, LoadParams(n_gpu_layers=7), [big, CPU])
+    assert fixed.n_gpu_layers == 7 and fixed.plan is not None
+    assert fixed.plan.device_bytes < placement.plan.device_bytes
+    assert choose(info, 4096, LoadParams(n_gpu_layers=0), [big, CPU]).gpu is None
+
+
+def test_a_memory_limit_offloads_fewer_layers(chat_model_path: Path) -> None:
+    info = read_model_info(chat_model_path)
+    full = choose(info, 4096, LoadParams(n_gpu_layers=-1), [gpu()])
+    assert full.plan is not None
+    need = full.plan.device_need
+    reserve = full.plan.free_bytes - full.plan.usable_bytes
+    for k in (1, len(need) // 2, len(need) - 2):  # room for exactly k layers
+        limited = choose(info, 4096, LoadParams(n_gpu_layers=-1,
+                                                gpu_limit_bytes=need[k] + reserve), [gpu()])
+        assert limited.plan is not None
+        assert limited.n_gpu_layers == k < full.n_gpu_layers
+        assert limited.plan.device_bytes == need[k] and limited.plan.reason
+    # Less than the smallest step: nothing offloaded, and why.
+    none = choose(info, 4096, LoadParams(n_gpu_layers=-1, gpu_limit_bytes=need[1] // 2),
+                  [gpu()])
+    assert none.n_gpu_layers == 0 and none.plan is not None and none.plan.reason
+
+
+def test_fewer_layers_steps_down_to_the_cpu(chat_model_path: Path) -> None:
+    info = read_model_info(chat_model_path)
+    placement: Placement | None = choose(info, 4096, LoadParams(n_gpu_layers=-1), [gpu()])
+    counts = []
+    while placement is not None:
+        counts.append(placement.n_gpu_layers)
+        last = placement
+        placement = placement.fewer()
+    assert counts == sorted(counts, reverse=True) and counts[-1] == 0 and len(counts) >= 3
+    assert "running on the CPU" in last.notice
+
+
+def test_a_load_that_runs_out_of_device_memory_retries_with_fewer_layers(
+        chat_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load itself is real; the GPU and its out-of-memory failure above 12 layers are
+    what this machine cannot produce, so they are given."""
+    tried: list[int] = []
+    real_open = runtime.open_llama
+
+    def open_llama(llama_class: Any, path: Path, n_ctx: int, params: LoadParams,
+                   placement: Placement | None = None) -> Any:
+        layers = placement.n_gpu_layers if placement else 0
+        tried.append(layers)
+        if layers > 12:
+            raise ValueError("Failed to load model from file (out of device memory)")
+        return real_open(llama_class, path, n_ctx, params, Placement())
+
+    monkeypatch.setattr(runtime, "open_llama", open_llama)
+    monkeypatch.setattr(runtime, "choose", lambda info, n_ctx, params: choose(
+        info, n_ctx, params, [gpu(), CPU]))
+    engine = Engine.load(chat_model_path, LoadParams(n_ctx=1024, n_threads=2, n_gpu_layers=-1))
+    try:
+        assert tried[0] == 25 and tried[-1] <= 12 and tried == sorted(tried, reverse=True)
+        assert engine.placement.n_gpu_layers == tried[-1]
+        assert "ran out of memory" in engine.placement.notice
+        plan = engine.plan([ChatMessage("user", "1+1=?")], reserve=4)
+        finish = next(e for e in engine.stream(plan, SamplingParams(temperature=0,
+                                                                    max_tokens=2))
+                      if isinstance(e, FinishEvent))
+        assert finish.stats.runs_on.startswith("Vulkan0, ")  # the stats say where it ran
+    finally:
+        engine.close()
+
+
+def test_a_model_that_fails_on_the_cpu_too_says_why(
+        tmp_path: Path, chat_model_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise ValueError("Failed to load model from file")
+
+    monkeypatch.setattr(runtime, "open_llama", refuse)
+    monkeypatch.setattr(runtime, "choose", lambda info, n_ctx, params: choose(
+        info, n_ctx, params, [gpu(), CPU]))
+    from engine.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="could not load"):
+        Engine.load(chat_model_path, LoadParams(n_ctx=512, n_threads=1, n_gpu_layers=-1))
