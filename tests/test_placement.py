@@ -16,7 +16,7 @@ from engine.devices import Device
 from engine.gguf import read_model_info
 from engine.placement import CPU_ONLY, Placement, choose
 from engine.runtime import Engine
-from engine.types import ChatMessage, FinishEvent, LoadParams, SamplingParams
+from engine.types import ChatMessage, FinishEvent, LoadParams, SamplingParams, TokenEvent
 
 GIB = 1 << 30
 CPU = Device(0, "CPU", "the processor", "cpu", "CPU", 16 * GIB, 32 * GIB)
@@ -130,3 +130,60 @@ def test_a_model_that_fails_on_the_cpu_too_says_why(
 
     with pytest.raises(ModelFileError, match="could not load"):
         Engine.load(chat_model_path, LoadParams(n_ctx=512, n_threads=1, n_gpu_layers=-1))
+
+
+ENGINE_ON_VULKAN = """
+import json, sys
+from engine.runtime import Engine
+from engine.types import ChatMessage, FinishEvent, LoadParams, SamplingParams, TokenEvent
+path, limit = sys.argv[1], int(sys.argv[2])
+engine = Engine.load(path, LoadParams(n_ctx=2048, n_threads=2, n_gpu_layers=-1,
+                                      gpu_limit_bytes=limit or None))
+plan = engine.plan([ChatMessage("user", sys.argv[3])], reserve=16)
+tokens, runs_on = [], ""
+for event in engine.stream(plan, SamplingParams(temperature=0, repeat_penalty=1.0,
+                                                max_tokens=16)):
+    if isinstance(event, TokenEvent):
+        tokens.append(event.token_id)
+    elif isinstance(event, FinishEvent):
+        runs_on = event.stats.runs_on
+print(json.dumps({"tokens": tokens, "runs_on": runs_on,
+                  "layers": engine.placement.n_gpu_layers}))
+"""
+PROMPT = "Write a Python function that computes a factorial."
+
+
+def test_the_engine_places_the_model_on_a_vulkan_device(
+        qwen_engine: Engine, chat_model_path: Path) -> None:
+    """Engine.load with GPU layers on auto, in a Python whose llama.cpp has Vulkan (Mesa's
+    software device here): every layer on Vulkan0, the same greedy tokens as the CPU; with a
+    memory limit, fewer layers and still the same tokens."""
+    import json
+    import os
+    import subprocess
+
+    from tests.test_offload import VULKAN_PYTHON_ENV
+
+    python = os.environ.get(VULKAN_PYTHON_ENV)
+    if not python or not Path(python).exists():
+        pytest.skip(f"set {VULKAN_PYTHON_ENV} to a python whose llama_cpp has Vulkan")
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "GGML_VK_VISIBLE_DEVICES": "0", "PYTHONPATH": str(repo)}
+    qwen_engine.reset_cache()
+    plan = qwen_engine.plan([ChatMessage("user", PROMPT)], reserve=16)
+    cpu = [e.token_id for e in qwen_engine.stream(
+        plan, SamplingParams(temperature=0, repeat_penalty=1.0, max_tokens=16))
+        if isinstance(e, TokenEvent)]
+    from engine.offload import DEFAULT_RESERVE_BYTES, plan_offload
+
+    room = plan_offload(read_model_info(chat_model_path), 2048, gpu(free=2 * GIB))
+    half = room.device_need[13] + DEFAULT_RESERVE_BYTES  # room for 13 of the 25 layers
+    runs = {}
+    for limit in (0, half):
+        out = subprocess.run([python, "-c", ENGINE_ON_VULKAN, str(chat_model_path),
+                              str(limit), PROMPT], env=env, capture_output=True, text=True,
+                             timeout=900, check=True)
+        runs[limit] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert runs[0]["layers"] == 25 and runs[0]["runs_on"] == "Vulkan0, 25/25 layers"
+    assert runs[half]["layers"] == 13 and runs[half]["runs_on"] == "Vulkan0, 13/25 layers"
+    assert runs[0]["tokens"] == cpu and runs[half]["tokens"] == cpu
