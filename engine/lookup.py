@@ -15,12 +15,15 @@ from typing import Protocol
 
 MAX_NGRAM = 3
 MIN_NGRAM = 2
-MAX_DRAFT = 6
+MAX_DRAFT = 8
 # The gate: over the last GATE_WINDOW drafts, fewer than GATE_MIN_ACCEPTED tokens kept per
 # draft on average turns drafting off for GATE_PAUSE tokens.
 GATE_WINDOW = 6
 GATE_MIN_ACCEPTED = 1.0
 GATE_PAUSE = 24
+GATE_MAX_PAUSE = 192
+FIRST_DRAFT = 2  # tokens in the first draft of a reply
+MAX_DRAFT_LENGTH = MAX_DRAFT
 
 
 class Drafter(Protocol):
@@ -69,11 +72,17 @@ class PromptLookup:
 
 
 class DraftGate:
-    """Drafting on while it keeps enough of what it drafts."""
+    """Drafting on while it keeps enough of what it drafts, and drafts as long as pays: a
+    rejected draft costs a wider batch for nothing, so the length follows what the last
+    draft kept (doubling after a draft kept whole, down to one more than was kept), and a
+    run of drafts keeping less than GATE_MIN_ACCEPTED on average pauses drafting, for longer
+    each time it happens again (reset by a draft kept whole)."""
 
     def __init__(self) -> None:
         self._kept: deque[int] = deque(maxlen=GATE_WINDOW)
         self._paused = 0
+        self._pause = GATE_PAUSE
+        self.length = FIRST_DRAFT
 
     @property
     def open(self) -> bool:
@@ -84,9 +93,15 @@ class DraftGate:
         if self._paused > 0:
             self._paused -= 1
 
-    def record(self, accepted: int) -> None:
+    def record(self, accepted: int, drafted: int) -> None:
         self._kept.append(accepted)
+        if accepted >= drafted:
+            self.length = min(MAX_DRAFT_LENGTH, 2 * self.length)
+            self._pause = GATE_PAUSE
+        else:
+            self.length = max(1, accepted + 1)
         if len(self._kept) == self._kept.maxlen and \
                 sum(self._kept) / len(self._kept) < GATE_MIN_ACCEPTED:
-            self._paused = GATE_PAUSE
+            self._paused = self._pause
+            self._pause = min(GATE_MAX_PAUSE, 2 * self._pause)
             self._kept.clear()

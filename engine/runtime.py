@@ -500,7 +500,8 @@ class Engine(LlamaTokenizer, ModelBackend):
             if llama.n_tokens + 1 > self.n_ctx:
                 reason = "context_full"
                 break
-            draft = lookup.propose(min(max_tokens - n_out - 1, self.n_ctx - llama.n_tokens - 2)) \
+            draft = lookup.propose(min(gate.length, max_tokens - n_out - 1,
+                                       self.n_ctx - llama.n_tokens - 2)) \
                 if lookup is not None and gate.open else []
             if not draft:
                 gate.tick()
@@ -518,7 +519,7 @@ class Engine(LlamaTokenizer, ModelBackend):
             self._keep(n_past + 1 + kept)
             accepted = draft[:kept]
             row = kept  # the model's next token after the last kept one
-            gate.record(kept)
+            gate.record(kept, len(draft))
             stats.drafted_tokens += len(draft)
             stats.accepted_tokens += kept
         # Bytes of a character cut off by the end of generation are dropped, not shown as U+FFFD.

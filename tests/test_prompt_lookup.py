@@ -26,12 +26,25 @@ def test_the_drafter_finds_what_followed_the_same_words() -> None:
     assert lookup.propose(4) == []
     assert PromptLookup([1, 2]).propose(4) == []
     gate = DraftGate()
+    assert gate.length == 2
+    gate.record(2, 2)  # kept whole: the next draft is twice as long ...
+    gate.record(4, 4)
+    assert gate.length == 8
+    gate.record(8, 8)
+    assert gate.length == 8  # ... up to the longest
+    gate.record(1, 8)  # one kept: one more than that next time
+    assert gate.length == 2
     for _ in range(6):
-        gate.record(0)  # nothing kept: drafting pauses ...
-    assert not gate.open
+        gate.record(0, 1)  # nothing kept: drafting pauses ...
+    assert not gate.open and gate.length == 1
     for _ in range(30):
         gate.tick()
     assert gate.open  # ... and tries again later
+    for _ in range(6):
+        gate.record(0, 1)  # and pauses longer the second time
+    for _ in range(30):
+        gate.tick()
+    assert not gate.open
 
 
 def _generate(engine: Any, prompt: str, lookup: bool, max_tokens: int = 48,
