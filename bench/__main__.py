@@ -10,7 +10,8 @@ import sys
 
 ALL = ["decode", "chat_model", "ttft", "startup", "stall", "kb_ingest", "kb_chunking",
        "kb_query", "kb_stall", "candidates", "typing_stall", "serve", "download",
-       "prompt_progress", "kb_followup", "prompt_lookup", "turn_overhead", "draft_model", "gpu_speed"]
+       "prompt_progress", "kb_followup", "prompt_lookup", "turn_overhead", "draft_model",
+       "gpu_speed"]
 
 
 def main() -> None:
