@@ -44,6 +44,7 @@ class Settings:
     # to "auto" (the GPU with the most free memory), "cpu" or a device name ("Vulkan0").
     n_gpu_layers: int = -1
     model_devices: dict[str, str] = field(default_factory=dict)
+    gpu_limit_mb: int = 0  # at most this much GPU memory for a model (0: no limit)
     # Speculative decoding for greedy replies (LoadParams.speculative): off by default, as a
     # batch's arithmetic can settle a near tie differently from plain decoding.
     speculative: bool = False
@@ -77,6 +78,7 @@ class Settings:
         return LoadParams(
             n_ctx=self.n_ctx, n_threads=self.n_threads, n_gpu_layers=self.n_gpu_layers,
             speculative=self.speculative, device=self.device_for(self.model),
+            gpu_limit_bytes=self.gpu_limit_mb << 20 if self.gpu_limit_mb > 0 else None,
         )
 
     def device_for(self, model: str) -> str:
@@ -175,7 +177,7 @@ def _keys(value: object) -> bool:
         for k, v in value.items())
 
 
-_NUMBERS = ("n_ctx", "n_threads", "n_gpu_layers", "api_port")
+_NUMBERS = ("n_ctx", "n_threads", "n_gpu_layers", "gpu_limit_mb", "api_port")
 
 
 def _strings(value: object) -> bool:

@@ -51,6 +51,7 @@ LIMITS: dict[str, Limit] = {
     "n_ctx": Limit(256, 1_048_576, True, "the context size"),
     "n_threads": Limit(1, 256, True, "the number of threads"),
     "n_gpu_layers": Limit(-1, 100_000, True, "the number of GPU layers"),
+    "gpu_limit_mb": Limit(0, 1 << 24, True, "the GPU memory limit (MiB)"),
     "k": Limit(1, 1024, True, "the number of passages"),
     # next-token candidates per generated token (the window shows 10; the API's
     # top_logprobs goes to 20 as OpenAI's does)

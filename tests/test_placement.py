@@ -209,3 +209,20 @@ def test_the_engine_places_the_model_on_a_vulkan_device(
     assert agree >= 8, margins  # the prompt must leave something to compare
     assert runs[0]["tokens"][:agree] == cpu[:agree]
     assert runs[half]["tokens"][:agree] == cpu[:agree]
+
+
+def test_the_gpu_memory_limit_setting_reaches_the_plan(chat_model_path: Path) -> None:
+    from app.settings import Settings
+
+    info = read_model_info(chat_model_path)
+    unlimited = Settings().load_params()
+    assert unlimited.gpu_limit_bytes is None and unlimited.n_gpu_layers == -1
+    full = choose(info, 4096, unlimited, [gpu()])
+    limit_mb = (full.plan.device_need[10] + (256 << 20)) >> 20 if full.plan else 0
+    limited = Settings.from_dict({"gpu_limit_mb": limit_mb}).load_params()
+    assert limited.gpu_limit_bytes == limit_mb << 20
+    assert 0 < choose(info, 4096, limited, [gpu()]).n_gpu_layers < full.n_gpu_layers
+    # A value no one could mean is reset, named, and the rest kept.
+    odd = Settings.from_dict({"gpu_limit_mb": -5, "n_ctx": 2048})
+    assert odd.gpu_limit_mb == 0 and odd.n_ctx == 2048
+    assert any("GPU memory limit" in p for p in odd.problems)

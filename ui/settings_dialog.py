@@ -107,6 +107,15 @@ class SettingsDialog(QDialog):
         mform.addRow(self.tr("CPU threads"), self.n_threads)
         mform.addRow(self.tr("Device (this model)"), self.device)
         mform.addRow(self.tr("GPU layers"), self.n_gpu_layers)
+        self.gpu_limit = self._int(0, 1 << 24)
+        self.gpu_limit.setSingleStep(256)
+        self.gpu_limit.setSuffix(" MiB")
+        self.gpu_limit.setSpecialValueText(self.tr("no limit"))
+        self.gpu_limit.setToolTip(self.tr(
+            "The most GPU memory a model may take (its layers, their KV cache and working "
+            "buffers): auto offloads fewer layers to stay under it, leaving the rest of the "
+            "GPU to other programs."))
+        mform.addRow(self.tr("GPU memory limit"), self.gpu_limit)
         mform.addRow(self.tr("Chat format"), self.template)
         self.speculative = QCheckBox(self.tr("Speculative decoding (greedy replies)"))
         self.speculative.setToolTip(self.tr(
@@ -183,6 +192,7 @@ class SettingsDialog(QDialog):
         self.n_ctx.setValue(s.n_ctx)
         self.n_threads.setValue(s.n_threads)
         self.n_gpu_layers.setValue(s.n_gpu_layers)
+        self.gpu_limit.setValue(s.gpu_limit_mb)
         chosen = s.device_for(s.model)
         if self.device.findData(chosen) < 0:  # a GPU not seen now: kept, shown by name
             self.device.addItem(chosen, chosen)
@@ -210,6 +220,7 @@ class SettingsDialog(QDialog):
         s.n_ctx = self.n_ctx.value()
         s.n_threads = self.n_threads.value()
         s.n_gpu_layers = self.n_gpu_layers.value()
+        s.gpu_limit_mb = self.gpu_limit.value()
         device = str(self.device.currentData())
         s.model_devices = dict(s.model_devices)
         if device == "auto":
@@ -225,7 +236,7 @@ class SettingsDialog(QDialog):
 
     @staticmethod
     def needs_reload(old: Settings, new: Settings) -> bool:
-        return (old.n_ctx, old.n_threads, old.n_gpu_layers, old.chat_template,
-                old.speculative, old.device_for(old.model)) != (
-            new.n_ctx, new.n_threads, new.n_gpu_layers, new.chat_template, new.speculative,
-            new.device_for(new.model))
+        return (old.n_ctx, old.n_threads, old.n_gpu_layers, old.gpu_limit_mb,
+                old.chat_template, old.speculative, old.device_for(old.model)) != (
+            new.n_ctx, new.n_threads, new.n_gpu_layers, new.gpu_limit_mb, new.chat_template,
+            new.speculative, new.device_for(new.model))

@@ -2070,6 +2070,18 @@ This computer: %6 GiB free of %7 GiB.</source>
         <translation>GPU 层数</translation>
     </message>
     <message>
+        <source>no limit</source>
+        <translation>不限制</translation>
+    </message>
+    <message>
+        <source>The most GPU memory a model may take (its layers, their KV cache and working buffers): auto offloads fewer layers to stay under it, leaving the rest of the GPU to other programs.</source>
+        <translation>一个模型最多可占用的 GPU 显存（它的层、这些层的 KV 缓存和工作缓冲区）：“自动”会少放一些层以保持在此之下，把其余显存留给其他程序。</translation>
+    </message>
+    <message>
+        <source>GPU memory limit</source>
+        <translation>GPU 显存上限</translation>
+    </message>
+    <message>
         <source>Chat format</source>
         <translation>对话模板</translation>
     </message>
