@@ -14,28 +14,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-from bench.common import chat_model_path, median, report, threads
-from bench.prompt_lookup import N_TOKENS, ROUNDS, prompts
-
-
-def run(engine: Any, prompt: str, draft: Any) -> tuple[float, list[int], int, int]:
-    from engine.types import ChatMessage, FinishEvent, SamplingParams, TokenEvent
-
-    engine.draft = draft
-    engine.reset_cache()
-    plan = engine.plan([ChatMessage("user", prompt)], reserve=N_TOKENS)
-    sampling = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=N_TOKENS)
-    tokens: list[int] = []
-    rate, drafted, kept = 0.0, 0, 0
-    for event in engine.stream(plan, sampling):
-        if isinstance(event, TokenEvent):
-            tokens.append(event.token_id)
-        elif isinstance(event, FinishEvent):
-            rate = event.stats.decode_tok_s
-            drafted, kept = event.stats.drafted_tokens, event.stats.accepted_tokens
-    return rate, tokens, drafted, kept
+from bench.common import chat_model_path, report, threads
+from bench.prompt_lookup import ROUNDS, compare
 
 
 def main() -> dict[str, float]:
@@ -57,32 +38,8 @@ def main() -> dict[str, float]:
             raise SystemExit(f"{target_path.name} cannot be drafted for by the built-in model")
         draft = loaded
         setup = f"Qwen2.5-Coder 0.5B drafting for {engine.info.name}"
-    rows = []
-    results: dict[str, float] = {}
-    plain_rate = 0.0
-    for label, prompt in prompts().items():
-        run(engine, prompt, draft)  # warm-up
-        plain: list[float] = []
-        fast: list[float] = []
-        same = True
-        drafted = kept = n = 0
-        for r in range(ROUNDS):
-            for use in ((True, False) if r % 2 == 0 else (False, True)):
-                rate, tokens, d, k = run(engine, prompt, draft if use else None)
-                if use:
-                    fast.append(rate)
-                    fast_tokens, drafted, kept = tokens, d, k
-                else:
-                    plain.append(rate)
-                    plain_tokens = tokens
-            same = same and fast_tokens == plain_tokens
-            n = len(plain_tokens)
-        p, f = median(plain), median(fast)
-        plain_rate = p
-        results[label] = f / p
-        rows.append((label, f"{f:.1f} vs {p:.1f} tok/s: {f / p:.2f}x  ({n} tokens; "
-                            f"{kept} of {drafted} drafted kept; identical: "
-                            f"{'yes' if same else 'NO'})"))
+    rows, results, plain_rate = compare(
+        engine, lambda on: setattr(engine, "draft", draft if on else None))
     limits = measure(n_threads)
     rows += [limits_row(limits), decode_row(target_path, limits, plain_rate, 400)]
     draft.close()

@@ -6,6 +6,7 @@ not (the gate turns drafting off)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,11 @@ def prompts() -> dict[str, str]:
     }
 
 
-def run(engine: Any, prompt: str, lookup: bool) -> tuple[float, list[int], int, int]:
+def run(engine: Any, prompt: str) -> tuple[float, list[int], int, int]:
+    """One greedy reply, however the engine is set: decode tok/s, the tokens, drafted and
+    kept."""
     from engine.types import ChatMessage, FinishEvent, SamplingParams, TokenEvent
 
-    engine.prompt_lookup = lookup
     engine.reset_cache()
     plan = engine.plan([ChatMessage("user", prompt)], reserve=N_TOKENS)
     sampling = SamplingParams(temperature=0.0, repeat_penalty=1.0, max_tokens=N_TOKENS)
@@ -47,25 +49,25 @@ def run(engine: Any, prompt: str, lookup: bool) -> tuple[float, list[int], int, 
     return rate, tokens, drafted, kept
 
 
-def main() -> dict[str, float]:
-    from engine.runtime import Engine
-    from engine.types import LoadParams
-
-    n_threads = threads()
-    engine = Engine.load(chat_model_path(), LoadParams(n_ctx=2048, n_threads=n_threads))
+def compare(engine: Any, switch: Callable[[bool], None]
+            ) -> tuple[list[tuple[str, str]], dict[str, float], float]:
+    """Each prompt with the speed-up on and off (`switch`), alternating, ROUNDS times: the
+    report's rows, the speed ratio per prompt, and plain decoding's tok/s."""
     rows = []
     results: dict[str, float] = {}
     plain_rate = 0.0
     for label, prompt in prompts().items():
-        run(engine, prompt, False)  # warm-up
+        switch(True)
+        run(engine, prompt)  # warm-up
         plain: list[float] = []
         fast: list[float] = []
         same = True
         drafted = kept = n = 0
         for r in range(ROUNDS):
-            for lookup in ((True, False) if r % 2 == 0 else (False, True)):
-                rate, tokens, d, k = run(engine, prompt, lookup)
-                if lookup:
+            for on in ((True, False) if r % 2 == 0 else (False, True)):
+                switch(on)
+                rate, tokens, d, k = run(engine, prompt)
+                if on:
                     fast.append(rate)
                     fast_tokens, drafted, kept = tokens, d, k
                 else:
@@ -79,6 +81,18 @@ def main() -> dict[str, float]:
         rows.append((label, f"{f:.1f} vs {p:.1f} tok/s: {f / p:.2f}x  ({n} tokens; "
                             f"{kept} of {drafted} drafted kept; identical: "
                             f"{'yes' if same else 'NO'})"))
+    switch(False)
+    return rows, results, plain_rate
+
+
+def main() -> dict[str, float]:
+    from engine.runtime import Engine
+    from engine.types import LoadParams
+
+    n_threads = threads()
+    engine = Engine.load(chat_model_path(), LoadParams(n_ctx=2048, n_threads=n_threads))
+    rows, results, plain_rate = compare(
+        engine, lambda on: setattr(engine, "prompt_lookup", on))
     engine.close()
     from bench.limits import decode_row, limits_row, measure
 
