@@ -37,19 +37,17 @@ class Placement:
 
     def describe(self) -> str:
         """"CPU" or the plan in one line ("25/25 layers on Vulkan0 (...)")."""
-        if self.gpu is None or self.plan is None or self.plan.n_gpu_layers <= 0:
-            return "CPU"
-        return self.plan.describe()
+        return self.plan.describe() if self.plan and self.n_gpu_layers > 0 else "CPU"
 
     def where(self) -> str:
         """Short, for the stats: "CPU" or "Vulkan0, 25/25 layers"."""
-        if self.gpu is None or self.plan is None or self.plan.n_gpu_layers <= 0:
+        if self.gpu is None or self.plan is None or self.n_gpu_layers <= 0:
             return "CPU"
-        return f"{self.gpu.name}, {self.plan.n_gpu_layers}/{self.plan.layers_total} layers"
+        return f"{self.gpu.name}, {self.n_gpu_layers}/{self.plan.layers_total} layers"
 
     def fewer(self) -> Placement | None:
         """The next attempt after this one ran out of device memory; None after the CPU."""
-        if self.plan is None or self.gpu is None or self.plan.n_gpu_layers <= 0:
+        if self.gpu is None or self.plan is None or self.n_gpu_layers <= 0:
             return None
         smaller = fewer_layers(self.plan)
         if smaller is None:

@@ -88,12 +88,10 @@ class SettingsDialog(QDialog):
                 self.device.addItem(fill(self.tr("%1: %2 (%3 free of %4)"), device.name,
                                          device.description, human_bytes(device.free_bytes),
                                          human_bytes(device.total_bytes)), device.name)
-        if not any(d.is_gpu for d in devices):
-            self.device.setToolTip(self.tr(
-                "llama.cpp sees no GPU here: this build runs on the CPU (a GPU build: "
-                "`make gpu`, see the README)."))
-        self.device.setToolTip(self.device.toolTip() or self.tr(
-            "Remembered for each model."))
+        self.device.setToolTip(self.tr("Remembered for each model.") if any(
+            d.is_gpu for d in devices) else self.tr(
+            "llama.cpp sees no GPU here: this build runs on the CPU (a GPU build: "
+            "`make gpu`, see the README)."))
         self.template = QComboBox()
         labels = {
             "auto": self.tr("Model's own (base models continue text)"),
