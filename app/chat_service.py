@@ -23,7 +23,7 @@ from typing import Any
 
 from app.citations import check_citations
 from app.conversations import ConversationStore, suggest_title
-from app.query_translation import Translation, search_text, translate, translation_target
+from app.query_translation import Translation, search_queries, translate, translation_target
 from app.rag import (
     DEFAULT_CONTEXT_TOKENS,
     DEFAULT_TOP_K,
@@ -160,7 +160,7 @@ class ChatService:
             question = messages[-1].content
             kbs = knowledge_bases(self.knowledge, request.kbs)
             translation = self._translation(request, kbs, question, cancel)
-            hits = search_knowledge(self.knowledge, kbs, search_text(question, translation),
+            hits = search_knowledge(self.knowledge, kbs, search_queries(question, translation),
                                     k=request.top_k, embedder_loader=self._embedder_loader)
             free = backend.n_ctx - reserve - plan.prompt_tokens - 8
             budget = max(0, min(request.context_tokens, free))

@@ -132,26 +132,26 @@ def retrieval_report(store: KnowledgeStore, eval_set: EvalSet,
     """Each question searched as a chat turn searches it (translated first, with a
     translator, when the corpus holds the other language); translation time is reported
     apart from the query time."""
-    from app.query_translation import search_text, translate, translation_target
+    from app.query_translation import search_queries, translate, translation_target
     from app.rag import retrieve
 
     kb = store.get_kb(EVAL_KB)
     scripts = store.scripts([kb.id]) if kb is not None else {}
     translation_s: list[float] = []
 
-    def search(query: str) -> Sequence[Passage]:
+    def search(query: str | list[str]) -> Sequence[Passage]:
         hits = retrieve(store, [EVAL_KB], query, k=SEARCH_K)
         return [Passage(h.text, h.path, h.vector_score if h.vector_score is not None else 0.0)
                 for h in hits]
 
-    searched = {q.question: q.question for q in eval_set.questions}
+    searched = {q.question: [q.question] for q in eval_set.questions}
     if translator is not None:
         for q in eval_set.questions:
             target = translation_target(q.question, scripts)
             if target is not None:
                 translation = translate(translator, q.question, target)
                 translation_s.append(translation.seconds)
-                searched[q.question] = search_text(q.question, translation)
+                searched[q.question] = search_queries(q.question, translation)
     search("warm-up")  # loads the embedder: not a query's cost
     report = evaluate(eval_set.questions, lambda text: search(searched[text]))
     if translation_s:

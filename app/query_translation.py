@@ -4,7 +4,8 @@ The built-in embedder relates a Chinese question to English text poorly, and key
 match across languages (hard set, cross-lingual kinds: recall@5 0.33 and 0.67). So when the
 chosen knowledge bases hold text in the other script, the loaded chat model translates the
 question first (greedy, a few dozen tokens, on its side context so the conversation's cached
-prefix stays valid), and retrieval searches for the question and its translation together.
+prefix stays valid), and retrieval searches for the question as written and for the question
+together with its translation, each passage keeping its better rank.
 
 Only chat models translate (a base model would continue the text instead); a failure or an
 empty translation leaves the search as it was, with the reason logged."""
@@ -75,8 +76,11 @@ def translate(backend: ModelBackend, question: str, target: str,
     return Translation(target, line, time.perf_counter() - t0)
 
 
-def search_text(question: str, translation: Translation | None) -> str:
-    """What retrieval searches for: the question, and its translation when there is one."""
+def search_queries(question: str, translation: Translation | None) -> list[str]:
+    """What retrieval searches for: the question as written and, when there is a
+    translation, the question together with it (kb.search.HybridSearch.search_all keeps
+    each passage's better rank, so a poor translation cannot bury what the question alone
+    finds)."""
     if translation is None or not translation.text:
-        return question
-    return f"{question}\n{translation.text}"
+        return [question]
+    return [question, f"{question}\n{translation.text}"]

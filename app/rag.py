@@ -126,12 +126,12 @@ def knowledge_bases(store: KnowledgeStore, names: Sequence[str]) -> list[Knowled
 def retrieve(
     store: KnowledgeStore,
     kb_names: Sequence[str],
-    query: str,
+    query: str | Sequence[str],
     *,
     k: int = DEFAULT_TOP_K,
     embedder_loader: Callable[[str], Embedder] = load_embedder,
 ) -> list[RetrievalHit]:
-    """Hybrid search of the knowledge bases of these names."""
+    """Hybrid search of the knowledge bases of these names (search_knowledge)."""
     return search_knowledge(store, knowledge_bases(store, kb_names), query, k=k,
                             embedder_loader=embedder_loader)
 
@@ -139,17 +139,21 @@ def retrieve(
 def search_knowledge(
     store: KnowledgeStore,
     kbs: Sequence[KnowledgeBase],
-    query: str,
+    query: str | Sequence[str],
     *,
     k: int = DEFAULT_TOP_K,
     embedder_loader: Callable[[str], Embedder] = load_embedder,
 ) -> list[RetrievalHit]:
     """Hybrid search of knowledge bases already looked up (each with its own embedder's
-    query vector)."""
-    vectors = {}
+    query vectors). Several queries (the question, the question with its translation) are
+    searched each on its own; a passage keeps its best rank (HybridSearch.search_all)."""
+    queries = [query] if isinstance(query, str) else list(query)
+    vectors: list[dict[int, Any]] = [{} for _ in queries]
     for kb in kbs:
-        vectors[kb.id] = embedder_loader(kb.embedder).encode([query])[0]
-    return store.search(kbs, query, vectors, k=k)
+        encoded = embedder_loader(kb.embedder).encode(queries)
+        for i in range(len(queries)):
+            vectors[i][kb.id] = encoded[i]
+    return store.search_all(kbs, list(zip(queries, vectors, strict=True)), k=k)
 
 
 def source_header(number: int, hit: RetrievalHit) -> str:

@@ -72,6 +72,9 @@ class RetrievalHit:
     fused_score: float = 0.0
     rank: int = 0  # 1-based after fusion
     matched_terms: list[str] = field(default_factory=list)
+    # Which search ranked it (HybridSearch.search_all): 0 the question as written, 1 the
+    # question with its translation.
+    query: int = 0
 
     def location(self) -> str:
         parts = []
@@ -101,6 +104,7 @@ class RetrievalHit:
             "fused_score": self.fused_score,
             "rank": self.rank,
             "matched_terms": self.matched_terms,
+            "query": self.query,
         }
 
 

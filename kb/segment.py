@@ -24,6 +24,10 @@ a an the of to in on at for by with from is are was were be been being do does d
 what which who whom whose when where why can could should would will shall may might must
 i you he she it we they me my your our their this that these those and or not no yes as
 if than then so such about into over under up down out any all each per
+has have had having its also just very too much many more most other some only own same
+both few nor here there again further once off against between through during before after
+above below until while because does doing done get got go goes going make made use used using
+them him her his hers ours yours theirs myself yourself itself ourselves themselves
 """
 STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 

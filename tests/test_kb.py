@@ -498,3 +498,33 @@ def test_terms_found_nowhere_do_not_crowd_out_those_that_match(tmp_path: Path) -
         hits = retrieve(store, ["kb"], f"{filler} 带薪年假", k=1)
         assert hits and hits[0].keyword_rank == 1
         assert {"带薪", "年假"} & set(hits[0].matched_terms)
+
+
+def test_several_queries_keep_each_passage_at_its_best(zh_store: KnowledgeStore) -> None:
+    """The question as written and the question with its translation are two searches; a
+    passage keeps the better fused score of the two, so a wrong translation cannot bury what
+    the question alone ranks first."""
+    from app.rag import retrieve
+
+    question = "员工一年能休几天带薪年假？"
+    wrong = f"{question}\nHow are personal loans repaid each month with interest?"
+    alone = retrieve(zh_store, ["资料"], question, k=40)
+    mixed = retrieve(zh_store, ["资料"], wrong, k=40)
+    both = retrieve(zh_store, ["资料"], [question, wrong], k=40)
+    best = {h.chunk_id: h.fused_score for h in alone}
+    for h in mixed:
+        best[h.chunk_id] = max(best.get(h.chunk_id, 0.0), h.fused_score)
+    assert [h.rank for h in both] == list(range(1, len(both) + 1))
+    for h in both:
+        assert h.fused_score == pytest.approx(best[h.chunk_id])
+    assert [round(h.fused_score, 9) for h in both] == sorted(
+        (round(h.fused_score, 9) for h in both), reverse=True)
+    assert "十五个工作日" in both[0].text and both[0].chunk_id == alone[0].chunk_id
+    # Each hit says which search ranked it, with that search's signals and terms.
+    by_query = {0: {h.chunk_id: h for h in alone}, 1: {h.chunk_id: h for h in mixed}}
+    assert {h.query for h in both} == {0, 1}
+    for h in both:
+        source = by_query[h.query][h.chunk_id]
+        assert (h.vector_rank, h.keyword_rank, h.matched_terms) == (
+            source.vector_rank, source.keyword_rank, source.matched_terms)
+    assert retrieve(zh_store, ["资料"], [question], k=5)[0].to_dict()["query"] == 0

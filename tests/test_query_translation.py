@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.query_translation import search_text, translation_target
+from app.query_translation import Translation, search_queries, translation_target
 from kb import segment
 
 
@@ -21,7 +21,9 @@ def test_scripts_and_targets() -> None:
     assert translation_target("专业版多少钱？", {"zh": 0.99, "en": 0.01}) is None
     assert translation_target("How much is it?", {"en": 1.0}) is None
     assert translation_target("12345", {"zh": 0.5, "en": 0.5}) is None
-    assert search_text("q", None) == "q"
+    assert search_queries("q", None) == ["q"]
+    assert search_queries("q", Translation("en", "", 0.1)) == ["q"]  # nothing usable
+    assert search_queries("问题", Translation("en", "question", 0.1)) == ["问题", "问题\nquestion"]
 
 
 @pytest.fixture()

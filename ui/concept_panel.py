@@ -378,8 +378,9 @@ class RetrievalView(QWidget):
         )
         if translation:
             summary += "\n" + fill(
-                self.tr("Searched together with its translation by the model (the knowledge "
-                        "base holds the other language): “%1”"), translation[:120])
+                self.tr("Searched as written and together with its translation by the model "
+                        "(the knowledge base holds the other language), each passage keeping "
+                        "its better rank: “%1”"), translation[:120])
         if no_answer is not None:
             best = no_answer.get("best_score")
             summary += "\n" + fill(
@@ -410,7 +411,9 @@ class RetrievalView(QWidget):
             tips = {
                 1: f"{h.get('path', '')}\n{h.get('location', '')}\n\n"
                    + str(h.get("text", ""))[:600],
-                4: self.tr("fused score %.4f") % float(h.get("fused_score") or 0),
+                4: (self.tr("fused score %.4f") % float(h.get("fused_score") or 0)) + "\n" + (
+                    self.tr("ranked by the question with its translation") if h.get("query")
+                    else self.tr("ranked by the question as written")),
                 7: self.tr("in the prompt") if fits else self.tr("left out: over the budget"),
             }
             for col, text in enumerate(cells):

@@ -1832,8 +1832,8 @@ This computer: %6 GiB free of %7 GiB.</source>
         <translation>“%1”：找到 %2 个段落，%3 个放入提示词（占预算 %5 个词元中的 %4 个）。双击某行可打开该段落。</translation>
     </message>
     <message>
-        <source>Searched together with its translation by the model (the knowledge base holds the other language): “%1”</source>
-        <translation>连同模型给出的译文一起检索（知识库里有另一种语言的资料）：“%1”</translation>
+        <source>Searched as written and together with its translation by the model (the knowledge base holds the other language), each passage keeping its better rank: “%1”</source>
+        <translation>按原问题检索，并连同模型的译文再检索一次（知识库中有另一种语言的内容），每段取两次中较好的排名：“%1”</translation>
     </message>
     <message>
         <source>No passage is relevant enough: the best vector similarity, %1, is below the no-answer threshold %2, so none went into the prompt and the model was told the knowledge base has no answer.</source>
@@ -1842,6 +1842,14 @@ This computer: %6 GiB free of %7 GiB.</source>
     <message>
         <source>fused score %.4f</source>
         <translation>融合得分 %.4f</translation>
+    </message>
+    <message>
+        <source>ranked by the question with its translation</source>
+        <translation>由“问题 + 译文”的检索排出</translation>
+    </message>
+    <message>
+        <source>ranked by the question as written</source>
+        <translation>由原问题的检索排出</translation>
     </message>
     <message>
         <source>in the prompt</source>
