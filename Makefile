@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench translations clean-venv package package-check package-check-root \
-	package-check-cpus gpu cpu
+	package-check-cpus package-gpu gpu cpu
 
 $(STAMP): pyproject.toml packaging/llama_wheel.py packaging/vulkan_prereqs.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ clean-venv:
 # Ubuntu, dist/mingjing_<version>_<arch>.deb. Uses its own environment, packaging/build/venv.
 package:
 	PYTHON=$(PYTHON) packaging/build.sh
+
+# The GPU variant: llama.cpp's Vulkan backend beside the CPU variants, dist/vulkan/mingjing/
+# and dist/mingjing_<version>+vulkan_<arch>.deb (needs what `make gpu` needs to build).
+package-gpu:
+	MINGJING_GPU=vulkan PYTHON=$(PYTHON) packaging/build.sh
 
 # Build the bundle and check it answers `mingjing ask` offline from an empty data folder.
 package-check:

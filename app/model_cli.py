@@ -209,18 +209,30 @@ def cmd_model_devices(args: argparse.Namespace, paths: AppPaths) -> int:
                         "device": plan.device_name, "device_bytes": plan.device_bytes,
                         "host_bytes": plan.host_bytes, "free_bytes": plan.free_bytes,
                         "reason": plan.reason},
-                    "notice": placement.notice}, indent=2)
+                    "notice": placement.notice,
+                    "gpu_left_out": _gpu_left_out()}, indent=2)
         return EXIT_OK
     for device in devices:
         print(f"{device.name:<10} {device.kind:<5} {device.backend:<8} "
               f"{device.free_bytes / 2**30:6.1f} GiB free of {device.total_bytes / 2**30:.1f}"
               f"  {device.description}")
-    if not any(d.is_gpu for d in devices):
+    left_out = _gpu_left_out()
+    for backend, why in left_out.items():
+        print(f"the {backend} backend is left out: {why}")
+    if not any(d.is_gpu for d in devices) and not left_out:
         print("no GPU: this llama.cpp build runs on the CPU (a GPU build: `make gpu`)")
     print(f"{info.name} at {n_ctx:,} tokens: {placement.describe()}")
     if placement.notice:
         print(placement.notice)
     return EXIT_OK
+
+
+def _gpu_left_out() -> dict[str, str]:
+    """GPU backends the build ships but this machine cannot use, with the reason."""
+    from engine.cpu_backend import loaded_build
+
+    build = loaded_build()
+    return dict(build.gpu_rejected) if build is not None else {}
 
 
 def cmd_model_list(args: argparse.Namespace, paths: AppPaths) -> int:

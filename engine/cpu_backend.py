@@ -14,6 +14,13 @@ process that loads it and evaluates a few tokens of a real model, and a variant 
 its probe is skipped. The choice is remembered per CPU and per set of shipped libraries in a
 small JSON file, so only the first launch pays for the probe (about a second).
 
+The GPU variant of the installers (profile bundle-vulkan) also ships a GPU backend as a
+loadable library (libggml-vulkan). It is loaded after the CPU variant, once a child process
+has loaded it too: a missing Vulkan loader or a driver that crashes while listing its
+devices costs that child, and the app runs on the CPU with the reason logged and shown by
+`mingjing model devices`. The outcome is remembered per set of libraries and installed
+drivers; MINGJING_NO_GPU=1 leaves GPU backends out.
+
 Everything here runs before llama_cpp is imported: a CPU below the baseline gets a one-line
 CpuUnsupportedError instead of dying with SIGILL."""
 
@@ -34,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cpu_features import BASELINE, CpuFeatures, check_baseline, read_cpu_features
+from engine.cpu_probe import EXIT_GPU_REFUSED, GPU_PROBE_FLAG
 from engine.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,10 @@ PREFERENCE = ("sapphirerapids", "zen4", "cooperlake", "icelake", "cascadelake", 
 PROBE_FLAG = "--mingjing-cpu-probe"  # argv[1] of a frozen app's probe child (app/main.py)
 PROBE_TIMEOUT_S = 300.0
 _VARIANT_FILE = re.compile(r"^(?:lib)?ggml-cpu-([A-Za-z0-9_.]+)\.(?:so|dll|dylib)$")
+_GPU_FILE = re.compile(r"^(?:lib)?ggml-(vulkan|cuda|metal)\.(?:so|dll|dylib)$")
+NO_GPU_ENV = "MINGJING_NO_GPU"
+# Where Vulkan drivers announce themselves (Linux): a driver installed later is probed again.
+_VULKAN_ICD_DIRS = ("/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +85,14 @@ class EngineBuild:
     system_info: str  # llama_print_system_info()
     cpu: str  # the CPU's name as it reports it
     rejected: dict[str, str] = field(default_factory=dict)  # variant -> why it was skipped
+    gpu_backends: tuple[str, ...] = ()  # GPU backend libraries loaded ("vulkan")
+    gpu_rejected: dict[str, str] = field(default_factory=dict)  # GPU backend -> why not
 
     def to_dict(self) -> dict[str, Any]:
         return {"variant": self.variant, "features": list(self.features),
                 "system_info": self.system_info, "cpu": self.cpu,
-                "rejected": dict(self.rejected)}
+                "rejected": dict(self.rejected), "gpu_backends": list(self.gpu_backends),
+                "gpu_rejected": dict(self.gpu_rejected)}
 
 
 @dataclass
@@ -114,6 +129,20 @@ def variant_files(lib_dir: Path) -> dict[str, Path]:
     return found
 
 
+def gpu_backend_files(lib_dir: Path) -> dict[str, Path]:
+    """The GPU backend libraries shipped in `lib_dir` (a GGML_BACKEND_DL build), by backend."""
+    found: dict[str, Path] = {}
+    try:
+        entries = sorted(lib_dir.iterdir())
+    except OSError:
+        return found
+    for entry in entries:
+        match = _GPU_FILE.match(entry.name)
+        if match:
+            found[match.group(1)] = entry
+    return found
+
+
 def candidates(shipped: dict[str, Path], cpu: CpuFeatures | None) -> list[str]:
     """Shipped variants this CPU supports, in order of preference."""
     ranked = [v for v in PREFERENCE if v in shipped]
@@ -139,14 +168,19 @@ def _state_key(cpu: CpuFeatures | None, shipped: dict[str, Path]) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
-def _read_state(key: str) -> dict[str, Any] | None:
+def _read_raw_state() -> dict[str, Any]:
     path = _config.state_file
     if path is None:
-        return None
+        return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_state(key: str) -> dict[str, Any] | None:
+    data = _read_raw_state()
     if isinstance(data, dict) and data.get("key") == key and isinstance(data.get("variant"), str):
         return data
     return None
@@ -168,7 +202,18 @@ def _write_state(data: dict[str, Any]) -> None:
 def probe(variant: Path, model: Path | None, timeout: float = PROBE_TIMEOUT_S) -> str | None:
     """Run `variant` in a child process on a few tokens of `model`. None when it worked,
     else why not (one line)."""
-    command = [*probe_command(), str(variant), str(model) if model else ""]
+    return _run_probe([*probe_command(), str(variant), str(model) if model else ""],
+                      variant.name, timeout)
+
+
+def probe_gpu(variant: Path, gpu: Path, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Load the CPU `variant` and the GPU backend `gpu` in a child process, which lists the
+    GPU's devices. None when it worked, else why not (one line)."""
+    return _run_probe([*probe_command(), str(variant), "", GPU_PROBE_FLAG, str(gpu)],
+                      gpu.name, timeout)
+
+
+def _run_probe(command: list[str], name: str, timeout: float) -> str | None:
     t0 = time.perf_counter()
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
@@ -177,7 +222,7 @@ def probe(variant: Path, model: Path | None, timeout: float = PROBE_TIMEOUT_S) -
         return f"the probe did not finish within {timeout:.0f} s"
     except OSError as exc:
         return f"the probe could not start: {exc}"
-    log.info("probe of %s: exit %s in %.2f s", variant.name, result.returncode,
+    log.info("probe of %s: exit %s in %.2f s", name, result.returncode,
              time.perf_counter() - t0)
     if result.returncode == 0 and '"ok": true' in result.stdout:
         return None
@@ -193,6 +238,8 @@ def _describe_exit(code: int, output: str) -> str:
     if code == 3:
         return "not supported by this CPU"
     last = next((line for line in reversed(output.splitlines()) if line.strip()), "")
+    if code == EXIT_GPU_REFUSED:
+        return f"does not load here ({last[:200] or 'its loader or driver is missing'})"
     return f"failed (exit {code}{': ' + last[:200] if last else ''})"
 
 
@@ -245,13 +292,19 @@ def ensure_loaded() -> EngineBuild:
         shipped = variant_files(lib_dir(llama_cpp))
         variant: str | None = None
         rejected: dict[str, str] = {}
+        gpu_loaded: tuple[str, ...] = ()
+        gpu_rejected: dict[str, str] = {}
         if shipped and ggml_library(llama_cpp).ggml_backend_reg_count() == 0:
             variant, rejected = _choose(shipped, cpu)
             _load_variant(llama_cpp, shipped[variant])
+            gpu_loaded, gpu_rejected = _load_gpu_backends(
+                llama_cpp, shipped[variant], gpu_backend_files(lib_dir(llama_cpp)))
         info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
-        _build = EngineBuild(variant, _features(info), info,
-                             cpu.brand if cpu else "", rejected)
-        log.info("llama.cpp CPU code: %s (%s)", variant or "built in", info)
+        _build = EngineBuild(variant, _features(info), info, cpu.brand if cpu else "",
+                             rejected, gpu_loaded, gpu_rejected)
+        log.info("llama.cpp CPU code: %s (%s); GPU backends: %s%s", variant or "built in", info,
+                 ", ".join(gpu_loaded) or "none",
+                 "".join(f"; {n} left out: {why}" for n, why in gpu_rejected.items()))
         return _build
 
 
@@ -284,6 +337,58 @@ def _choose(shipped: dict[str, Path], cpu: CpuFeatures | None) -> tuple[str, dic
         rejected[name] = reason
     raise EngineError("none of the engine's CPU variants runs on this CPU: " + "; ".join(
         f"{name} {why}" for name, why in rejected.items()))
+
+
+def _load_gpu_backends(llama_cpp: Any, variant: Path, gpus: dict[str, Path]
+                       ) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Load the shipped GPU backends that a probe child loaded without trouble; the others
+    are left out with the reason (the app then runs on the CPU)."""
+    if not gpus:
+        return (), {}
+    if os.environ.get(NO_GPU_ENV, "").strip() not in ("", "0"):
+        return (), {name: f"turned off ({NO_GPU_ENV})" for name in gpus}
+    rejected = _gpu_checks(variant, gpus)
+    loaded: list[str] = []
+    lib = ggml_library(llama_cpp)
+    for name, path in gpus.items():
+        if name in rejected:
+            log.warning("GPU backend %s left out: %s", name, rejected[name])
+        elif lib.ggml_backend_load(str(path).encode()):
+            loaded.append(name)
+        else:
+            rejected[name] = "llama.cpp could not load it"
+    return tuple(loaded), rejected
+
+
+def _gpu_state_key(variant: Path, gpus: dict[str, Path]) -> str:
+    """What a GPU probe's outcome depends on: the libraries and the installed drivers."""
+    import ctypes.util
+
+    files = {"cpu": variant, **gpus}
+    for folder in _VULKAN_ICD_DIRS:
+        try:
+            files.update({f"icd:{p.name}": p for p in Path(folder).iterdir()})
+        except OSError:
+            continue
+    return _state_key(None, files) + ":" + str(ctypes.util.find_library("vulkan"))
+
+
+def _gpu_checks(variant: Path, gpus: dict[str, Path]) -> dict[str, str]:
+    """GPU backend -> why it cannot be used here, probed once per _gpu_state_key."""
+    key = _gpu_state_key(variant, gpus)
+    state = _read_raw_state()
+    remembered = state.get("gpu") if isinstance(state.get("gpu"), dict) else None
+    if remembered is not None and remembered.get("key") == key and \
+            isinstance(remembered.get("rejected"), dict):
+        return {str(k): str(v) for k, v in remembered["rejected"].items()}
+    rejected: dict[str, str] = {}
+    for name, path in gpus.items():
+        reason = probe_gpu(variant, path)
+        if reason is not None:
+            rejected[name] = reason
+    if _config.state_file is not None:
+        _write_state({**state, "gpu": {"key": key, "rejected": rejected}})
+    return rejected
 
 
 def route_llama_logs(llama_cpp: Any) -> None:

@@ -3,6 +3,8 @@
 #
 #   packaging/build.sh            # bundle + .deb   (what `make package` runs)
 #   packaging/build.sh --bundle   # bundle only (also what the Windows/macOS workflows use)
+#   MINGJING_GPU=vulkan packaging/build.sh   # the GPU variant: dist/vulkan/mingjing and
+#                                            # dist/mingjing_<version>+vulkan_<arch>.deb
 #
 # Outputs: dist/mingjing/ (the bundle), dist/mingjing_<version>_<arch>.deb,
 # dist/size-report.txt. The build environment is packaging/build/venv: the app's
@@ -19,6 +21,14 @@ if [ "${MINGJING_WITH_TORCH:-}" = 1 ]; then  # keep the optional sentence-transf
   VENV=$BUILD/venv-torch
   DEPS_ARGS=(--with-torch)
 fi
+LLAMA_PROFILE=bundle
+DIST=dist
+case "${MINGJING_GPU:-}" in
+  "") ;;
+  vulkan)  # llama.cpp's Vulkan backend beside the CPU variants (engine/cpu_backend.py)
+    VENV=$VENV-vulkan; LLAMA_PROFILE=bundle-vulkan; DIST=dist/vulkan ;;
+  *) echo "MINGJING_GPU=${MINGJING_GPU}: only vulkan is built here" >&2; exit 2 ;;
+esac
 PYTHON=${PYTHON:-python3}
 MODE=${1:-all}
 case "$(uname -s)" in MINGW*|MSYS*|CYGWIN*) BIN=Scripts ;; *) BIN=bin ;; esac
@@ -36,7 +46,7 @@ if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ] \
   "$PY" -m pip install --quiet --upgrade pip
   # llama.cpp as installers need it: every x86-64 CPU variant, chosen at run time
   # (packaging/llama_wheel.py; ~12 min on 2 cores the first time, then from its cache).
-  "$PY" packaging/llama_wheel.py install bundle
+  "$PY" packaging/llama_wheel.py install "$LLAMA_PROFILE"
   "$PY" packaging/deps.py ${DEPS_ARGS[@]+"${DEPS_ARGS[@]}"} > "$BUILD/requirements.txt"
   if [ "${MINGJING_WITH_TORCH:-}" = 1 ]; then  # pinned first: unpinned pulls a CUDA build
     "$PY" -m pip install --quiet "$(grep '^torch' "$BUILD/requirements.txt")"
@@ -47,10 +57,10 @@ if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ] \
 fi
 
 echo "== PyInstaller"  # the app's packages (app, ui, engine, kb) come from this checkout
-"$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath dist \
+"$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath "$DIST" \
   --workpath "$BUILD/work" packaging/mingjing.spec
-INTERNAL=dist/mingjing/_internal
-[ -d "$INTERNAL" ] || INTERNAL=dist/mingjing   # (older PyInstaller layouts)
+INTERNAL=$DIST/mingjing/_internal
+[ -d "$INTERNAL" ] || INTERNAL=$DIST/mingjing   # (older PyInstaller layouts)
 
 if [ "$(uname -s)" = Linux ]; then
   # Debug symbols: Python's own library (a local build: 17 MB of them), SQLite (sqlean),
@@ -67,11 +77,11 @@ if [ "$(uname -s)" = Linux ]; then
 fi
 echo "bundle built in $(( $(date +%s) - start )) s"
 
-"$PY" packaging/size_report.py dist/mingjing | tee dist/size-report.txt
+"$PY" packaging/size_report.py "$DIST/mingjing" | tee "$DIST/size-report.txt"
 
 if [ "$MODE" != "--bundle" ] && [ "$(uname -s)" = Linux ] && command -v dpkg-deb >/dev/null; then
   echo "== .deb"
   packaging/linux/make_deb.sh
-  ls -l dist/*.deb | tee -a dist/size-report.txt
+  ls -l dist/*.deb | tee -a "$DIST/size-report.txt"
 fi
 echo "done in $(( $(date +%s) - start )) s"

@@ -1,5 +1,5 @@
 # Included into llama-cpp-python's CMake project (CMAKE_PROJECT_INCLUDE, set by
-# packaging/llama_wheel.py for the bundle profile). llama-cpp-python installs the libraries
+# packaging/llama_wheel.py for the bundle profiles). llama-cpp-python installs the libraries
 # of a default build only; a GGML_CPU_ALL_VARIANTS build makes one CPU backend per
 # instruction-set level (ggml-cpu-haswell, ggml-cpu-zen4, ...) that it would leave out.
 # This installs them beside libggml-base in llama_cpp/lib, where engine/cpu_backend.py
@@ -21,6 +21,23 @@ function(_mingjing_install_cpu_variants)
             LIBRARY DESTINATION ${SKBUILD_PLATLIB_DIR}/llama_cpp/lib
             RUNTIME DESTINATION ${SKBUILD_PLATLIB_DIR}/llama_cpp/lib)
     message(STATUS "mingjing: installing CPU variant ${variant}")
+  endforeach()
+  # A GPU backend of the same build (bundle-vulkan) is a loadable library too, loaded by
+  # engine/cpu_backend.py beside the CPU variant.
+  foreach(backend vulkan cuda metal)
+    set(target ggml-${backend})
+    if(NOT TARGET ${target})
+      continue()
+    endif()
+    if(APPLE)
+      set_target_properties(${target} PROPERTIES INSTALL_RPATH "@loader_path")
+    else()
+      set_target_properties(${target} PROPERTIES INSTALL_RPATH "$ORIGIN")
+    endif()
+    install(TARGETS ${target}
+            LIBRARY DESTINATION ${SKBUILD_PLATLIB_DIR}/llama_cpp/lib
+            RUNTIME DESTINATION ${SKBUILD_PLATLIB_DIR}/llama_cpp/lib)
+    message(STATUS "mingjing: installing GPU backend ${backend}")
   endforeach()
 endfunction()
 cmake_language(DEFER DIRECTORY ${CMAKE_SOURCE_DIR} CALL _mingjing_install_cpu_variants)

@@ -6,6 +6,7 @@ The one place that says how llama.cpp is compiled, for development, tests and in
     python packaging/llama_wheel.py install portable [--python PY]   # make cpu
     python packaging/llama_wheel.py install vulkan   [--python PY]   # make gpu
     python packaging/llama_wheel.py install bundle   [--python PY]   # packaging/build.sh
+    python packaging/llama_wheel.py install bundle-vulkan [--python PY]  # MINGJING_GPU=vulkan
     python packaging/llama_wheel.py preflight vulkan                 # what a build lacks
     python packaging/llama_wheel.py flags PROFILE                    # print the CMake flags
     python packaging/llama_wheel.py key PROFILE                      # print the cache key
@@ -26,6 +27,11 @@ Profiles (x86-64; other architectures drop the x86 instruction-set flags):
   prerequisites are checked first (vulkan_prereqs.py); the key counts the Vulkan header
   version, not the folder it was found in. The wheel needs the loader libvulkan.so.1 to
   load: if it cannot, the environment gets portable back.
+- bundle-vulkan: bundle plus the Vulkan backend as one more loadable library
+  (libggml-vulkan), for the GPU variant of the installers (packaging/build.sh with
+  MINGJING_GPU=vulkan). engine/cpu_backend.py loads it beside the CPU variant; on a machine
+  without the Vulkan loader or a driver it is left out with a logged reason and the app runs
+  on the CPU.
 
 An environment remembers the profile installed last (.llama-profile in it, with the header
 folder of a vulkan build); `install current` reinstalls that one (portable when none), so
@@ -66,7 +72,8 @@ X86_BASELINE = ["-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C
 COMMON = ["-DGGML_NATIVE=OFF", "-DLLAVA_BUILD=OFF"]
 # llama-cpp-python installs no CPU variant library by itself; this CMake file does.
 VARIANTS_CMAKE = Path(__file__).resolve().parent / "llama_cpu_variants.cmake"
-PROFILES = ("portable", "bundle", "native", "vulkan")
+PROFILES = ("portable", "bundle", "native", "vulkan", "bundle-vulkan")
+VULKAN_PROFILES = ("vulkan", "bundle-vulkan")
 MARKER = ".llama-profile"  # in the environment: the profile installed last
 
 
@@ -84,8 +91,9 @@ def profile_flags(profile: str) -> list[str]:
         return COMMON  # Apple silicon: one arm64 build (M1 and later), Metal on by default
     if profile == "native":  # bench/cpu_variants.py only: the best build for this machine
         return ["-DGGML_NATIVE=ON", "-DLLAVA_BUILD=OFF"]
-    if profile == "vulkan":
-        return profile_flags("portable") + vulkan_prereqs.build_flags(vulkan_prereqs.check())
+    if profile in VULKAN_PROFILES:
+        cpu = "portable" if profile == "vulkan" else "bundle"
+        return profile_flags(cpu) + vulkan_prereqs.build_flags(vulkan_prereqs.check())
     raise SystemExit(f"unknown profile {profile!r} ({', '.join(PROFILES)})")
 
 
@@ -112,7 +120,7 @@ def cache_key(profile: str, python: str) -> str:
         VARIANTS_CMAKE.read_bytes()).hexdigest()[:12]) for f in profile_flags(profile)]
     data: dict[str, object] = {"requirement": pinned_requirement(), "flags": flags,
                                "python": python_tag(python)}
-    if profile == "vulkan":
+    if profile in VULKAN_PROFILES:
         data["flags"] = vulkan_prereqs.key_flags(flags)
         headers = vulkan_prereqs.check().headers
         data["vulkan_headers"] = headers.version if headers else None
@@ -129,7 +137,7 @@ def cache_dir() -> Path:
 
 def build(profile: str, python: str, target: Path) -> Path:
     """Build the wheel into `target` (a fresh folder per key) and return its path."""
-    if profile == "vulkan":
+    if profile in VULKAN_PROFILES:
         vulkan_prereqs.preflight()
     flags = profile_flags(profile)
     env = dict(os.environ, CMAKE_ARGS=" ".join(flags), FORCE_CMAKE="1")
@@ -188,7 +196,7 @@ def current_profile(python: str) -> str:
     marker = env_prefix(python) / MARKER
     text = marker.read_text(encoding="utf-8") if marker.is_file() else ""
     name, headers = [*(line.strip() for line in text.splitlines()), "", ""][:2]
-    if name == "vulkan" and headers and vulkan_prereqs.read_headers(Path(headers)):
+    if name in VULKAN_PROFILES and headers and vulkan_prereqs.read_headers(Path(headers)):
         os.environ.setdefault(vulkan_prereqs.HEADERS_ENV, headers)
     return name if name in PROFILES and name != "native" else "portable"
 
@@ -226,10 +234,10 @@ def install_profile(profile: str, python: str) -> None:
             raise SystemExit(f"llama_wheel: {wheel.name} is installed but its libraries do "
                              f"not load: {lines[-1]}" + (
                                  " (the Vulkan build needs the loader libvulkan.so.1; Debian/"
-                                 "Ubuntu: libvulkan1)" if profile == "vulkan" else ""))
+                                 "Ubuntu: libvulkan1)" if profile in VULKAN_PROFILES else ""))
         stamp.write_text(key + "\n", encoding="utf-8")
         print(f"llama_wheel: installed {wheel.name} ({key})", file=sys.stderr)
-    override = vulkan_prereqs.check().override if profile == "vulkan" else None
+    override = vulkan_prereqs.check().override if profile in VULKAN_PROFILES else None
     (prefix / MARKER).write_text(f"{profile}\n{override or ''}\n", encoding="utf-8")
 
 
@@ -263,7 +271,7 @@ def main(argv: list[str]) -> int:
     if args.profile == "current" and args.action != "install":
         args.profile = current_profile(args.python)
     if args.action == "preflight":
-        if args.profile == "vulkan":
+        if args.profile in VULKAN_PROFILES:
             vulkan_prereqs.preflight()
         print(f"llama_wheel: {args.profile}: ready to build", file=sys.stderr)
     elif args.action == "flags":

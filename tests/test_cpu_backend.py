@@ -127,7 +127,8 @@ def test_candidates_follow_the_cpu_and_the_preference() -> None:
 # faults on it does to the AMX variant.
 FAKE_PROBE = r"""
 import ctypes, json, mmap, os, sys
-variant = os.path.basename(sys.argv[1])
+args = sys.argv[1:]
+variant = os.path.basename(args[args.index("--gpu") + 1] if "--gpu" in args else args[0])
 with open(os.environ["PROBE_LOG"], "a") as log:
     log.write(variant + "\n")
 if any(name in variant for name in os.environ["CRASH"].split(",") if name):
@@ -184,6 +185,54 @@ def test_a_variant_that_crashes_its_probe_is_skipped_and_remembered(
     assert "haswell crashed" in str(error.value)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the fake probe uses mmap/ud2 (POSIX)")
+def test_a_gpu_backend_whose_probe_crashes_is_left_out_and_remembered(
+        tmp_path: Path, fake_probe: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A GPU library (the installers' GPU variant) is loaded only after a child process
+    loaded it: a crashing driver costs the child, and the app runs on the CPU."""
+    import llama_cpp
+
+    cpu = tmp_path / "libggml-cpu-haswell.so"
+    cpu.write_bytes(b"cpu")
+    gpus = {"vulkan": tmp_path / "libggml-vulkan.so"}
+    gpus["vulkan"].write_bytes(b"vulkan")
+    monkeypatch.setenv("CRASH", "vulkan")
+    loaded, rejected = cpu_backend._load_gpu_backends(llama_cpp, cpu, gpus)
+    assert loaded == () and list(rejected) == ["vulkan"] and "crashed" in rejected["vulkan"]
+    assert fake_probe.read_text().split() == ["libggml-vulkan.so"]
+    state = json.loads((tmp_path / "cpu-backend.json").read_text())
+    assert state["gpu"]["rejected"] == rejected
+
+    # Next launch: remembered, no probe.
+    fake_probe.unlink()
+    assert cpu_backend._load_gpu_backends(llama_cpp, cpu, gpus) == ((), rejected)
+    assert not fake_probe.exists()
+
+    # A new library: probed again; the probe passes here, but llama.cpp itself refuses a
+    # file that is no library, and says so instead of crashing.
+    monkeypatch.setenv("CRASH", "")
+    gpus["vulkan"].write_bytes(b"a newer vulkan build")
+    loaded, rejected = cpu_backend._load_gpu_backends(llama_cpp, cpu, gpus)
+    assert loaded == () and rejected == {"vulkan": "llama.cpp could not load it"}
+    assert fake_probe.read_text().split() == ["libggml-vulkan.so"]
+
+    monkeypatch.setenv(cpu_backend.NO_GPU_ENV, "1")  # the escape hatch: no probe, no load
+    fake_probe.unlink()
+    assert cpu_backend._load_gpu_backends(llama_cpp, cpu, gpus) == (
+        (), {"vulkan": "turned off (MINGJING_NO_GPU)"})
+    assert not fake_probe.exists()
+    assert cpu_backend._load_gpu_backends(llama_cpp, cpu, {}) == ((), {})
+
+
+def test_gpu_backend_libraries_are_found_by_name(tmp_path: Path) -> None:
+    for name in ("libggml-vulkan.so", "ggml-cuda.dll", "libggml-cpu-haswell.so",
+                 "libggml-base.so", "libggml-vulkan.so.0", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert cpu_backend.gpu_backend_files(tmp_path) == {
+        "vulkan": tmp_path / "libggml-vulkan.so", "cuda": tmp_path / "ggml-cuda.dll"}
+    assert cpu_backend.gpu_backend_files(tmp_path / "missing") == {}
+
+
 def test_a_cpu_below_every_shipped_variant_is_told_what_it_lacks(
         tmp_path: Path, fake_probe: Path) -> None:
     shipped = {"haswell": tmp_path / "libggml-cpu-haswell.so"}
@@ -197,6 +246,8 @@ def test_probe_exit_codes_read_as_one_line() -> None:
     assert cpu_backend._describe_exit(3, "") == "not supported by this CPU"
     assert cpu_backend._describe_exit(1, "x\nValueError: bad\n") == \
         "failed (exit 1: ValueError: bad)"
+    assert cpu_backend._describe_exit(4, "{}\nlibvulkan.so.1: cannot open shared object file") \
+        == "does not load here (libvulkan.so.1: cannot open shared object file)"
 
 
 # ----------------------------------------------------------- the real libraries
@@ -219,13 +270,32 @@ def test_model_info_says_what_the_engine_runs_on(tmp_path: Path,
     assert "engine" in text and "llama.cpp CPU:" in text
 
 
-def _bundle_wheel() -> Path | None:
+def _bundle_wheel(profile: str = "bundle") -> Path | None:
     sys.path.insert(0, str(REPO / "packaging"))
     import llama_wheel
 
-    folder = llama_wheel.cache_dir() / llama_wheel.cache_key("bundle", sys.executable)
+    try:
+        folder = llama_wheel.cache_dir() / llama_wheel.cache_key(profile, sys.executable)
+    except SystemExit:  # bundle-vulkan without its build prerequisites: never built here
+        return None
     wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
     return wheels[0] if wheels else None
+
+
+def _extract_libs(wheel: Path, into: Path) -> Path:
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if n.startswith("llama_cpp/lib/")]
+        archive.extractall(into, names)
+    return into / "llama_cpp" / "lib"
+
+
+def _vulkan_device() -> bool:
+    """A Vulkan device (a GPU, or Mesa's software lavapipe) is installed here."""
+    tool = shutil.which("vulkaninfo")
+    if tool is None:
+        return False
+    out = subprocess.run([tool, "--summary"], capture_output=True, text=True, timeout=60)
+    return out.returncode == 0 and "deviceName" in out.stdout
 
 
 @needs_x86
@@ -238,10 +308,7 @@ def test_the_bundle_build_chooses_probes_and_runs_a_variant(
     supports is probed on the real model in a child process, loaded, and generates."""
     wheel = _bundle_wheel()
     assert wheel is not None
-    with zipfile.ZipFile(wheel) as archive:
-        names = [n for n in archive.namelist() if n.startswith("llama_cpp/lib/")]
-        archive.extractall(tmp_path, names)
-    lib_dir = tmp_path / "llama_cpp" / "lib"
+    lib_dir = _extract_libs(wheel, tmp_path)
     shipped = variant_files(lib_dir)
     assert "haswell" in shipped
     expected = candidates(shipped, read_cpu_features())[0]
@@ -269,6 +336,72 @@ print(json.dumps({{"build": engine.build.to_dict(), "reply": finish.text}}))
     assert json.loads((tmp_path / "state.json").read_text())["variant"] == expected
     if expected != "haswell":
         assert "AVX512 = 1" in out["build"]["system_info"]
+
+
+GPU_BUNDLE_SCRIPT = """
+import json, sys
+from pathlib import Path
+from engine import cpu_backend
+from engine.runtime import Engine
+from engine.types import LoadParams, SamplingParams, FinishEvent
+cpu_backend.configure(state_file=Path(sys.argv[1]), probe_model=lambda: Path(sys.argv[2]))
+engine = Engine.load(sys.argv[2], LoadParams(n_ctx=256, n_gpu_layers=-1))  # auto, as the app
+tokens = engine.prompt_tokens("The capital of France is")
+sampling = SamplingParams(temperature=0, max_tokens=4, repeat_penalty=1.0)
+finish = [e for e in engine.generate(tokens, sampling) if isinstance(e, FinishEvent)][0]
+print(json.dumps({"build": engine.build.to_dict(), "reply": finish.text,
+                  "runs_on": engine.placement.where()}))
+"""
+
+
+@needs_x86
+@pytest.mark.skipif(_bundle_wheel("bundle-vulkan") is None,
+                    reason="the GPU bundle's build (bundle-vulkan) is not in the wheel cache "
+                           "(`packaging/llama_wheel.py wheel bundle-vulkan`, ~35 min)")
+def test_the_gpu_bundle_loads_vulkan_beside_the_cpu_variant_or_runs_without_it(
+        tmp_path: Path, default_model_path: Path) -> None:
+    """The GPU installer's llama.cpp: a CPU variant plus libggml-vulkan. With a Vulkan
+    device the model goes there; turned off, or with a GPU library that does not load, the
+    same bundle answers on the CPU and says why."""
+    wheel = _bundle_wheel("bundle-vulkan")
+    assert wheel is not None
+    lib_dir = _extract_libs(wheel, tmp_path / "wheel")
+    assert "vulkan" in cpu_backend.gpu_backend_files(lib_dir)
+    assert "haswell" in variant_files(lib_dir)
+
+    def run(name: str, **env: str) -> dict[str, object]:
+        result = subprocess.run(
+            [sys.executable, "-c", GPU_BUNDLE_SCRIPT, str(tmp_path / f"{name}.json"),
+             str(default_model_path)], cwd=REPO, capture_output=True, text=True, timeout=900,
+            env={**os.environ, "LLAMA_CPP_LIB_PATH": str(lib_dir),
+                 # llama.cpp skips CPU-type Vulkan devices (lavapipe) unless they are named.
+                 "GGML_VK_VISIBLE_DEVICES": "0", **env})
+        assert result.returncode == 0, result.stderr[-2000:]
+        out: dict[str, object] = json.loads(result.stdout.splitlines()[-1])
+        assert str(out["reply"]).strip()
+        return out
+
+    auto = run("auto")
+    build = auto["build"]
+    assert isinstance(build, dict)
+    if _vulkan_device():
+        assert build["gpu_backends"] == ["vulkan"] and build["gpu_rejected"] == {}
+        assert str(auto["runs_on"]).startswith("Vulkan0")
+    else:  # no device: loaded with nothing to offer, or left out with a reason
+        assert "vulkan" in build["gpu_backends"] or build["gpu_rejected"]["vulkan"]
+        assert "Vulkan" not in str(auto["runs_on"])
+    state = json.loads((tmp_path / "auto.json").read_text())
+    assert state["gpu"]["rejected"] == build["gpu_rejected"]
+
+    off = run("off", MINGJING_NO_GPU="1")
+    assert off["build"] == {**build, "gpu_backends": [],
+                            "gpu_rejected": {"vulkan": "turned off (MINGJING_NO_GPU)"}}
+    assert "Vulkan" not in str(off["runs_on"])
+
+    (lib_dir / "libggml-vulkan.so").write_bytes(b"not a library")  # a broken install
+    broken = run("broken")["build"]
+    assert isinstance(broken, dict) and broken["gpu_backends"] == []
+    assert broken["gpu_rejected"]["vulkan"].startswith("does not load here (")
 
 
 # ------------------------------------------------------ emulated older CPUs

@@ -86,6 +86,22 @@ def test_the_vulkan_profile_is_the_cpu_baseline_plus_vulkan(
         "-DGGML_VULKAN=ON", "-DVulkan_INCLUDE_DIR=/opt/vk/usr/include"]
 
 
+def test_the_gpu_bundle_profile_is_the_bundle_plus_vulkan(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU installer keeps every CPU variant (GGML_BACKEND_DL) and adds the Vulkan
+    backend as one more loadable library."""
+    monkeypatch.setattr(vulkan_prereqs, "check", lambda: Plan())
+    bundle = llama_wheel.profile_flags("bundle")
+    gpu = llama_wheel.profile_flags("bundle-vulkan")
+    assert gpu == [*bundle, "-DGGML_VULKAN=ON"]
+    assert llama_wheel.cache_key("bundle-vulkan", sys.executable).startswith("bundle-vulkan-")
+    assert llama_wheel.cache_key("bundle-vulkan", sys.executable) != \
+        llama_wheel.cache_key("bundle", sys.executable)
+    # The variants' CMake file installs the GPU backend's library beside them.
+    cmake = llama_wheel.VARIANTS_CMAKE.read_text(encoding="utf-8")
+    assert "foreach(backend vulkan cuda metal)" in cmake
+
+
 def test_the_cache_key_counts_the_header_version_not_its_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     here = make_headers(tmp_path / "a" / "include", "1.4.309", True)

@@ -5,13 +5,22 @@
 #   /usr/share/applications/mingjing.desktop   (opens .gguf files: application/x-gguf)
 #   /usr/share/mime/packages/mingjing.xml      (*.gguf and the GGUF magic)
 #   /usr/share/icons/hicolor/{scalable,NxN}/apps/mingjing.{svg,png}
+# MINGJING_GPU=vulkan wraps the GPU variant (dist/vulkan/mingjing) into
+# dist/mingjing_<version>+vulkan_<arch>.deb: the same package, recommending the Vulkan loader.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 HERE=packaging/linux
 BUNDLE=dist/mingjing
+SUFFIX=""
+GPU_RECOMMENDS=""
+if [ "${MINGJING_GPU:-}" = vulkan ]; then
+  BUNDLE=dist/vulkan/mingjing
+  SUFFIX="+vulkan"
+  GPU_RECOMMENDS="libvulkan1, mesa-vulkan-drivers, "
+fi
 [ -x "$BUNDLE/mingjing" ] || { echo "no bundle at $BUNDLE: run packaging/build.sh" >&2; exit 1; }
-VERSION=$(python3 -c 'import tomllib;print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])')
+VERSION=$(python3 -c 'import tomllib;print(tomllib.load(open("pyproject.toml","rb"))["project"]["version"])')$SUFFIX
 ARCH=$(dpkg --print-architecture)
 STAGE=packaging/build/deb
 rm -rf "$STAGE" && mkdir -p "$STAGE/DEBIAN" "$STAGE/opt" "$STAGE/usr/bin"
@@ -33,6 +42,7 @@ SIZE_KB=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
 # driver stack), and libxcb itself. Everything else (Qt, ICU, the xcb helper libraries,
 # fontconfig/freetype, OpenBLAS, Python) is inside /opt/mingjing.
 sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@SIZE@/$SIZE_KB/" \
+  -e "s/@GPU_RECOMMENDS@/$GPU_RECOMMENDS/" \
   $HERE/control.in > "$STAGE/DEBIAN/control"
 OUT=dist/mingjing_${VERSION}_${ARCH}.deb
 # xz: the model (245 MB of quantized weights) hardly compresses; the rest does.
