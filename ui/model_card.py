@@ -103,6 +103,10 @@ class ModelCard(QWidget):
                       if build.variant else fill(self.tr("CPU: %1"), features))
             if build.cpu:
                 engine += f"\n{build.cpu}"
+            if build.gpu_backends:
+                engine += "\n" + fill(self.tr("GPU backend: %1"), ", ".join(build.gpu_backends))
+            for backend, why in build.gpu_rejected.items():
+                engine += "\n" + fill(self.tr("GPU backend %1 left out: %2"), backend, why)
             rows.append(("engine", self.tr("Engine"), engine,
                          self.tr("The instruction sets llama.cpp uses on this processor: wider "
                                  "vector instructions (AVX2, AVX-512) multiply more numbers "

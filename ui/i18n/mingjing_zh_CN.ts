@@ -1212,6 +1212,14 @@ Only its index is deleted: the extracted text, chunks and vectors Mingjing keeps
         <translation>处理器：%1</translation>
     </message>
     <message>
+        <source>GPU backend: %1</source>
+        <translation>GPU 后端：%1</translation>
+    </message>
+    <message>
+        <source>GPU backend %1 left out: %2</source>
+        <translation>未启用 GPU 后端 %1：%2</translation>
+    </message>
+    <message>
         <source>Engine</source>
         <translation>推理引擎</translation>
     </message>
