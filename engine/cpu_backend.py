@@ -117,27 +117,23 @@ def configure(*, state_file: Path | None = None,
 
 def variant_files(lib_dir: Path) -> dict[str, Path]:
     """The CPU variant libraries shipped in `lib_dir`, by variant name."""
-    found: dict[str, Path] = {}
-    try:
-        entries = sorted(lib_dir.iterdir())
-    except OSError:
-        return found
-    for entry in entries:
-        match = _VARIANT_FILE.match(entry.name)
-        if match:
-            found[match.group(1)] = entry
-    return found
+    return _libraries(lib_dir, _VARIANT_FILE)
 
 
 def gpu_backend_files(lib_dir: Path) -> dict[str, Path]:
     """The GPU backend libraries shipped in `lib_dir` (a GGML_BACKEND_DL build), by backend."""
+    return _libraries(lib_dir, _GPU_FILE)
+
+
+def _libraries(lib_dir: Path, pattern: re.Pattern[str]) -> dict[str, Path]:
+    """The files of `lib_dir` whose names match `pattern`, by its first group."""
     found: dict[str, Path] = {}
     try:
         entries = sorted(lib_dir.iterdir())
     except OSError:
         return found
     for entry in entries:
-        match = _GPU_FILE.match(entry.name)
+        match = pattern.match(entry.name)
         if match:
             found[match.group(1)] = entry
     return found
@@ -181,7 +177,7 @@ def _read_raw_state() -> dict[str, Any]:
 
 def _read_state(key: str) -> dict[str, Any] | None:
     data = _read_raw_state()
-    if isinstance(data, dict) and data.get("key") == key and isinstance(data.get("variant"), str):
+    if data.get("key") == key and isinstance(data.get("variant"), str):
         return data
     return None
 

@@ -74,8 +74,9 @@ class HybridSearch:
         n = min(candidates or max(40, 4 * k), 4 * MAX_RESULTS)
         best: dict[int, tuple[float, RetrievalHit, tuple[str, ...], int]] = {}
         with self._reading():
+            total = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] or 1
             for index, (query, vectors) in enumerate(queries):
-                scores, hits, q_terms = self._fused(kbs, query, vectors, n)
+                scores, hits, q_terms = self._fused(kbs, query, vectors, n, total)
                 for cid, score in scores.items():
                     if cid not in best or score > best[cid][0]:
                         best[cid] = (score, hits[cid], q_terms, index)
@@ -110,10 +111,10 @@ class HybridSearch:
         return out
 
     def _fused(self, kbs: Sequence[KnowledgeBase], query: str,
-               query_vectors: dict[int, NDArray[np.float32]], n: int
+               query_vectors: dict[int, NDArray[np.float32]], n: int, total: int
                ) -> tuple[dict[int, float], dict[int, RetrievalHit], tuple[str, ...]]:
         """One hybrid search: chunk id -> RRF score, the hits with their two rankings, and
-        the keyword terms searched."""
+        the keyword terms searched (`total`: the chunks in the store)."""
         kb_ids = [kb.id for kb in kbs]
         vec: list[tuple[int, float]] = []  # (chunk id, cosine similarity)
         for kb in kbs:
@@ -122,7 +123,7 @@ class HybridSearch:
                 vec.extend(self._knn(kb, qv, n))
         vec.sort(key=lambda item: -item[1])
         vec = vec[:n]
-        q_terms = self._selective_terms(segment.query_terms(query))
+        q_terms = self._selective_terms(segment.query_terms(query), total)
         kw: list[tuple[int, float]] = []
         if q_terms and kb_ids:
             marks = ",".join("?" * len(kb_ids))
@@ -205,11 +206,10 @@ class HybridSearch:
         total = sum(counts.values())
         return {k: v / total for k, v in counts.items()} if total else {}
 
-    def _selective_terms(self, terms: tuple[str, ...]) -> tuple[str, ...]:
+    def _selective_terms(self, terms: tuple[str, ...], total: int) -> tuple[str, ...]:
         """Drop query terms that occur in a large share of all chunks (near-stopwords)."""
         if not terms:
             return terms
-        total = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] or 1
         marks = ",".join("?" * len(terms))
         counts = dict(self.conn.execute(
             f"SELECT term, doc FROM chunk_fts_vocab WHERE term IN ({marks})", terms
