@@ -310,11 +310,17 @@ def build_parser() -> argparse.ArgumentParser:
     kb_eval.add_argument("--embedder", metavar="SPEC", type=path_arg("the embedder"),
                          help="the embedder to evaluate (default: the built-in one)")
     kb_eval.add_argument("--translate", action="store_true",
-                         help="translate questions first with the built-in chat model where "
+                         help="translate questions first with the chat model where "
                               "the corpus holds the other language, as chat turns do")
     kb_eval.add_argument("--answers", action="store_true",
-                         help="also ask each question of the built-in chat model and judge "
+                         help="also ask each question of the chat model and judge "
                               "the replies (slow: seconds a question)")
+    kb_eval.add_argument("--model", metavar="MODEL", type=model_name,
+                         help=f"the chat model that translates and answers: {model_cli.MODEL_HELP}"
+                              " (default: the built-in chat model)")
+    kb_eval.add_argument("--translations", metavar="FILE", type=path_arg("the translations"),
+                         help="a JSON object of question ids and translations to search with "
+                              "instead of the chat model's (retrieval only)")
     kb_eval.add_argument("--json", action="store_true")
     kb_eval.add_argument("file", metavar="FILE", type=path_arg("the evaluation set"))
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from kb.evaluation import (
     RetrievalReport,
     evaluate,
     load_eval_set,
+    load_translations,
     percentile,
 )
 from kb.indexer import Indexer
@@ -41,25 +42,32 @@ SEARCH_K = max(CUTOFFS)
 def run(args: argparse.Namespace, paths: AppPaths, cancel: threading.Event) -> int:
     try:
         eval_set = load_eval_set(args.file)
+        given = load_translations(args.translations, eval_set) if args.translations else {}
+        with tempfile.TemporaryDirectory(prefix="mingjing-eval-") as tmp, \
+                KnowledgeStore(Path(tmp) / "eval.sqlite3") as store, \
+                _chat_model(args.translate or args.answers, paths, args.model) as model:
+            return _evaluate(args, eval_set, given, store, model, cancel)
     except EvalSetError as exc:
         print(f"mingjing: {exc}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="mingjing-eval-") as tmp, \
-            KnowledgeStore(Path(tmp) / "eval.sqlite3") as store, \
-            _chat_model(args.translate or args.answers, paths) as model:
-        index = index_corpus(store, eval_set, args.embedder, cancel, quiet=args.json)
-        if index is None:
+
+
+def _evaluate(args: argparse.Namespace, eval_set: EvalSet, given: Mapping[str, str],
+              store: KnowledgeStore, model: ModelBackend | None,
+              cancel: threading.Event) -> int:
+    index = index_corpus(store, eval_set, args.embedder, cancel, quiet=args.json)
+    if index is None:
+        return EXIT_INTERRUPTED
+    report = retrieval_report(store, eval_set, model if args.translate else None, given)
+    report.index = index
+    answers = None
+    if args.answers:
+        assert model is not None
+        answers = answer_questions(store, EVAL_KB, eval_set.questions, model,
+                                   translate=args.translate, cancel=cancel,
+                                   progress=None if args.json else _answer_progress)
+        if cancel.is_set():
             return EXIT_INTERRUPTED
-        report = retrieval_report(store, eval_set, model if args.translate else None)
-        report.index = index
-        answers = None
-        if args.answers:
-            assert model is not None
-            answers = answer_questions(store, EVAL_KB, eval_set.questions, model,
-                                       translate=args.translate, cancel=cancel,
-                                       progress=None if args.json else _answer_progress)
-            if cancel.is_set():
-                return EXIT_INTERRUPTED
     if args.json:
         print_json({**report.to_dict(),
                     **({"answers": answers.to_dict()} if answers is not None else {})})
@@ -110,30 +118,38 @@ def index_corpus(store: KnowledgeStore, eval_set: EvalSet, embedder: str | None,
 
 
 @contextmanager
-def _chat_model(wanted: bool, paths: AppPaths) -> Iterator[ModelBackend | None]:
-    """The built-in chat model: it translates questions and answers them as chat turns do."""
+def _chat_model(wanted: bool, paths: AppPaths,
+                model: str | None = None) -> Iterator[ModelBackend | None]:
+    """The chat model that translates questions and answers them as chat turns do: `model`
+    (a built-in id or a GGUF file), by default the built-in chat model."""
     if not wanted:
         yield None
         return
-    from engine.runtime import Engine
     from engine.types import LoadParams
-    from models.builtin import DEFAULT_BUILTIN, ensure_builtin
+    from models.open import open_backend
+    from models.refs import DEFAULT_REF, ModelRef
 
-    engine = Engine.load(ensure_builtin(DEFAULT_BUILTIN, paths.models_dir),
-                         LoadParams(n_ctx=CHAT_CTX))
+    ref = ModelRef.parse(model) if model else DEFAULT_REF
+    backend = open_backend(ref, paths.models_dir, LoadParams(n_ctx=CHAT_CTX))
     try:
-        yield engine
+        if backend.mode != "chat":
+            raise EvalSetError(f"{ref}: a base model continues text; translating and "
+                               "answering need a chat model")
+        yield backend
     finally:
-        engine.close()
+        backend.close()
 
 
 def retrieval_report(store: KnowledgeStore, eval_set: EvalSet,
-                     translator: ModelBackend | None = None) -> RetrievalReport:
+                     translator: ModelBackend | None = None,
+                     given: Mapping[str, str] | None = None) -> RetrievalReport:
     """Each question searched as a chat turn searches it (translated first, with a
     translator, when the corpus holds the other language); translation time is reported
-    apart from the query time."""
-    from app.query_translation import search_queries, translate, translation_target
+    apart from the query time. `given` translations (question id -> text) take the place
+    of the translator's for those questions."""
+    from app.query_translation import Translation, search_queries, translate, translation_target
     from app.rag import retrieve
+    from kb import segment
 
     kb = store.get_kb(EVAL_KB)
     scripts = store.scripts([kb.id]) if kb is not None else {}
@@ -144,9 +160,14 @@ def retrieval_report(store: KnowledgeStore, eval_set: EvalSet,
         return [Passage(h.text, h.path, h.vector_score if h.vector_score is not None else 0.0)
                 for h in hits]
 
+    given = given or {}
     searched = {q.question: [q.question] for q in eval_set.questions}
-    if translator is not None:
-        for q in eval_set.questions:
+    for q in eval_set.questions:
+        if q.id in given:
+            text = given[q.id]
+            searched[q.question] = search_queries(
+                q.question, Translation(segment.script_of(text) or "", text, 0.0))
+        elif translator is not None:
             target = translation_target(q.question, scripts)
             if target is not None:
                 translation = translate(translator, q.question, target)
@@ -159,6 +180,8 @@ def retrieval_report(store: KnowledgeStore, eval_set: EvalSet,
         report.translation = {"questions": len(ordered),
                               "p50_s": round(percentile(ordered, 0.5), 2),
                               "p95_s": round(percentile(ordered, 0.95), 2)}
+    if given:
+        report.translation["given"] = len(given)
     return report
 
 
@@ -175,10 +198,12 @@ def print_report(report: RetrievalReport, eval_set: EvalSet) -> None:
         cells = "".join(f"{score.recall[k]:>7.2f}" for k in CUTOFFS)
         print(f"{score.kind:<14}{score.n:>4}{cells}{score.mrr:>7.2f}")
     print(f"query time: p50 {report.query_ms_p50:.0f} ms, p95 {report.query_ms_p95:.0f} ms")
-    if report.translation:
-        t = report.translation
+    t = report.translation
+    if t.get("questions"):
         print(f"translated first: {t['questions']} questions, p50 {t['p50_s']} s, "
-              f"p95 {t['p95_s']} s (the built-in chat model)")
+              f"p95 {t['p95_s']} s (the chat model)")
+    if t.get("given"):
+        print(f"translations given: {t['given']} questions")
     none = report.no_answer_scores()
     if none:
         found = report.answerable_scores()

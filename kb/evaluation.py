@@ -101,6 +101,32 @@ def load_eval_set(path: str | Path) -> EvalSet:
     return EvalSet(path, corpus, {str(k): str(v) for k, v in kinds.items()}, tuple(questions))
 
 
+def load_translations(path: str | Path, eval_set: EvalSet) -> dict[str, str]:
+    """Given translations of questions, {question id: translation}, from a JSON object (a
+    human's, or another model's, to compare with the chat model's own); EvalSetError says
+    what is wrong, in one line."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_SET_BYTES:
+            raise EvalSetError(f"{path.name}: larger than {MAX_SET_BYTES // 2**20} MiB")
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EvalSetError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalSetError(f"{path.name}: cannot be read ({exc.__class__.__name__})") from None
+    except json.JSONDecodeError as exc:
+        raise EvalSetError(f"{path.name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v.strip()
+                                            for v in raw.values()):
+        raise EvalSetError(f"{path.name}: expected an object mapping question ids to "
+                           "translations")
+    known = {q.id for q in eval_set.questions}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise EvalSetError(f"{path.name}: no question {unknown[0]!r} in {eval_set.path.name}")
+    return {str(k): v.strip() for k, v in raw.items()}
+
+
 def _question(item: object, n: int, name: str) -> EvalQuestion:
     where = f"{name}: question {n}"
     if not isinstance(item, dict):

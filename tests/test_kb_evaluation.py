@@ -261,3 +261,53 @@ def test_kb_eval_answers_on_a_fixture_set(tmp_path: Path) -> None:
     correct = [holds_answer(q["reply"], expected[q["id"]]) for q in answers["questions"]
                if q["id"] in expected]
     assert answers["correct"] == round(sum(correct) / 3, 3)
+
+
+def test_kb_eval_with_given_translations(tmp_path: Path) -> None:
+    """Translations from a file (a human's, another model's) are searched with, as a chat
+    turn searches with the chat model's; a file naming an unknown question is refused in
+    one line."""
+    path = _fixture_set(tmp_path)
+    given = tmp_path / "translations.json"
+    given.write_text(json.dumps({"t2": "一壶乌龙茶多少钱？"}, ensure_ascii=False),
+                     encoding="utf-8")
+    env = {**_env(), "MINGJING_HOME": str(tmp_path / "home")}
+    run = subprocess.run([sys.executable, "-m", "app", "kb", "eval", "--json",
+                          "--translations", str(given), str(path)], cwd=REPO,
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["translation"] == {"given": 1}
+    assert {q["id"]: q["rank"] for q in data["questions"]}["t2"] == 1
+    given.write_text(json.dumps({"t2": "一壶乌龙茶多少钱？", "zz": "?"}), encoding="utf-8")
+    bad = subprocess.run([sys.executable, "-m", "app", "kb", "eval", "--translations",
+                          str(given), str(path)], cwd=REPO, capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "no question 'zz'" in bad.stderr
+
+
+def test_kb_eval_needs_a_chat_model_to_translate(tmp_path: Path) -> None:
+    """--model picks the model that translates and answers; a base model cannot, and says
+    so in one line."""
+    path = _fixture_set(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "app", "kb", "eval", "--translate", "--model",
+                          "gemma-3-270m", str(path)], cwd=REPO, capture_output=True,
+                         text=True, timeout=300,
+                         env={**_env(), "MINGJING_HOME": str(tmp_path / "home")})
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0 and "need a chat model" in run.stderr
+
+
+def test_reference_translations_cover_the_cross_lingual_questions() -> None:
+    """The hard set's human translations: one for each cross-lingual question, each in the
+    other script (README: the retrieval figures with them)."""
+    from kb import segment
+    from kb.evaluation import load_translations
+
+    eval_set = load_eval_set(HARD_SET)
+    given = load_translations(HARD_SET.parent / "translations_reference.json", eval_set)
+    cross = {q.id: q for q in eval_set.questions if q.kind.startswith("cross_")}
+    assert set(given) == set(cross)
+    for qid, text in given.items():
+        assert segment.script_of(text) not in (None, segment.script_of(cross[qid].question))
