@@ -199,6 +199,7 @@ def cmd_model_devices(args: argparse.Namespace, paths: AppPaths) -> int:
         devices = list_devices()
     n_ctx = min(load.n_ctx, info.context_length or load.n_ctx)
     placement = choose(info, n_ctx, load, devices)
+    loaded, left_out = _gpu_backends()
     if args.json:
         plan = placement.plan
         print_json({"devices": [asdict(d) for d in devices], "model": str(ref),
@@ -210,29 +211,35 @@ def cmd_model_devices(args: argparse.Namespace, paths: AppPaths) -> int:
                         "host_bytes": plan.host_bytes, "free_bytes": plan.free_bytes,
                         "reason": plan.reason},
                     "notice": placement.notice,
-                    "gpu_left_out": _gpu_left_out()}, indent=2)
+                    "gpu_backends": loaded, "gpu_left_out": left_out}, indent=2)
         return EXIT_OK
     for device in devices:
         print(f"{device.name:<10} {device.kind:<5} {device.backend:<8} "
               f"{device.free_bytes / 2**30:6.1f} GiB free of {device.total_bytes / 2**30:.1f}"
               f"  {device.description}")
-    left_out = _gpu_left_out()
     for backend, why in left_out.items():
         print(f"the {backend} backend is left out: {why}")
-    if not any(d.is_gpu for d in devices) and not left_out:
-        print("no GPU: this llama.cpp build runs on the CPU (a GPU build: `make gpu`)")
+    if not any(d.is_gpu for d in devices):
+        if loaded:
+            print(f"the {', '.join(loaded)} backend sees no GPU (is the GPU's driver "
+                  "installed?)")
+        elif not left_out:
+            print("no GPU: this llama.cpp build runs on the CPU (a GPU build: `make gpu`)")
     print(f"{info.name} at {n_ctx:,} tokens: {placement.describe()}")
     if placement.notice:
         print(placement.notice)
     return EXIT_OK
 
 
-def _gpu_left_out() -> dict[str, str]:
-    """GPU backends the build ships but this machine cannot use, with the reason."""
+def _gpu_backends() -> tuple[list[str], dict[str, str]]:
+    """The GPU backends a bundle loaded, and those it ships but this machine cannot use,
+    with the reason."""
     from engine.cpu_backend import loaded_build
 
     build = loaded_build()
-    return dict(build.gpu_rejected) if build is not None else {}
+    if build is None:
+        return [], {}
+    return list(build.gpu_backends), dict(build.gpu_rejected)
 
 
 def cmd_model_list(args: argparse.Namespace, paths: AppPaths) -> int:

@@ -366,7 +366,12 @@ def _gpu_state_key(variant: Path, gpus: dict[str, Path]) -> str:
             files.update({f"icd:{p.name}": p for p in Path(folder).iterdir()})
         except OSError:
             continue
-    return _state_key(None, files) + ":" + str(ctypes.util.find_library("vulkan"))
+    # The Vulkan loader: a name on Linux; on Windows the path of vulkan-1.dll, which GPU
+    # drivers install and update (their own files are found through the registry).
+    loader = ctypes.util.find_library("vulkan-1" if sys.platform == "win32" else "vulkan")
+    if loader and os.path.isabs(loader):
+        files["loader"] = Path(loader)
+    return _state_key(None, files) + ":" + str(loader)
 
 
 def _gpu_checks(variant: Path, gpus: dict[str, Path]) -> dict[str, str]:

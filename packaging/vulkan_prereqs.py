@@ -35,6 +35,8 @@ SPIRV_GLOBS = ("share/cmake/SPIRV-Headers*/*.cmake", "lib*/cmake/SPIRV-Headers*/
                "lib/*/cmake/SPIRV-Headers*/*.cmake", "share/SPIRV-Headers*/*.cmake",
                "share/SPIRV-Headers*/cmake/*.cmake")
 INCLUDE_FLAG = "-DVulkan_INCLUDE_DIR="
+# The loader's link library: Linux, macOS, and the Windows SDK's import library (Lib\).
+LOADER_LINK_LIBRARIES = ("libvulkan.so", "libvulkan.dylib", "vulkan-1.lib")
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,7 @@ def check(env: Mapping[str, str] | None = None,
 
     if which("glslc") is None:
         lack("glslc, the shader compiler, is not on PATH", "glslc")
-    if not any((d / name).exists() for d in lib_dirs for name in ("libvulkan.so",
-                                                                  "libvulkan.dylib")):
+    if not any((d / name).exists() for d in lib_dirs for name in LOADER_LINK_LIBRARIES):
         lack("the Vulkan loader's link library libvulkan.so is missing", "libvulkan-dev")
     if not has_spirv_config(prefixes):
         lack("SPIRV-Headers' CMake package (SPIRV-HeadersConfig.cmake) is missing",

@@ -267,3 +267,12 @@ def test_make_gpu_checks_first_and_make_run_keeps_the_chosen_build(tmp_path: Pat
     assert f"{venv}/bin/python packaging/llama_wheel.py install current" in dry_run("run")
     assert dry_run("cpu")[-1] == f"{venv}/bin/python packaging/llama_wheel.py install portable"
     assert not venv.exists()
+
+
+def test_the_windows_sdk_import_library_counts_as_the_loader(tmp_path: Path) -> None:
+    """The LunarG SDK on Windows links against Lib\\vulkan-1.lib (VULKAN_SDK set), not
+    libvulkan.so."""
+    machine = Machine(tmp_path, headers="1.4.309", layer=True, loader=False)
+    assert machine.check().packages == ["libvulkan-dev"]
+    (machine.lib / "vulkan-1.lib").write_bytes(b"")
+    assert machine.check().ok

@@ -1,11 +1,20 @@
 ; Inno Setup script: dist\mingjing (the PyInstaller bundle) -> dist\Mingjing-<version>-setup.exe
 ;   iscc /DAppVersion=0.1.0 packaging\windows\mingjing.iss      (run from the repository root)
+; The GPU variant (MINGJING_GPU=vulkan packaging/build.sh: dist\vulkan\mingjing) ->
+; dist\Mingjing-<version>-vulkan-setup.exe, the same application (it replaces the CPU one):
+;   iscc /DAppVersion=0.1.0 /DBundle=vulkan\mingjing /DVariant=-vulkan packaging\windows\mingjing.iss
 ; Per-user install by default (no administrator needed); the dialog offers all users.
 ; Uninstall removes the program only: %LOCALAPPDATA%\Mingjing (conversations, knowledge
 ; bases, settings, the assembled model) is kept.
 
 #ifndef AppVersion
   #define AppVersion "0.1.0"
+#endif
+#ifndef Bundle
+  #define Bundle "mingjing"
+#endif
+#ifndef Variant
+  #define Variant ""
 #endif
 
 [Setup]
@@ -21,7 +30,7 @@ PrivilegesRequiredOverridesAllowed=dialog
 ArchitecturesAllowed=x64compatible
 ArchitecturesInstallIn64BitMode=x64compatible
 OutputDir=..\..\dist
-OutputBaseFilename=Mingjing-{#AppVersion}-setup
+OutputBaseFilename=Mingjing-{#AppVersion}{#Variant}-setup
 SetupIconFile=..\icons\mingjing.ico
 UninstallDisplayIcon={app}\mingjingw.exe
 Compression=lzma2/max
@@ -40,7 +49,7 @@ Name: "ggufassoc"; Description: "Open .gguf files with Mingjing"
 Name: "addtopath"; Description: "Add mingjing to PATH (command line)"; Flags: unchecked
 
 [Files]
-Source: "..\..\dist\mingjing\*"; DestDir: "{app}"; Flags: ignoreversion recursesubdirs createallsubdirs
+Source: "..\..\dist\{#Bundle}\*"; DestDir: "{app}"; Flags: ignoreversion recursesubdirs createallsubdirs
 
 [Icons]
 Name: "{group}\Mingjing 明镜"; Filename: "{app}\mingjingw.exe"
