@@ -2,7 +2,7 @@
 
 What the user can get wrong (an empty name, --k out of range) is one line and exit 2; what the
 world does to the file (disk full, read-only, not ours) is one line and exit 1; both through
-the CLI's one error path (app/cli.py). Ctrl-C during an import or a sync keeps what was
+the CLI's one error path (app/cli_errors.py). Ctrl-C during an import or a sync keeps what was
 finished, prints the summary and exits with 130. File names that are not text are shown with
 replacement characters (kb.filenames)."""
 
@@ -13,8 +13,11 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
-from app.cli import EXIT_INTERRUPTED, print_json
+from app import model_cli
+from app.cli_args import number, path_arg, text
+from app.cli_output import EXIT_INTERRUPTED, print_json
 from app.paths import AppPaths
 from kb.filenames import display_path, unicode_path
 from kb.indexer import ImportProgress, ImportReport, Indexer
@@ -24,6 +27,67 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_BAD_INPUT = 2
 
+
+
+DEFAULT_KB = "default"
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    model_name = path_arg("the model")
+
+    kb_name = text("the knowledge base name")
+    kb = sub.add_parser("kb", parents=[common], help="knowledge bases")
+    kb_sub = kb.add_subparsers(dest="kb_command", metavar="SUBCOMMAND", required=True)
+    kb_add = kb_sub.add_parser("add", parents=[common], help="import files and folders")
+    kb_add.add_argument("--kb", default=DEFAULT_KB, metavar="NAME", type=kb_name)
+    kb_add.add_argument("--watch", action="store_true",
+                        help="re-index added folders when they change (in the app)")
+    kb_add.add_argument("--embedder", metavar="SPEC", type=path_arg("the embedder"),
+                        help="embedder for a new knowledge base: a sentence-transformers "
+                             "model folder (default: built-in multilingual USE)")
+    kb_add.add_argument("paths", nargs="+", metavar="PATH")
+    kb_search = kb_sub.add_parser("search", parents=[common], help="retrieve passages only")
+    kb_search.add_argument("--kb", action="append", metavar="NAME", type=kb_name)
+    kb_search.add_argument("--k", type=number("k"), default=5, metavar="N")
+    kb_search.add_argument("--json", action="store_true")
+    kb_search.add_argument("query", metavar="QUERY", type=text("the query", empty=False))
+    kb_list = kb_sub.add_parser("list", parents=[common], help="knowledge bases and files")
+    kb_list.add_argument("--kb", metavar="NAME", type=kb_name,
+                         help="show this knowledge base's files")
+    kb_list.add_argument("--json", action="store_true")
+    kb_remove = kb_sub.add_parser("remove", parents=[common],
+                                  help="remove files/folders from a knowledge base, or all of it")
+    kb_remove.add_argument("--kb", default=DEFAULT_KB, metavar="NAME", type=kb_name)
+    kb_remove.add_argument("--all", action="store_true", help="delete the whole knowledge base")
+    kb_remove.add_argument("paths", nargs="*", metavar="PATH")
+    kb_sync = kb_sub.add_parser("sync", parents=[common],
+                                help="re-check a knowledge base's files for changes")
+    kb_sync.add_argument("--kb", default=DEFAULT_KB, metavar="NAME", type=kb_name)
+    kb_emb = kb_sub.add_parser("embedder", parents=[common],
+                               help="switch a knowledge base's embedder and re-embed")
+    kb_emb.add_argument("--kb", default=DEFAULT_KB, metavar="NAME", type=kb_name)
+    kb_emb.add_argument("spec", metavar="SPEC",
+                        type=path_arg("the embedder"),
+                        help="'use-multilingual-v3' or a sentence-transformers folder")
+    kb_eval = kb_sub.add_parser(
+        "eval", parents=[common],
+        help="measure retrieval on an evaluation set (its corpus goes into a throwaway index)")
+    kb_eval.add_argument("--embedder", metavar="SPEC", type=path_arg("the embedder"),
+                         help="the embedder to evaluate (default: the built-in one)")
+    kb_eval.add_argument("--translate", action="store_true",
+                         help="translate questions first with the chat model where "
+                              "the corpus holds the other language, as chat turns do")
+    kb_eval.add_argument("--answers", action="store_true",
+                         help="also ask each question of the chat model and judge "
+                              "the replies (slow: seconds a question)")
+    kb_eval.add_argument("--model", metavar="MODEL", type=model_name,
+                         help=f"the chat model that translates and answers: {model_cli.MODEL_HELP}"
+                              " (default: the built-in chat model)")
+    kb_eval.add_argument("--translations", metavar="FILE", type=path_arg("the translations"),
+                         help="a JSON object of question ids and translations to search with "
+                              "instead of the chat model's (retrieval only)")
+    kb_eval.add_argument("--json", action="store_true")
+    kb_eval.add_argument("file", metavar="FILE", type=path_arg("the evaluation set"))
 
 def _progress_printer() -> tuple[object, list[float]]:
     tty = sys.stderr.isatty()
@@ -139,7 +203,7 @@ def _search(args: argparse.Namespace, store: KnowledgeStore) -> int:
         print("mingjing: there is no knowledge base yet (mingjing kb add PATH...)",
               file=sys.stderr)
         return EXIT_BAD_INPUT
-    hits = retrieve(store, names, args.query, k=args.k)  # an unknown name: exit 2 (app/cli.py)
+    hits = retrieve(store, names, args.query, k=args.k)  # an unknown name: exit 2
     if args.json:
         print_json({"query": args.query, "hits": [h.to_dict() for h in hits]})
         return EXIT_OK

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.cli import EXIT_INTERRUPTED, print_json
+from app.cli_output import EXIT_INTERRUPTED, print_json
 from app.kb_answers import AnswerReport, answer_questions
 from app.paths import AppPaths
 from app.rag import NO_ANSWER_BELOW

@@ -2,7 +2,7 @@
 
 Ctrl-C and a closed pipe end any command quietly, wherever they strike (while a model or the
 embedder loads, during an import, while a reply streams): exit 130 and 141, no traceback.
-Everything else a command raises takes the CLI's one error path (app/cli.py `guarded`).
+Everything else a command raises takes the CLI's one error path (app/cli_errors.py `guarded`).
 Only light modules are imported at the top, so that Ctrl-C during start-up is caught too."""
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def _discard_broken_output() -> None:
 def _main(argv: list[str] | None) -> int:
     import logging
 
-    from app.cli import EXIT_BAD_INPUT, build_parser, fail, guarded, known_error, run_cli
+    from app.cli import build_parser, run_cli
+    from app.cli_errors import guarded, known_error
+    from app.cli_output import EXIT_BAD_INPUT, fail
     from app.logs import setup_logging
     from app.paths import AppPaths
     from engine.cpu_backend import PROBE_FLAG

@@ -1,7 +1,7 @@
 """The model commands of the CLI: `model info`, `model list`, `model devices`, `tokens` and
 `compare`.
 
-Errors are not caught here: they take the CLI's one error path (app/cli.py)."""
+Errors are not caught here: they take the CLI's one error path (app/cli_errors.py)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,9 @@ import argparse
 import sys
 from typing import Any
 
-from app.cli import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    InputError,
-    cli_settings,
-    interrupt_after,
-    number,
-    path_arg,
-    print_json,
-    read_input,
-    text,
-)
+from app.cli import cli_settings, interrupt_after
+from app.cli_args import number, path_arg, read_input, text
+from app.cli_output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError, print_json
 from app.paths import AppPaths
 from engine.errors import EngineError
 from models.refs import ModelRef

@@ -10,14 +10,9 @@ import threading
 import time
 from typing import Any
 
-from app.cli import (
-    EXIT_OK,
-    InputError,
-    cli_settings,
-    number,
-    print_json,
-    text,
-)
+from app.cli import cli_settings
+from app.cli_args import number, text
+from app.cli_output import EXIT_OK, InputError, print_json
 from app.paths import AppPaths
 
 FIT_WORDS = {"fits": "fits", "tight": "tight", "too_big": "too big"}

@@ -9,18 +9,9 @@ import threading
 from typing import Any
 
 from app import model_cli
-from app.cli import (
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_OK,
-    InputError,
-    cli_settings,
-    fail,
-    interrupt_after,
-    number,
-    path_arg,
-    text,
-)
+from app.cli import cli_settings, interrupt_after
+from app.cli_args import number, path_arg, text
+from app.cli_output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, InputError, fail
 from app.paths import AppPaths
 from engine.limits import Limit
 

@@ -29,17 +29,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.cli import (
-    CANDIDATES,
-    EXIT_BAD_INPUT,
-    EXIT_FAILED,
-    EXIT_INTERNAL,
-    build_parser,
-    guarded,
-    json_safe,
-    known_error,
-    print_json,
-)
+from app.ask_cli import CANDIDATES
+from app.cli import build_parser
+from app.cli_errors import guarded, known_error
+from app.cli_output import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERNAL, json_safe, print_json
 from app.main import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
 from engine.limits import LIMITS
 from tests.conftest import REPO
