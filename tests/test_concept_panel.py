@@ -19,7 +19,8 @@ from app.paths import AppPaths
 from engine.runtime import Engine
 from engine.types import ChatMessage, ContextMap, SamplingParams, TokenEvent
 from tests.test_window import TURN_TIMEOUT_MS, make_settings, open_window, paths, send_and_wait
-from ui.concept_panel import ConceptPanel, preview_at_temperature
+from ui.concept_panel import ConceptPanel
+from ui.generation_view import preview_at_temperature
 from ui.main_window import MainWindow
 
 __all__ = ["paths"]  # the fixture, shared with the window tests

@@ -442,7 +442,7 @@ def test_fill_numbered_placeholders_in_one_pass() -> None:
 def test_a_servers_tokens_are_matched_by_text_and_an_error_ends_the_view(
         qtbot: QtBot) -> None:
     from engine.types import Candidate
-    from ui.concept_panel import GenerationView
+    from ui.generation_view import GenerationView
     from ui.model_worker import TokenStep
 
     view = GenerationView()
