@@ -21,7 +21,8 @@ from pytestqt.qtbot import QtBot
 from kb.indexer import ImportProgress, ImportReport
 from kb.store import KnowledgeStore
 from ui.kb_panel import FileTableModel, KnowledgePanel
-from ui.kb_worker import KnowledgeThread, _Throttle
+from ui.kb_thread import KnowledgeThread
+from ui.kb_worker import _Throttle
 
 IMPORT_TIMEOUT_MS = 120_000
 WATCH_TIMEOUT_MS = 20_000
@@ -464,7 +465,7 @@ def test_change_embedder_from_the_panel(qtbot: QtBot, tmp_path: Path) -> None:
     with KnowledgeStore(db) as store:
         Indexer(store).add("docs", [doc])
     from ui.kb_panel import KnowledgePanel
-    from ui.kb_worker import KnowledgeThread
+    from ui.kb_thread import KnowledgeThread
 
     thread = KnowledgeThread(db)
     panel = KnowledgePanel(thread)

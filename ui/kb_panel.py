@@ -28,7 +28,7 @@ from ui.kb_dialogs import KnowledgeDialogs
 from ui.kb_files import ElidedLabel, FileTable, FileTableModel, display_home
 from ui.kb_progress import ImportProgressView
 from ui.kb_retrieval import RetrievalTest
-from ui.kb_worker import KnowledgeThread
+from ui.kb_thread import KnowledgeThread
 
 if TYPE_CHECKING:
     from kb.indexer import ImportProgress, ImportReport

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ui.kb_files import PATH_ROLE, ElideRightDelegate, display_home
-from ui.kb_worker import KnowledgeThread
+from ui.kb_thread import KnowledgeThread
 
 if TYPE_CHECKING:
     from kb.store import RetrievalHit

@@ -1,10 +1,11 @@
-"""The knowledge thread: one QObject that owns a KnowledgeStore and an Indexer; the GUI talks
-to it only by queued signals, like the model thread.
+"""The knowledge worker: one QObject that owns a KnowledgeStore and an Indexer, living on the
+knowledge thread (ui/kb_thread.py); the GUI talks to it only by queued signals, like the
+model thread.
 
 Requests run one at a time, in order, on the worker's thread (an import blocks later requests
 until it ends; Cancel sets a threading.Event the indexer checks between files and batches).
-Watched folders are observed with watchdog; file events restart a 2-second debounce after
-which the worker re-syncs that knowledge base."""
+Watched folders are observed with watchdog (which events count: ui/kb_watch.py); file events
+restart a 2-second debounce after which the worker re-syncs that knowledge base."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+from ui.kb_watch import change_handler
 
 if TYPE_CHECKING:
-    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.events import FileSystemEventHandler
     from watchdog.observers.api import BaseObserver, ObservedWatch
 
     from kb.indexer import ImportProgress, Indexer
@@ -29,9 +32,6 @@ log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.1  # at most ~10 progress signals a second
 WATCH_DEBOUNCE_S = 2.0
-# watchdog event types that mean content may have changed ("opened"/"closed_no_write" are
-# just reads: the indexer's own reads must not trigger another sync).
-_CHANGE_EVENTS = frozenset({"created", "deleted", "modified", "moved", "closed"})
 
 
 def _one_line(exc: BaseException) -> str:
@@ -396,7 +396,7 @@ class KnowledgeWorker(QObject):
         for kb_name, folder in new:
             if not Path(folder).is_dir():
                 continue  # a sync will drop its files; watched again if it comes back
-            handler = self._make_handler(kb_name, Path(folder))
+            handler = change_handler(kb_name, Path(folder), self._db_path, self._schedule_sync)
             try:
                 watch = observer.schedule(handler, folder, recursive=True)
             except OSError as exc:
@@ -421,48 +421,6 @@ class KnowledgeWorker(QObject):
             observer.start()
             self._observer = observer
         return self._observer
-
-    def _make_handler(self, kb_name: str, root: Path) -> FileSystemEventHandler:
-        from watchdog.events import FileSystemEventHandler
-
-        from kb.extract import is_supported
-
-        db_file = self._db_path.absolute()
-        db_dir = db_file.parent
-        # The data folder (database, logs, models) inside a watched folder is not a document;
-        # a watched folder inside the data folder still is.
-        skip_db_dir = not (root != db_dir and root.is_relative_to(db_dir))
-        worker = self
-
-        def relevant(raw: str | bytes) -> bool:
-            path = Path(raw.decode() if isinstance(raw, bytes) else raw)
-            if not raw or (path.parent == db_dir and path.name.startswith(db_file.name)):
-                return False  # knowledge.db, -wal, -shm
-            if skip_db_dir and path.is_relative_to(db_dir):
-                return False
-            try:
-                rel = path.relative_to(root)
-            except ValueError:
-                return True  # moved in from elsewhere
-            return not any(part.startswith(".") for part in rel.parts)
-
-        class Handler(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type not in _CHANGE_EVENTS:
-                    return
-                if event.is_directory and event.event_type in ("modified", "closed"):
-                    return
-                paths = [p for p in (event.src_path, event.dest_path) if p]
-                hits = [p for p in paths if relevant(p)]
-                if not hits:
-                    return
-                if not event.is_directory and not any(
-                    is_supported(Path(p.decode() if isinstance(p, bytes) else p)) for p in hits
-                ):
-                    return
-                worker._schedule_sync(kb_name)
-
-        return Handler()
 
     def _schedule_sync(self, kb_name: str) -> None:
         """Start or restart the debounce for a knowledge base (any thread)."""
@@ -513,87 +471,3 @@ class KnowledgeWorker(QObject):
         """(kb, folder) pairs being observed now (any thread; for tests and diagnostics)."""
         with self._watch_lock:
             return sorted(self._watches)
-
-
-_ORPHANS: list[QThread] = []  # threads that would not stop: never destroy a running QThread
-
-
-class KnowledgeThread(QObject):
-    """Owns the QThread the knowledge worker lives on; forwards requests as queued signals."""
-
-    _refresh = Signal()
-    _warm_up = Signal()
-    _list_files = Signal(str)
-    _create_kb = Signal(str, object)
-    _import = Signal(str, list, bool)
-    _sync = Signal(str)
-    _remove_paths = Signal(str, list)
-    _remove_kb = Signal(str)
-    _search = Signal(list, str, int)
-    _reembed = Signal(str, str)
-    _shutdown = Signal()
-
-    def __init__(self, db_path: Path | str, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.qthread = QThread()
-        self.qthread.setObjectName("knowledge")
-        self.worker = KnowledgeWorker(db_path)
-        self.worker.moveToThread(self.qthread)
-        queued = Qt.ConnectionType.QueuedConnection
-        self._refresh.connect(self.worker.refresh, queued)
-        self._warm_up.connect(self.worker.warm_up, queued)
-        self._list_files.connect(self.worker.list_files, queued)
-        self._create_kb.connect(self.worker.create_kb, queued)
-        self._import.connect(self.worker.import_paths, queued)
-        self._sync.connect(self.worker.sync, queued)
-        self._remove_paths.connect(self.worker.remove_paths, queued)
-        self._remove_kb.connect(self.worker.remove_kb, queued)
-        self._search.connect(self.worker.search, queued)
-        self._reembed.connect(self.worker.reembed, queued)
-        self._shutdown.connect(self.worker.shutdown, queued)
-        self.qthread.start()
-        self._warm_up.emit()
-
-    def refresh(self) -> None:
-        self._refresh.emit()
-
-    def list_files(self, kb_name: str) -> None:
-        self._list_files.emit(kb_name)
-
-    def create_kb(self, name: str, embedder_spec: str | None = None) -> None:
-        self._create_kb.emit(name, embedder_spec)
-
-    def import_paths(self, kb_name: str, paths: list[str], watch: bool = False) -> None:
-        self._import.emit(kb_name, list(paths), bool(watch))
-
-    def sync(self, kb_name: str) -> None:
-        self._sync.emit(kb_name)
-
-    def remove_paths(self, kb_name: str, paths: list[str]) -> None:
-        self._remove_paths.emit(kb_name, list(paths))
-
-    def remove_kb(self, name: str) -> None:
-        self._remove_kb.emit(name)
-
-    def search(self, kb_names: list[str], query: str, k: int = 5) -> None:
-        self._search.emit(list(kb_names), query, int(k))
-
-    def reembed(self, kb_name: str, embedder_spec: str) -> None:
-        self._reembed.emit(kb_name, embedder_spec)
-
-    def cancel(self) -> None:
-        self.worker.request_cancel()
-
-    def stop(self, timeout_ms: int = 30_000) -> None:
-        """Cancel the running job, close the store and the watchers on the worker's thread,
-        and end the thread."""
-        if not self.qthread.isRunning():
-            return
-        self.worker.begin_stop()
-        self._shutdown.emit()  # the worker quits its own thread after closing the store
-        if self.qthread.wait(timeout_ms):
-            return
-        log.warning("knowledge thread did not stop within %d ms", timeout_ms)
-        self.qthread.quit()
-        if not self.qthread.wait(2_000):
-            _ORPHANS.append(self.qthread)

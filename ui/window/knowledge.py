@@ -16,7 +16,7 @@ from ui.tasks import Lane
 
 if TYPE_CHECKING:
     from ui.kb_panel import KnowledgePanel
-    from ui.kb_worker import KnowledgeThread
+    from ui.kb_thread import KnowledgeThread
 
 
 class KnowledgeController(QObject):
@@ -46,7 +46,7 @@ class KnowledgeController(QObject):
     def start(self) -> None:
         """The knowledge thread and the panel, in a dock that starts hidden."""
         from ui.kb_panel import KnowledgePanel
-        from ui.kb_worker import KnowledgeThread
+        from ui.kb_thread import KnowledgeThread
 
         thread = KnowledgeThread(self._knowledge_db, self)
         panel = KnowledgePanel(thread)
