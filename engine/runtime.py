@@ -25,6 +25,7 @@ from engine.lookup import Drafter, DraftGate, PromptLookup
 from engine.placement import Placement, choose
 from engine.prompt_cache import PieceTokenizer
 from engine.template import ChatTemplate
+from engine.token_math import find_stop, held_back, softmax_at, top_k_tokens
 from engine.types import (
     Candidate,
     ChatMessage,
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CANDIDATE_MARGIN = 8.0  # nats below the top logit searched first for the top-k candidates
 # The side context (side_backend): short tasks such as rewriting a search query.
 SIDE_CTX = 1024
 # Prompt tokens evaluated between two progress events (bench/prompt_progress.py measures
@@ -264,14 +264,14 @@ class Engine(LlamaTokenizer, ModelBackend):
         if self._softmax_buffer is None or len(self._softmax_buffer) != self.n_vocab:
             self._softmax_buffer = np.empty(self.n_vocab, dtype=np.float32)
         buf = self._softmax_buffer
-        probs = _softmax_at(logits, top, peak, 1.0, buf)
+        probs = softmax_at(logits, top, peak, 1.0, buf)
         if temperature <= 0:
             scaled = np.zeros(len(top))
             scaled[0] = 1.0
         elif temperature == 1.0:
             scaled = probs
         else:
-            scaled = _softmax_at(logits, top, peak, temperature, buf)
+            scaled = softmax_at(logits, top, peak, temperature, buf)
         return tuple(
             Candidate(int(t), self.token_bytes(int(t)).decode("utf-8", errors="replace"),
                       float(p), float(q))
@@ -483,14 +483,14 @@ class Engine(LlamaTokenizer, ModelBackend):
                 text = stripped
             release = len(text)
             if stops:
-                hit = _find_stop(text, stops, max(0, emitted - max(map(len, stops))))
+                hit = find_stop(text, stops, max(0, emitted - max(map(len, stops))))
                 if hit >= 0:
                     text = text[:hit]
                     yield TokenEvent(token, text[emitted:], cands, chosen_p, drafted)
                     emitted = len(text)
                     reason = "stop_string"
                     break
-                release = len(text) - _held_back(text, stops)
+                release = len(text) - held_back(text, stops)
             yield TokenEvent(token, text[emitted:release], cands, chosen_p, drafted)
             emitted = release
             if lookup is not None:
@@ -530,55 +530,3 @@ class Engine(LlamaTokenizer, ModelBackend):
             stats.decode_tok_s = (n_out - 1) / stats.decode_s
         stats.total_s = time.perf_counter() - t_start
         yield FinishEvent(text, stats)
-
-
-def top_k_tokens(logits: Any, k: int, peak: float) -> Any:
-    """Indices of the k largest logits, largest first; `peak` is the largest logit.
-
-    The top k almost always lie within a few nats of the peak: select among those (one
-    comparison pass) instead of partitioning the whole vocabulary (~3x slower). A flat
-    distribution has fewer than k there: the margin widens before the whole vocabulary is
-    searched."""
-    import numpy as np
-
-    pool = None
-    for margin in (CANDIDATE_MARGIN, 2 * CANDIDATE_MARGIN, 4 * CANDIDATE_MARGIN):
-        near = np.flatnonzero(logits >= peak - margin)
-        if len(near) >= k:
-            pool = near
-            break
-    if pool is None:
-        pool = np.arange(len(logits))
-    if k < len(pool):
-        pool = pool[np.argpartition(logits[pool], -k)[-k:]]
-    return pool[np.argsort(-logits[pool], kind="stable")]
-
-
-def _softmax_at(logits: Any, top: Any, peak: float, temperature: float, buf: Any) -> Any:
-    """Probabilities of the `top` tokens under softmax(logits / temperature) over the
-    whole vocabulary, computed stably around the peak logit in a reused buffer (this runs
-    once per generated token)."""
-    import numpy as np
-
-    np.subtract(logits, peak, out=buf)
-    if temperature != 1.0:
-        np.divide(buf, temperature, out=buf)
-    np.exp(buf, out=buf)
-    total = float(buf.sum())  # numpy's pairwise float32 sum: ~1e-7 relative error, 3x faster
-    return buf[top].astype(np.float64) / total
-
-
-def _find_stop(text: str, stops: Sequence[str], begin: int) -> int:
-    found = [i for i in (text.find(s, begin) for s in stops) if i >= 0]
-    return min(found) if found else -1
-
-
-def _held_back(text: str, stops: Sequence[str]) -> int:
-    """Length of the longest tail of `text` that could still grow into a stop string."""
-    best = 0
-    for s in stops:
-        for k in range(min(len(s) - 1, len(text)), best, -1):
-            if text.endswith(s[:k]):
-                best = k
-                break
-    return best

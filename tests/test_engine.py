@@ -413,7 +413,7 @@ def test_token_spans_mark_special_tokens(chat_engine: Engine) -> None:
 def test_top_k_tokens_match_a_full_sort(case: str) -> None:
     import numpy as np
 
-    from engine.runtime import top_k_tokens
+    from engine.token_math import top_k_tokens
 
     rng = np.random.default_rng(7)
     logits = (rng.standard_normal(50_000) * 3).astype(np.float32)
