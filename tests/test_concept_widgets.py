@@ -458,3 +458,24 @@ def test_a_servers_tokens_are_matched_by_text_and_an_error_ends_the_view(
     assert view.table.item(0, 1).text() == "—"
     view.finish(None)
     assert "stopped" in view.stats.text() and "so far" not in view.stats.text()
+
+
+def test_retrieval_table_gives_the_source_the_room_left(qtbot: QtBot) -> None:
+    """Whole file names in a wide panel; in a narrow one the source keeps a readable width
+    and the table scrolls."""
+    from ui.retrieval_view import SOURCE_MIN_WIDTH, RetrievalView
+
+    view = RetrievalView()
+    qtbot.addWidget(view)
+    hit = {"path": "/docs/a_rather_long_file_name_for_the_tea_shop.md", "text": "茶",
+           "vector_score": 0.4, "vector_rank": 1, "keyword_score": 3.0, "keyword_rank": 1,
+           "fused_score": 0.03, "rank": 1, "matched_terms": ["茶"], "prompt_tokens": 10,
+           "in_prompt": True}
+    view.resize(900, 500)
+    view.show()
+    view.set_retrieval("茶？", [hit], 1536)
+    table = view.table
+    others = sum(table.columnWidth(c) for c in range(table.columnCount()) if c != 1)
+    assert table.columnWidth(1) == table.viewport().width() - others > SOURCE_MIN_WIDTH
+    view.resize(320, 500)
+    qtbot.waitUntil(lambda: table.columnWidth(1) == SOURCE_MIN_WIDTH, timeout=2000)

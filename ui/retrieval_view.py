@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 from ui.format import fill
+
+SOURCE_MIN_WIDTH = 130  # pixels: enough for a short file name
 
 
 class RetrievalView(QWidget):
@@ -64,7 +66,7 @@ class RetrievalView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
-        self.table.setColumnWidth(1, 130)
+        self.table.setColumnWidth(1, SOURCE_MIN_WIDTH)
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().setDefaultSectionSize(22)
@@ -128,6 +130,18 @@ class RetrievalView(QWidget):
                 if not fits:
                     item.setForeground(QBrush(QColor("#8a8a8a")))
                 self.table.setItem(r, col, item)
+        self._fit_source()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_source()
+
+    def _fit_source(self) -> None:
+        """The source column takes the room the others leave (whole names in a wide panel),
+        never less than SOURCE_MIN_WIDTH (the table scrolls in a narrow one)."""
+        others = sum(self.table.columnWidth(c) for c in range(self.table.columnCount()) if c != 1)
+        room = self.table.viewport().width() - others
+        self.table.setColumnWidth(1, max(SOURCE_MIN_WIDTH, room))
 
     def clear(self) -> None:
         self.hits = []
