@@ -40,6 +40,10 @@ SEARCH_K = max(CUTOFFS)
 
 
 def run(args: argparse.Namespace, paths: AppPaths, cancel: threading.Event) -> int:
+    if args.model and not (args.translate or args.answers):
+        print("mingjing: --model goes with --translate or --answers (the model that "
+              "translates and answers)", file=sys.stderr)
+        return 2
     try:
         eval_set = load_eval_set(args.file)
         given = load_translations(args.translations, eval_set) if args.translations else {}

@@ -297,6 +297,11 @@ def test_kb_eval_needs_a_chat_model_to_translate(tmp_path: Path) -> None:
                          env={**_env(), "MINGJING_HOME": str(tmp_path / "home")})
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0 and "need a chat model" in run.stderr
+    alone = subprocess.run([sys.executable, "-m", "app", "kb", "eval", "--model",
+                            "gemma-3-270m", str(path)], cwd=REPO, capture_output=True,
+                           text=True, timeout=120,
+                           env={**_env(), "MINGJING_HOME": str(tmp_path / "home")})
+    assert alone.returncode == 2 and "--model goes with --translate" in alone.stderr
 
 
 def test_reference_translations_cover_the_cross_lingual_questions() -> None:
