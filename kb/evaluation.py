@@ -61,19 +61,24 @@ class EvalSet:
         return {k: v for k, v in out.items() if v}
 
 
-def load_eval_set(path: str | Path) -> EvalSet:
-    """Read and check a set; EvalSetError says what is wrong, in one line."""
-    path = Path(path)
+def _read_json(path: Path) -> Any:
+    """A JSON file of bounded size; EvalSetError says what is wrong, in one line."""
     try:
         if path.stat().st_size > MAX_SET_BYTES:
             raise EvalSetError(f"{path.name}: larger than {MAX_SET_BYTES // 2**20} MiB")
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise EvalSetError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise EvalSetError(f"{path.name}: cannot be read ({exc.__class__.__name__})") from None
     except json.JSONDecodeError as exc:
         raise EvalSetError(f"{path.name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+
+
+def load_eval_set(path: str | Path) -> EvalSet:
+    """Read and check a set; EvalSetError says what is wrong, in one line."""
+    path = Path(path)
+    raw = _read_json(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("questions"), list):
         raise EvalSetError(f"{path.name}: expected an object with a \"questions\" list")
     corpus_raw = raw.get("corpus", ["."])
@@ -106,16 +111,7 @@ def load_translations(path: str | Path, eval_set: EvalSet) -> dict[str, str]:
     human's, or another model's, to compare with the chat model's own); EvalSetError says
     what is wrong, in one line."""
     path = Path(path)
-    try:
-        if path.stat().st_size > MAX_SET_BYTES:
-            raise EvalSetError(f"{path.name}: larger than {MAX_SET_BYTES // 2**20} MiB")
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EvalSetError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalSetError(f"{path.name}: cannot be read ({exc.__class__.__name__})") from None
-    except json.JSONDecodeError as exc:
-        raise EvalSetError(f"{path.name}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    raw = _read_json(path)
     if not isinstance(raw, dict) or not all(isinstance(v, str) and v.strip()
                                             for v in raw.values()):
         raise EvalSetError(f"{path.name}: expected an object mapping question ids to "
