@@ -52,18 +52,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     ask.add_argument("--seed", type=number("seed"), metavar="S", help="-1: random")
     ask.add_argument("--stop", action="append", metavar="TEXT", type=text("a stop text"),
                      help="stop string (repeatable)")
-    ask.add_argument("--ctx", type=number("n_ctx"), metavar="N",
-                     help="context window size in tokens")
-    ask.add_argument("--threads", type=number("n_threads"), metavar="N")
-    ask.add_argument("--gpu-layers", type=number("n_gpu_layers"), metavar="N",
-                     help=model_cli.GPU_LAYERS_HELP)
-    ask.add_argument("--device", metavar="NAME", type=model_cli.device_arg,
-                     help=model_cli.DEVICE_HELP)
-    ask.add_argument(
-        "--template",
-        choices=("auto", "completion", "gemma", "chatml"),
-        help="chat format: the model's own (auto), plain continuation, or a built-in one",
-    )
+    model_cli.add_load_options(ask)
     ask.add_argument("--kb", action="append", metavar="NAME",
                      type=text("the knowledge base name", empty=False),
                      help="answer from this knowledge base (repeatable)")

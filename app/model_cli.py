@@ -30,6 +30,20 @@ def device_arg(value: str) -> str:
     return value
 
 
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """How a model is loaded, for the commands that load one (ask, serve): context size,
+    threads, GPU layers, device, chat format."""
+    parser.add_argument("--ctx", type=number("n_ctx"), metavar="N",
+                        help="context window size in tokens")
+    parser.add_argument("--threads", type=number("n_threads"), metavar="N")
+    parser.add_argument("--gpu-layers", type=number("n_gpu_layers"), metavar="N",
+                        help=GPU_LAYERS_HELP)
+    parser.add_argument("--device", metavar="NAME", type=device_arg, help=DEVICE_HELP)
+    parser.add_argument("--template", choices=("auto", "completion", "gemma", "chatml"),
+                        help="chat format: the model's own (auto), plain continuation, or a "
+                             "built-in one")
+
+
 def parse_ref(text: str | None, paths: AppPaths) -> ModelRef:
     """A reference from the command line, else the model chosen in the window (by default
     the built-in chat model)."""

@@ -42,16 +42,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
                             "429 at once (default: 8)")
     serve.add_argument("--model", metavar="MODEL", type=path_arg("the model"),
                        help=f"{model_cli.MODEL_HELP} (default: the model chosen in the window)")
-    serve.add_argument("--ctx", type=number("n_ctx"), metavar="N",
-                       help="context window size in tokens")
-    serve.add_argument("--threads", type=number("n_threads"), metavar="N")
-    serve.add_argument("--gpu-layers", type=number("n_gpu_layers"), metavar="N",
-                       help=model_cli.GPU_LAYERS_HELP)
-    serve.add_argument("--device", metavar="NAME", type=model_cli.device_arg,
-                       help=model_cli.DEVICE_HELP)
-    serve.add_argument("--template", choices=("auto", "completion", "gemma", "chatml"),
-                       help="chat format: the model's own (auto), plain continuation, or a "
-                            "built-in one")
+    model_cli.add_load_options(serve)
 
 
 QUEUE = Limit(0, 1000, True, "the queue length")
