@@ -70,12 +70,16 @@ class AnswerReport:
             "answerable": len(found),
             "correct": _share(found, lambda r: r.correct),
             "correctly_cited": _share(found, lambda r: r.cited),
+            # both: the reply states the fact and cites a source holding it (a bare "[1]"
+            # cites without answering)
+            "correct_and_cited": _share(found, lambda r: r.correct and r.cited),
             "declined_wrongly": _share(found, lambda r: r.declined),
             "no_answer": len(none),
             "declined": _share(none, lambda r: r.declined),
             "declined_by_threshold": _share(none, lambda r: r.no_answer_rule),
             "kinds": {k: {"n": len(v), "correct": _share(v, lambda r: r.correct),
-                          "correctly_cited": _share(v, lambda r: r.cited)}
+                          "correctly_cited": _share(v, lambda r: r.cited),
+                          "correct_and_cited": _share(v, lambda r: r.correct and r.cited)}
                       for k, v in by_kind.items()},
             "seconds_per_question": round(statistics.median(times), 1) if times else None,
         }

@@ -93,13 +93,14 @@ def print_answers(report: AnswerReport) -> None:
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value * 100:.0f} %"
 
-    print(f"answers by the built-in chat model ({s['seconds_per_question']} s a question):")
+    print(f"answers by the chat model ({s['seconds_per_question']} s a question):")
     print(f"  {s['answerable']} answerable: {pct(s['correct'])} hold the expected fact, "
           f"{pct(s['correctly_cited'])} cite a source that holds it, "
+          f"{pct(s['correct_and_cited'])} both; "
           f"{pct(s['declined_wrongly'])} wrongly say the sources lack it")
     for kind, k in s["kinds"].items():
         print(f"    {kind:<14}{k['n']:>4}  correct {pct(k['correct']):>6}  "
-              f"cited {pct(k['correctly_cited']):>6}")
+              f"cited {pct(k['correctly_cited']):>6}  both {pct(k['correct_and_cited']):>6}")
     print(f"  {s['no_answer']} without an answer: {pct(s['declined'])} declined "
           f"({pct(s['declined_by_threshold'])} by the retrieval threshold)")
 

@@ -261,6 +261,9 @@ def test_kb_eval_answers_on_a_fixture_set(tmp_path: Path) -> None:
     correct = [holds_answer(q["reply"], expected[q["id"]]) for q in answers["questions"]
                if q["id"] in expected]
     assert answers["correct"] == round(sum(correct) / 3, 3)
+    both = [q["correct"] and q["cited"] for q in answers["questions"] if q["id"] in expected]
+    assert answers["correct_and_cited"] == round(sum(both) / 3, 3)
+    assert answers["correct_and_cited"] <= min(answers["correct"], answers["correctly_cited"])
 
 
 def test_kb_eval_with_given_translations(tmp_path: Path) -> None:
