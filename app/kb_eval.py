@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.cli_output import EXIT_INTERRUPTED, print_json
+from app.cli_output import EXIT_INTERRUPTED, InputError, print_json
 from app.kb_answers import AnswerReport, answer_questions
 from app.paths import AppPaths
 from app.rag import NO_ANSWER_BELOW
@@ -41,9 +41,8 @@ SEARCH_K = max(CUTOFFS)
 
 def run(args: argparse.Namespace, paths: AppPaths, cancel: threading.Event) -> int:
     if args.model and not (args.translate or args.answers):
-        print("mingjing: --model goes with --translate or --answers (the model that "
-              "translates and answers)", file=sys.stderr)
-        return 2
+        raise InputError("--model goes with --translate or --answers (the model that "
+                         "translates and answers)")
     try:
         eval_set = load_eval_set(args.file)
         given = load_translations(args.translations, eval_set) if args.translations else {}
@@ -138,8 +137,8 @@ def _chat_model(wanted: bool, paths: AppPaths,
     backend = open_backend(ref, paths.models_dir, LoadParams(n_ctx=CHAT_CTX))
     try:
         if backend.mode != "chat":
-            raise EvalSetError(f"{ref}: a base model continues text; translating and "
-                               "answering need a chat model")
+            raise InputError(f"{ref}: a base model continues text; translating and "
+                             "answering need a chat model")
         yield backend
     finally:
         backend.close()

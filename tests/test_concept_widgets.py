@@ -479,3 +479,7 @@ def test_retrieval_table_gives_the_source_the_room_left(qtbot: QtBot) -> None:
     assert table.columnWidth(1) == table.viewport().width() - others > SOURCE_MIN_WIDTH
     view.resize(320, 500)
     qtbot.waitUntil(lambda: table.columnWidth(1) == SOURCE_MIN_WIDTH, timeout=2000)
+    table.setColumnWidth(1, 200)  # as if the user dragged it: kept from then on
+    view.resize(900, 500)
+    qtbot.wait(50)
+    assert table.columnWidth(1) == 200

@@ -67,6 +67,7 @@ class RetrievalView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
         self.table.setColumnWidth(1, SOURCE_MIN_WIDTH)
+        self._fitted_width = SOURCE_MIN_WIDTH  # the source width set last (not the user's)
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().setDefaultSectionSize(22)
@@ -138,10 +139,13 @@ class RetrievalView(QWidget):
 
     def _fit_source(self) -> None:
         """The source column takes the room the others leave (whole names in a wide panel),
-        never less than SOURCE_MIN_WIDTH (the table scrolls in a narrow one)."""
+        never less than SOURCE_MIN_WIDTH (the table scrolls in a narrow one). A width the
+        user dragged it to is kept."""
+        if self.table.columnWidth(1) != self._fitted_width:
+            return
         others = sum(self.table.columnWidth(c) for c in range(self.table.columnCount()) if c != 1)
-        room = self.table.viewport().width() - others
-        self.table.setColumnWidth(1, max(SOURCE_MIN_WIDTH, room))
+        self._fitted_width = max(SOURCE_MIN_WIDTH, self.table.viewport().width() - others)
+        self.table.setColumnWidth(1, self._fitted_width)
 
     def clear(self) -> None:
         self.hits = []
