@@ -202,7 +202,7 @@ def cmd_ask(args: argparse.Namespace, paths: AppPaths) -> int:
             out["citations"] = state.citations
             out["translation"] = None if translation is None else {
                 "target": translation.target, "text": translation.text,
-                "seconds": round(translation.seconds, 3)}
+                "seconds": round(translation.seconds, 3), "hints": list(translation.hints)}
         print_json(out)
     else:
         sys.stdout.write("\n")

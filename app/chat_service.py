@@ -17,13 +17,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.citations import check_citations
 from app.conversations import ConversationStore, suggest_title
-from app.query_translation import Translation, search_queries, translate, translation_target
+from app.query_translation import (
+    HINT_SEARCH_K,
+    Translation,
+    search_queries,
+    translate,
+    translation_target,
+    wording_hints,
+)
 from app.rag import (
     DEFAULT_CONTEXT_TOKENS,
     DEFAULT_TOP_K,
@@ -48,6 +55,7 @@ from engine.types import (
     TokenSpan,
 )
 from kb.embedders import Embedder, load_embedder
+from kb.records import RetrievalHit
 from kb.store import KnowledgeBase, KnowledgeStore
 
 log = logging.getLogger(__name__)
@@ -159,9 +167,15 @@ class ChatService:
                 raise RetrievalError("no knowledge base store is open")
             question = messages[-1].content
             kbs = knowledge_bases(self.knowledge, request.kbs)
-            translation = self._translation(request, kbs, question, cancel)
-            hits = search_knowledge(self.knowledge, kbs, search_queries(question, translation),
-                                    k=request.top_k, embedder_loader=self._embedder_loader)
+            hits = search_knowledge(self.knowledge, kbs, question,
+                                    k=max(request.top_k, HINT_SEARCH_K),
+                                    embedder_loader=self._embedder_loader)
+            translation = self._translation(request, kbs, question, hits, cancel)
+            if translation is not None and translation.text:
+                hits = search_knowledge(self.knowledge, kbs,
+                                        search_queries(question, translation),
+                                        k=request.top_k, embedder_loader=self._embedder_loader)
+            hits = hits[:request.top_k]
             free = backend.n_ctx - reserve - plan.prompt_tokens - 8
             budget = max(0, min(request.context_tokens, free))
             embedders = [kb.embedder for kb in kbs]
@@ -211,9 +225,11 @@ class ChatService:
         return messages, given
 
     def _translation(self, request: TurnRequest, kbs: list[KnowledgeBase], question: str,
+                     found: Sequence[RetrievalHit],
                      cancel: threading.Event | None) -> Translation | None:
         """The question in the knowledge bases' other language, when they hold one and the
-        model can translate (app/query_translation.py); None otherwise."""
+        model can translate (app/query_translation.py), shown the wording of the passages
+        `found` for the question as written; None otherwise."""
         if not request.translate_query or self.backend.mode != "chat" or \
                 self.knowledge is None:
             return None
@@ -222,7 +238,10 @@ class ChatService:
             return None
         try:
             side = self.backend.side_backend()
-            return translate(side, question, target, cancel) if side is not None else None
+            if side is None:
+                return None
+            return translate(side, question, target, cancel,
+                             wording_hints((h.text for h in found), target))
         except Exception as exc:  # the search goes on untranslated; the reason is logged
             log.warning("the question was not translated for retrieval: %s: %s",
                         exc.__class__.__name__, exc)

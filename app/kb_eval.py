@@ -151,7 +151,14 @@ def retrieval_report(store: KnowledgeStore, eval_set: EvalSet,
     translator, when the corpus holds the other language); translation time is reported
     apart from the query time. `given` translations (question id -> text) take the place
     of the translator's for those questions."""
-    from app.query_translation import Translation, search_queries, translate, translation_target
+    from app.query_translation import (
+        HINT_SEARCH_K,
+        Translation,
+        search_queries,
+        translate,
+        translation_target,
+        wording_hints,
+    )
     from app.rag import retrieve
     from kb import segment
 
@@ -174,7 +181,9 @@ def retrieval_report(store: KnowledgeStore, eval_set: EvalSet,
         elif translator is not None:
             target = translation_target(q.question, scripts)
             if target is not None:
-                translation = translate(translator, q.question, target)
+                found = retrieve(store, [EVAL_KB], q.question, k=HINT_SEARCH_K)
+                translation = translate(translator, q.question, target,
+                                        hints=wording_hints((h.text for h in found), target))
                 translation_s.append(translation.seconds)
                 searched[q.question] = search_queries(q.question, translation)
     search("warm-up")  # loads the embedder: not a query's cost

@@ -483,3 +483,23 @@ def test_retrieval_table_gives_the_source_the_room_left(qtbot: QtBot) -> None:
     view.resize(900, 500)
     qtbot.wait(50)
     assert table.columnWidth(1) == 200
+
+
+def test_retrieval_summary_says_what_the_translator_was_shown(qtbot: QtBot) -> None:
+    """A translated search says so, with the translation; when the translator read the best
+    passages' opening words for their wording, the summary says how many."""
+    from ui.retrieval_view import RetrievalView
+
+    view = RetrievalView()
+    qtbot.addWidget(view)
+    hints = ("三楼自习室共有一百二十个座位", "## 开放时间 图书馆每天开放")
+    view.set_retrieval("How many seats?", [], 1536, "自习室有多少个座位？", None, hints)
+    text = view.summary.text()
+    assert "自习室有多少个座位？" in text
+    assert "opening words of the 2 best passage" in text
+    assert view.summary.toolTip() == "• 三楼自习室共有一百二十个座位\n• ## 开放时间 图书馆每天开放"
+    view.set_retrieval("How many seats?", [], 1536, "自习室有多少个座位？")
+    assert "自习室" in view.summary.text() and "opening words" not in view.summary.text()
+    assert view.summary.toolTip() == ""
+    view.set_retrieval("How many seats?", [], 1536)
+    assert "translation" not in view.summary.text()

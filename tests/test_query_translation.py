@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from app.query_translation import Translation, search_queries, translation_target
+from app.query_translation import (
+    HINT_CHARS,
+    HINT_PASSAGES,
+    Translation,
+    search_queries,
+    translate,
+    translation_target,
+    wording_hints,
+)
 from kb import segment
 
 
@@ -24,6 +32,27 @@ def test_scripts_and_targets() -> None:
     assert search_queries("q", None) == ["q"]
     assert search_queries("q", Translation("en", "", 0.1)) == ["q"]  # nothing usable
     assert search_queries("问题", Translation("en", "question", 0.1)) == ["问题", "问题\nquestion"]
+
+
+def test_wording_hints_are_the_opening_words_of_the_best_passages_in_the_target() -> None:
+    passages = ["# Manual\n\nThe Pro licence costs 18 dollars.", "三楼自习室共有一百二十个座位。",
+                "## 开放时间\n\n图书馆" + "每天开放。" * 60, "第三段中文。"]
+    hints = wording_hints(passages, "zh")
+    assert HINT_PASSAGES == 2 and hints[0] == "三楼自习室共有一百二十个座位。"
+    assert hints[1].startswith("## 开放时间 图书馆每天开放。") and len(hints[1]) == HINT_CHARS
+    assert wording_hints(passages, "en") == ("# Manual The Pro licence costs 18 dollars.",)
+    assert wording_hints([], "zh") == ()
+
+
+def test_the_translator_takes_the_documents_wording_from_the_hints(qwen_engine: Any) -> None:
+    """Unhinted, the built-in model renders "study room" as 图书馆室; shown the passage that
+    says 自习室, it uses that word (the hard set's zh37)."""
+    question = "How many seats are there in the library's study room?"
+    hinted = translate(qwen_engine, question, "zh",
+                       hints=wording_hints(["三楼自习室共有一百二十个座位，需要提前预约。"], "zh"))
+    assert "自习室" in hinted.text, hinted.text
+    assert hinted.hints == ("三楼自习室共有一百二十个座位，需要提前预约。",)
+    assert translate(qwen_engine, question, "zh").hints == ()
 
 
 @pytest.fixture()
@@ -68,6 +97,10 @@ def test_a_chinese_question_is_translated_on_the_side_context(
     assert rag.translation.target == "en"
     assert segment.script_of(rag.translation.text) == "en", rag.translation.text
     assert rag.translation.seconds > 0
+    # The translator was shown the English passages the question as written found first.
+    assert rag.translation.hints and all(
+        segment.script_of(h) == "en" for h in rag.translation.hints)
+    assert any("18 dollars" in h for h in rag.translation.hints)
     assert "18 dollars" in rag.used[0].text
     assert qwen_engine.cached_tokens == cached  # the side context did the work
     # Turned off: the question is searched as it is.

@@ -200,8 +200,10 @@ class ConceptPanel(QWidget):
             self.context_bar.set_counted_prompt(stats.prompt_tokens)
 
     def show_retrieval(self, query: str, hits: list[dict[str, Any]], budget: int,
-                       translation: str = "", no_answer: dict[str, Any] | None = None) -> None:
-        self.retrieval_view.set_retrieval(query, hits, budget, translation, no_answer)
+                       translation: str = "", no_answer: dict[str, Any] | None = None,
+                       translation_hints: Sequence[str] = ()) -> None:
+        self.retrieval_view.set_retrieval(query, hits, budget, translation, no_answer,
+                                          translation_hints)
 
     def show_model(self, loaded: LoadedModel) -> None:
         self.model_card.set_model(loaded)

@@ -115,6 +115,8 @@ class Retrieved:
     translation: str = ""  # the question in the knowledge bases' other language, searched too
     # Set when nothing retrieved was relevant: {"best_score", "threshold"} (app/rag.py).
     no_answer: dict[str, float | None] | None = None
+    # The passages' opening words the translator was shown for their wording.
+    translation_hints: tuple[str, ...] = ()
 
 
 @dataclass
@@ -305,7 +307,8 @@ class ModelWorker(QObject):
                     Retrieved(request.conversation_id, rag.query, rag.sources(),
                               rag.retrieval_report(), rag.budget,
                               rag.translation.text if rag.translation else "",
-                              rag.no_answer_info()))
+                              rag.no_answer_info(),
+                              rag.translation.hints if rag.translation else ()))
             elif isinstance(event, Started):
                 self._emit_started(event.state)
             elif isinstance(event, PromptProgress):

@@ -3,6 +3,7 @@ rank (vector and keyword ranks and scores, the fused score, which search found i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -75,7 +76,8 @@ class RetrievalView(QWidget):
         layout.addWidget(self.table, 1)
 
     def set_retrieval(self, query: str, hits: list[dict[str, Any]], budget: int,
-                      translation: str = "", no_answer: dict[str, Any] | None = None) -> None:
+                      translation: str = "", no_answer: dict[str, Any] | None = None,
+                      translation_hints: Sequence[str] = ()) -> None:
         self.hits = list(hits)
         used = [h for h in hits if h.get("in_prompt")]
         tokens = sum(int(h.get("prompt_tokens") or 0) for h in used)
@@ -89,6 +91,13 @@ class RetrievalView(QWidget):
                 self.tr("Searched as written and together with its translation by the model "
                         "(the knowledge base holds the other language), each passage keeping "
                         "its better rank: “%1”"), translation[:120])
+            if translation_hints:
+                summary += " " + self.tr(
+                    "The model translated it after reading the opening words of the %n best "
+                    "passage(s) in that language, to use the documents' wording.", "",
+                    len(translation_hints))
+        # What the translator read, for whoever wants to see it.
+        self.summary.setToolTip("\n".join(f"• {h}" for h in translation_hints))
         if no_answer is not None:
             best = no_answer.get("best_score")
             summary += "\n" + fill(

@@ -63,6 +63,16 @@
     </message>
 </context>
 <context>
+    <name>RetrievalView</name>
+    <message numerus="yes">
+        <source>The model translated it after reading the opening words of the %n best passage(s) in that language, to use the documents&apos; wording.</source>
+        <translation>
+            <numerusform>The model translated it after reading the opening words of the best passage in that language, to use the documents&apos; wording.</numerusform>
+            <numerusform>The model translated it after reading the opening words of the %n best passages in that language, to use the documents&apos; wording.</numerusform>
+        </translation>
+    </message>
+</context>
+<context>
     <name>ServerDialog</name>
     <message numerus="yes">
         <source>%n model(s) on this server.</source>

@@ -1843,6 +1843,12 @@ This computer: %6 GiB free of %7 GiB.</source>
         <source>Searched as written and together with its translation by the model (the knowledge base holds the other language), each passage keeping its better rank: “%1”</source>
         <translation>按原问题检索，并连同模型的译文再检索一次（知识库中有另一种语言的内容），每段取两次中较好的排名：“%1”</translation>
     </message>
+    <message numerus="yes">
+        <source>The model translated it after reading the opening words of the %n best passage(s) in that language, to use the documents&apos; wording.</source>
+        <translation>
+            <numerusform>模型先读了该语言中排名最前的 %n 段文字的开头，再翻译，以便沿用文档的用词。</numerusform>
+        </translation>
+    </message>
     <message>
         <source>No passage is relevant enough: the best vector similarity, %1, is below the no-answer threshold %2, so none went into the prompt and the model was told the knowledge base has no answer.</source>
         <translation>没有足够相关的段落：最高的向量相似度 %1 低于“无答案”阈值 %2，所以没有段落放进提示词，模型也被告知知识库里没有答案。</translation>

@@ -163,7 +163,8 @@ class ConceptController(QObject):
     def show_retrieval(self, retrieved: Retrieved) -> None:
         if self.panel is not None:
             self.panel.show_retrieval(retrieved.query, list(retrieved.hits), retrieved.budget,
-                                      retrieved.translation, retrieved.no_answer)
+                                      retrieved.translation, retrieved.no_answer,
+                                      retrieved.translation_hints)
 
     def begin_turn(self, started: TurnStarted) -> None:
         if self.panel is not None and self.shown():
