@@ -2,171 +2,35 @@
 
 from __future__ import annotations
 
-import os
-import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from engine import gguf
-from engine.errors import ModelFileError
 from engine.gguf import ModelInfo, SpecialToken, read_model_info
-
-# Facts about the default model (gemma-3-270m Q4_K_M), cross-checked with the `gguf` package's
-# GGUFReader (which takes ~10 s to read it).
-DEFAULT_MODEL_SIZE = 253_113_024
-DEFAULT_MODEL_PARAMS = 268_098_176
-DEFAULT_MODEL_DATA_OFFSET = 6_525_120  # start of the tensor data; the vocabulary fills most of it
+from tests.gguf_writer import (
+    DEFAULT_MODEL_PARAMS,
+    DEFAULT_MODEL_SIZE,
+    GGML_F32,
+    GGML_Q8_0,
+    STRING,
+    TOKENS,
+    U32,
+    build_gguf,
+    expect_error,
+    kv,
+    synthetic_kvs,
+    synthetic_model,
+    write,
+)
 
 
 @pytest.fixture(scope="session")
 def default_model_info(default_model_path: Path) -> ModelInfo:
     return read_model_info(default_model_path)
-
-
-# --------------------------------------------------------------------------------------------
-# A tiny GGUF writer for synthetic files
-
-U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 = range(13)
-_FMT = {
-    U8: "<B",
-    I8: "<b",
-    U16: "<H",
-    I16: "<h",
-    U32: "<I",
-    I32: "<i",
-    F32: "<f",
-    BOOL: "<?",
-    U64: "<Q",
-    I64: "<q",
-    F64: "<d",
-}
-GGML_F32, GGML_Q8_0 = 0, 8
-
-
-def _str(text: str | bytes) -> bytes:
-    raw = text.encode() if isinstance(text, str) else text
-    return struct.pack("<Q", len(raw)) + raw
-
-
-def _scalar(vtype: int, value: object) -> bytes:
-    if vtype == STRING:
-        assert isinstance(value, str | bytes)
-        return _str(value)
-    return struct.pack(_FMT[vtype], value)
-
-
-def _array_payload(item_type: int, items: list[object]) -> bytes:
-    """Payload of an array value (without the ARRAY type tag); nested lists are arrays of U8."""
-    body = b""
-    for item in items:
-        if item_type == ARRAY:
-            assert isinstance(item, list)
-            body += _array_payload(U8, item)
-        else:
-            body += _scalar(item_type, item)
-    return struct.pack("<IQ", item_type, len(items)) + body
-
-
-def kv(key: str, vtype: int, value: object) -> bytes:
-    """One key/value; an ARRAY value is given as (item_type, items)."""
-    if vtype == ARRAY:
-        assert isinstance(value, tuple)
-        item_type, items = value
-        payload = _array_payload(item_type, items)
-    else:
-        payload = _scalar(vtype, value)
-    return _str(key) + struct.pack("<I", vtype) + payload
-
-
-def build_gguf(
-    kvs: list[bytes],
-    tensors: Sequence[tuple[str, tuple[int, ...], int, int]] = (),
-    data: bytes = b"",
-    *,
-    version: int = 3,
-    alignment: int = 32,
-    n_kv: int | None = None,
-) -> bytes:
-    """A GGUF file: header, KVs, tensor infos (name, dims, ggml type, offset), padding, data."""
-    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs) if n_kv is None else n_kv)
-    out += b"".join(kvs)
-    for name, dims, ggml_type, offset in tensors:
-        out += _str(name) + struct.pack(f"<I{len(dims)}QIQ", len(dims), *dims, ggml_type, offset)
-    if tensors:
-        out += b"\0" * (-len(out) % alignment)
-    return out + data
-
-
-TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "hello", "wörld", "<end_of_turn>"]
-
-
-def synthetic_kvs(arch: str = "llama") -> list[bytes]:
-    return [
-        kv("general.architecture", STRING, arch),
-        kv("general.name", STRING, "Tiny Test"),
-        kv("test.u8", U8, 200),
-        kv("test.i8", I8, -5),
-        kv("test.u16", U16, 60_000),
-        kv("test.i16", I16, -30_000),
-        kv("test.u32", U32, 4_000_000_000),
-        kv("test.i32", I32, -2_000_000_000),
-        kv("test.u64", U64, 2**63 + 1),
-        kv("test.i64", I64, -(2**62)),
-        kv("test.f32", F32, 1.5),
-        kv("test.f64", F64, -3.25),
-        kv("test.true", BOOL, True),
-        kv("test.false", BOOL, False),
-        kv("test.string", STRING, "héllo · 世界"),
-        kv("test.ints", ARRAY, (I32, [1, -2, 3])),
-        kv("test.strings", ARRAY, (STRING, ["a", "", "ccc"])),
-        kv("test.nested", ARRAY, (ARRAY, [[1, 2], [], [3]])),
-        kv("test.long_ints", ARRAY, (U16, list(range(100)))),
-        kv("test.long_strings", ARRAY, (STRING, [f"s{i}" for i in range(65)])),
-        kv(f"{arch}.context_length", U32, 2048),
-        kv(f"{arch}.embedding_length", U32, 64),
-        kv(f"{arch}.block_count", U32, 2),
-        kv(f"{arch}.attention.head_count", U32, 4),
-        kv("tokenizer.ggml.model", STRING, "llama"),
-        kv("tokenizer.ggml.tokens", ARRAY, (STRING, TOKENS)),
-        kv("tokenizer.ggml.bos_token_id", U32, 2),
-        kv("tokenizer.ggml.eos_token_id", U32, 1),
-        kv("tokenizer.ggml.eot_token_id", I32, 6),
-        kv("tokenizer.ggml.padding_token_id", U32, 0),
-        kv("tokenizer.ggml.mask_token_id", U32, 999),  # beyond the vocabulary: no text
-        kv("tokenizer.ggml.add_bos_token", BOOL, True),
-        kv("tokenizer.chat_template", STRING, "{% for m in messages %}{{ m.content }}{% endfor %}"),
-    ]
-
-
-def write(tmp_path: Path, data: bytes, name: str = "model.gguf") -> Path:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return path
-
-
-def synthetic_model(tmp_path: Path) -> Path:
-    """A valid file: the KVs above and one 4x8 F32 tensor."""
-    data = struct.pack("<32f", *range(32))
-    return write(tmp_path, build_gguf(synthetic_kvs(), [("w", (8, 4), GGML_F32, 0)], data))
-
-
-def expect_error(path: Path, *words: str) -> ModelFileError:
-    with pytest.raises(ModelFileError) as excinfo:
-        read_model_info(path)
-    err = excinfo.value
-    message = str(err)
-    assert "\n" not in message, message
-    assert str(path) in message
-    assert err.path == path
-    for word in words:
-        assert word in err.reason, f"{word!r} not in {err.reason!r}"
-    assert err.reason == err.reason.strip()
-    return err
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,185 +260,3 @@ def test_vocab_only_file_without_tensors(tmp_path: Path) -> None:
     assert info.parameter_count == 0
     assert info.bits_per_weight == 0.0
     assert info.quantization == "unknown"
-
-
-# --------------------------------------------------------------------------------------------
-# Broken files
-
-
-def test_missing_file(tmp_path: Path) -> None:
-    expect_error(tmp_path / "nope.gguf", "file not found")
-
-
-def test_directory(tmp_path: Path) -> None:
-    expect_error(tmp_path, "is a directory, not a file")
-
-
-def test_empty_file(tmp_path: Path) -> None:
-    expect_error(write(tmp_path, b""), "file is empty (0 bytes)")
-
-
-def test_three_random_bytes(tmp_path: Path) -> None:
-    expect_error(write(tmp_path, b"\x8f\x01\xfe"), "not a GGUF model file", r"b'\x8f\x01\xfe'")
-
-
-def test_text_file(tmp_path: Path) -> None:
-    path = write(tmp_path, b"hello, this is not a model\n", "notes.gguf")
-    expect_error(path, "not a GGUF model file", "b'hell'")
-
-
-def test_png_file(tmp_path: Path) -> None:
-    png = b"\x89PNG\r\n\x1a\n" + b"\0\0\0\rIHDR" + b"\0" * 100
-    expect_error(write(tmp_path, png, "picture.gguf"), "not a GGUF model file", r"b'\x89PNG'")
-
-
-def test_old_ggml_file(tmp_path: Path) -> None:
-    expect_error(write(tmp_path, b"tjgg" + b"\0" * 100), "not a GGUF model file", "old GGML")
-
-
-def test_magic_prefix_only(tmp_path: Path) -> None:
-    expect_error(write(tmp_path, b"GGU"), "file is truncated")
-
-
-def test_header_cut_short(tmp_path: Path) -> None:
-    expect_error(write(tmp_path, b"GGUF\x03\x00\x00\x00\x01"), "file is truncated")
-
-
-def test_real_model_truncated_to_1_mb(tmp_path: Path, default_model_path: Path) -> None:
-    # The vocabulary makes the metadata 6.5 MB long, so 1 MB cuts into the token list.
-    path = write(tmp_path, default_model_path.read_bytes()[: 1 << 20])
-    expect_error(path, "file is truncated")
-
-
-def test_real_model_truncated_to_100_bytes(tmp_path: Path, default_model_path: Path) -> None:
-    with default_model_path.open("rb") as f:
-        path = write(tmp_path, f.read(100))
-    expect_error(path, "file is truncated")
-
-
-def test_real_model_missing_tensor_data(tmp_path: Path, default_model_path: Path) -> None:
-    cut = DEFAULT_MODEL_DATA_OFFSET + 1_000_000
-    with default_model_path.open("rb") as f:
-        path = write(tmp_path, f.read(cut))
-    expect_error(
-        path,
-        f"file is truncated: expected at least {DEFAULT_MODEL_SIZE} bytes, found {cut}",
-    )
-
-
-def test_corrupt_string_length(tmp_path: Path) -> None:
-    bad = _str("general.architecture") + struct.pack("<IQ", STRING, 2**40) + b"llama"
-    path = write(tmp_path, build_gguf([bad, kv("general.name", STRING, "x")]))
-    expect_error(path, "corrupt metadata", "length 1099511627776")
-
-
-def test_corrupt_key_length(tmp_path: Path) -> None:
-    path = write(tmp_path, build_gguf([struct.pack("<Q", 2**63) + b"general.architecture"]))
-    expect_error(path, "corrupt metadata", "larger than the whole file")
-
-
-def test_corrupt_length_inside_long_string_array(tmp_path: Path) -> None:
-    items = b"".join(_str(f"t{i}") for i in range(100)) + struct.pack("<Q", 2**50) + b"zz"
-    bad = _str("tokenizer.ggml.tokens") + struct.pack("<IIQ", ARRAY, STRING, 120) + items
-    path = write(tmp_path, build_gguf([kv("general.architecture", STRING, "llama"), bad]))
-    expect_error(path, "corrupt metadata", "tokenizer.ggml.tokens")
-
-
-def test_absurd_array_count(tmp_path: Path) -> None:
-    bad = _str("test.big") + struct.pack("<IIQ", ARRAY, U64, 2**60)
-    path = write(tmp_path, build_gguf([kv("general.architecture", STRING, "llama"), bad]))
-    expect_error(path, "corrupt metadata", "test.big")
-
-
-def test_absurd_kv_count(tmp_path: Path) -> None:
-    path = write(tmp_path, build_gguf([], n_kv=2**40))
-    expect_error(path, "corrupt metadata", "key/value count")
-
-
-def test_unknown_value_type(tmp_path: Path) -> None:
-    bad = _str("test.weird") + struct.pack("<I", 77) + b"\0" * 8
-    expect_error(write(tmp_path, build_gguf([bad])), "corrupt metadata", "value type 77")
-
-
-def test_duplicate_key(tmp_path: Path) -> None:
-    kvs = [kv("general.architecture", STRING, "a"), kv("general.architecture", STRING, "b")]
-    expect_error(write(tmp_path, build_gguf(kvs)), "corrupt metadata", "duplicate key")
-
-
-def test_bad_alignment(tmp_path: Path) -> None:
-    kvs = [kv("general.architecture", STRING, "llama"), kv("general.alignment", U32, 48)]
-    expect_error(write(tmp_path, build_gguf(kvs)), "corrupt metadata", "power of two")
-
-
-def test_too_many_tensor_dimensions(tmp_path: Path) -> None:
-    blob = build_gguf(synthetic_kvs(), [("t", (1, 1, 1, 1, 1), GGML_F32, 0)], b"\0" * 64)
-    expect_error(write(tmp_path, blob), "corrupt tensor info", "5 dimensions")
-
-
-def test_key_with_newline_keeps_message_on_one_line(tmp_path: Path) -> None:
-    bad = _str("evil\nkey") + struct.pack("<I", 99)
-    expect_error(write(tmp_path, build_gguf([bad])), "corrupt metadata", r"'evil\nkey'")
-
-
-def test_invalid_utf8_does_not_escape(tmp_path: Path) -> None:
-    kvs = [kv("general.architecture", STRING, "llama"), kv("general.name", STRING, b"\xff\xfe")]
-    assert read_model_info(write(tmp_path, build_gguf(kvs))).name == "\ufffd\ufffd"
-
-
-def test_missing_architecture(tmp_path: Path) -> None:
-    path = write(tmp_path, build_gguf([kv("general.name", STRING, "x")]))
-    expect_error(path, "general.architecture")
-
-
-@pytest.mark.parametrize("version", [0, 1, 4, 99])
-def test_unsupported_version(tmp_path: Path, version: int) -> None:
-    path = write(tmp_path, build_gguf(synthetic_kvs(), version=version))
-    expect_error(path, f"unsupported GGUF version {version}")
-
-
-def test_big_endian_file(tmp_path: Path) -> None:
-    path = write(tmp_path, b"GGUF" + struct.pack(">IQQ", 3, 0, 0))
-    expect_error(path, "big-endian")
-
-
-def test_unreadable_file_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = synthetic_model(tmp_path)
-
-    def deny(*args: object, **kwargs: object) -> object:
-        raise PermissionError(13, "Permission denied", str(path))
-
-    monkeypatch.setattr(gguf, "open", deny, raising=False)
-    expect_error(path, "cannot read file: permission denied")
-
-
-@pytest.mark.skipif(
-    sys.platform == "win32" or (hasattr(os, "geteuid") and os.geteuid() == 0),
-    reason="needs POSIX permissions and a non-root user",
-)
-def test_unreadable_file_chmod(tmp_path: Path) -> None:
-    path = synthetic_model(tmp_path)
-    path.chmod(0)
-    try:
-        expect_error(path, "cannot read file")
-    finally:
-        path.chmod(0o644)
-
-
-def test_io_error_while_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    path = synthetic_model(tmp_path)
-
-    class Failing:
-        def read(self, n: int = -1) -> bytes:
-            raise OSError(5, "Input/output error")
-
-        def seek(self, offset: int) -> int:
-            return offset
-
-        def __enter__(self) -> Failing:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            return None
-
-    monkeypatch.setattr(gguf, "open", lambda *a, **k: Failing(), raising=False)
-    expect_error(path, "cannot read file: input/output error")
