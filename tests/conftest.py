@@ -19,6 +19,14 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture
+def zh_dir(tmp_path: Path) -> Path:
+    """An empty folder whose path has Chinese characters and a space in it."""
+    folder = tmp_path / "资料库" / "中文 文件夹"
+    folder.mkdir(parents=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
