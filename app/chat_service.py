@@ -29,7 +29,6 @@ from app.query_translation import (
     search_queries,
     translate,
     translation_target,
-    wording_hints,
 )
 from app.rag import (
     DEFAULT_CONTEXT_TOKENS,
@@ -240,8 +239,7 @@ class ChatService:
             side = self.backend.side_backend()
             if side is None:
                 return None
-            return translate(side, question, target, cancel,
-                             wording_hints((h.text for h in found), target))
+            return translate(side, question, target, cancel, (h.text for h in found))
         except Exception as exc:  # the search goes on untranslated; the reason is logged
             log.warning("the question was not translated for retrieval: %s: %s",
                         exc.__class__.__name__, exc)

@@ -157,7 +157,6 @@ def retrieval_report(store: KnowledgeStore, eval_set: EvalSet,
         search_queries,
         translate,
         translation_target,
-        wording_hints,
     )
     from app.rag import retrieve
     from kb import segment
@@ -183,7 +182,7 @@ def retrieval_report(store: KnowledgeStore, eval_set: EvalSet,
             if target is not None:
                 found = retrieve(store, [EVAL_KB], q.question, k=HINT_SEARCH_K)
                 translation = translate(translator, q.question, target,
-                                        hints=wording_hints((h.text for h in found), target))
+                                        found=(h.text for h in found))
                 translation_s.append(translation.seconds)
                 searched[q.question] = search_queries(q.question, translation)
     search("warm-up")  # loads the embedder: not a query's cost

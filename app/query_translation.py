@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from engine.backend import ModelBackend
@@ -87,10 +87,11 @@ def wording_hints(passages: Iterable[str], target: str) -> tuple[str, ...]:
 
 def translate(backend: ModelBackend, question: str, target: str,
               cancel: threading.Event | None = None,
-              hints: Sequence[str] = ()) -> Translation:
-    """The question in `target` ("zh" or "en"), by the chat model `backend`, shown `hints`
-    (passages' opening words in `target`) for their wording."""
+              found: Iterable[str] = ()) -> Translation:
+    """The question in `target` ("zh" or "en"), by the chat model `backend`, shown the
+    wording of the passages the question as written `found` (best first)."""
     t0 = time.perf_counter()
+    hints = wording_hints(found, target)
     system = SYSTEM
     if hints:
         system += (f" Use the wording of these {LANGUAGES[target]} passages where it fits:\n"
@@ -108,7 +109,7 @@ def translate(backend: ModelBackend, question: str, target: str,
     line = next((s.strip() for s in text.splitlines() if s.strip()), "")
     if line == question.strip() or segment.script_of(line) != target:
         line = ""  # not a translation: an echo, or the wrong language
-    return Translation(target, line, time.perf_counter() - t0, tuple(hints))
+    return Translation(target, line, time.perf_counter() - t0, hints)
 
 
 def search_queries(question: str, translation: Translation | None) -> list[str]:

@@ -49,7 +49,7 @@ def test_the_translator_takes_the_documents_wording_from_the_hints(qwen_engine: 
     says 自习室, it uses that word (the hard set's zh37)."""
     question = "How many seats are there in the library's study room?"
     hinted = translate(qwen_engine, question, "zh",
-                       hints=wording_hints(["三楼自习室共有一百二十个座位，需要提前预约。"], "zh"))
+                       found=["三楼自习室共有一百二十个座位，需要提前预约。"])
     assert "自习室" in hinted.text, hinted.text
     assert hinted.hints == ("三楼自习室共有一百二十个座位，需要提前预约。",)
     assert translate(qwen_engine, question, "zh").hints == ()
